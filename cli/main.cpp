@@ -1,0 +1,194 @@
+// deltacodec — command-line tool: compress / decompress / info.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "deltacodec/deltacodec.hpp"
+
+using namespace deltacodec;
+
+namespace {
+
+struct Progress {
+    bool on;
+    std::chrono::steady_clock::time_point last{};
+    void operator()(size_t done, size_t total, const std::string& name) {
+        if (!on) return;
+        const auto now = std::chrono::steady_clock::now();
+        if (done != total && now - last < std::chrono::milliseconds(200)) return;
+        last = now;
+        std::fprintf(stderr, "\r\033[K[%zu/%zu] %s", done, total, name.c_str());
+        if (done == total) std::fprintf(stderr, "\r\033[K");
+        std::fflush(stderr);
+    }
+};
+
+std::string human(uint64_t b) {
+    char buf[32];
+    if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(1ull << 30));
+    else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", b / double(1ull << 20));
+    else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
+    else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+    return buf;
+}
+
+void print_summary(const CompressReport& r, const CompressOptions& o, const std::string& out, int verbosity) {
+    std::printf("%s: %s\n", out.c_str(), describe(o).c_str());
+    std::printf("  tensors     %zu compressed, %zu kept exactly (%zu lossless delta, %zu stored whole), %zu base-only dropped\n",
+                r.count("coded"), r.count("exact") + r.count("whole"), r.count("exact"), r.count("whole"), r.dropped.size());
+    for (const TensorReport& t : r.tensors)
+        if (t.kind == "whole" || (verbosity > 1 && t.kind != "coded"))
+            std::printf("    %-8s %s (%s)\n", t.kind.c_str(), t.name.c_str(), t.reason.c_str());
+    for (const std::string& d : r.dropped) std::printf("    dropped  %s (only in the base)\n", d.c_str());
+    if (verbosity > 1)
+        for (const TensorReport& t : r.tensors)
+            if (t.kind == "coded")
+                std::printf("    coded    %s  %.3f bit/param  rel.err %.4f\n", t.name.c_str(), t.bits_per_param(), t.rel_error());
+    std::printf("  file size   %s (%llu bytes); delta at fine-tune dtypes %s\n", human(r.dcx_bytes).c_str(),
+                static_cast<unsigned long long>(r.dcx_bytes), human(r.delta_bytes).c_str());
+    std::printf("  ratio       %.2fx (real bytes on disk, everything counted)\n", r.ratio());
+    std::printf("  bits/param  %.4f over compressed tensors (all overheads), %.4f over the whole model\n",
+                r.bits_per_param(), r.bits_per_param_all());
+    std::printf("  rel. error  %.4f  (||dhat - d|| / ||d|| over compressed tensors)\n", r.rel_error());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"deltacodec " + std::string(kVersion) +
+                 ": store a fine-tuned model as a small compressed delta against its base, and rebuild it"};
+    app.set_version_flag("--version", std::string("deltacodec ") + kVersion);
+    app.require_subcommand(1);
+
+    // compress
+    CompressOptions co;
+    std::string c_base, c_ft, c_out, method = "dwt", bits = "2:0.5,0:0.5", bands = "ll_lh_hl", qtable = "none",
+                                     importance = "pre", meta = "f16", entropy = "zstd", report;
+    int patch = 64;
+    bool c_quiet = false;
+    int c_verbose = 0;
+    auto* c = app.add_subcommand("compress", "compress FINETUNED against BASE into a .dcx file");
+    c->add_option("BASE", c_base, "base checkpoint (.safetensors file or model directory)")->required();
+    c->add_option("FINETUNED", c_ft, "fine-tuned checkpoint (.safetensors file or model directory)")->required();
+    c->add_option("-o,--output", c_out, "output .dcx file")->required();
+    c->add_option("--method", method, "transform: dct or dwt (one-level Haar)")->check(CLI::IsMember({"dct", "dwt"}))->capture_default_str();
+    c->add_option("--patch", patch, "patch size p (a multiple of 8, 8..256)")->capture_default_str();
+    c->add_option("--bits", bits, "allocation spec BITS:FRACTION,... (widths 0..8, fractions sum to 1)")->capture_default_str();
+    c->add_option("--bands", bands, "dwt bands kept: all, ll_lh_hl, ll_only")->check(CLI::IsMember({"all", "ll_lh_hl", "ll_only"}))->capture_default_str();
+    c->add_option("--quant-table", qtable, "dct coefficient weighting: none or jpeg")->check(CLI::IsMember({"none", "jpeg"}))->capture_default_str();
+    c->add_option("--importance", importance, "patch ranking: pre (Frobenius norm) or post (low-frequency energy)")->check(CLI::IsMember({"pre", "post"}))->capture_default_str();
+    c->add_option("--meta", meta, "per-patch range precision: f16 or f32")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+    c->add_option("--entropy", entropy, "entropy coding of stored blobs: zstd or none")->check(CLI::IsMember({"zstd", "none"}))->capture_default_str();
+    c->add_option("--include", co.include, "compress the 2-D tensors whose names match this regex (replaces the default rule)");
+    c->add_option("--exclude", co.exclude, "never compress tensors whose names match this regex");
+    c->add_option("-T,--threads", co.threads, "threads (0 = all cores)")->capture_default_str();
+    c->add_option("--report", report, "write a per-tensor JSON report here");
+    c->add_flag("-f,--force", co.overwrite, "overwrite OUT");
+    c->add_flag("-q,--quiet", c_quiet, "print nothing but errors");
+    c->add_flag("-v,--verbose", c_verbose, "list every tensor in the summary");
+
+    // decompress
+    DecompressOptions dopt;
+    std::string d_base, d_in, d_out;
+    bool d_quiet = false;
+    auto* d = app.add_subcommand("decompress", "rebuild the fine-tuned checkpoint from BASE and a .dcx file");
+    d->add_option("BASE", d_base, "base checkpoint")->required();
+    d->add_option("IN", d_in, ".dcx file")->required();
+    d->add_option("-o,--output", d_out, "output .safetensors file, or directory when the fine-tune was one")->required();
+    d->add_option("-T,--threads", dopt.threads, "threads (0 = all cores)")->capture_default_str();
+    d->add_flag("-f,--force", dopt.overwrite, "overwrite OUT");
+    d->add_flag("-q,--quiet", d_quiet, "print nothing but errors");
+
+    // info
+    std::string i_in;
+    bool i_json = false;
+    auto* in = app.add_subcommand("info", "describe and verify a .dcx file");
+    in->add_option("IN", i_in, ".dcx file")->required();
+    in->add_flag("--json", i_json, "print JSON");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) return app.exit(e);
+        std::string msg = e.what();
+        std::fprintf(stderr, "deltacodec: error: %s (see deltacodec %s--help)\n", msg.c_str(),
+                     app.get_subcommands().empty() ? "" : (app.get_subcommands()[0]->get_name() + " ").c_str());
+        return 2;
+    }
+
+    try {
+        if (*c) {
+            const TransformEntry* tr = find_transform(method);
+            co.codec.transform = tr->id;
+            co.codec.patch = patch;
+            co.codec.bits = BitSpec::parse(bits);
+            bands_from_name(bands, co.codec.bands);
+            if (!tr->has_bands && c->count("--bands")) throw Error("--bands applies to --method dwt only");
+            co.codec.jpeg_table = qtable == "jpeg";
+            co.codec.post_importance = importance == "post";
+            co.codec.meta_f32 = meta == "f32";
+            co.entropy = entropy == "zstd";
+            Progress prog{!c_quiet && isatty(2) != 0};
+            co.progress = [&prog](size_t a, size_t b, const std::string& n) { prog(a, b, n); };
+            if (!report.empty() && !co.overwrite && access(report.c_str(), F_OK) == 0)
+                throw Error(report + " exists (use -f to overwrite)");
+            const CompressReport r = compress(c_base, c_ft, c_out, co);
+            if (!report.empty()) {
+                OutputFile rf(report, true);
+                const std::string js = r.to_json(co) + "\n";
+                rf.write(js.data(), js.size());
+                rf.commit();
+            }
+            if (!c_quiet) print_summary(r, co, c_out, c_verbose + 1);
+        } else if (*d) {
+            Progress prog{!d_quiet && isatty(2) != 0};
+            dopt.progress = [&prog](size_t a, size_t b, const std::string& n) { prog(a, b, n); };
+            const DecompressReport r = decompress(d_base, d_in, d_out, dopt);
+            if (!d_quiet)
+                std::printf("%s: rebuilt %zu tensors%s, %s written\n", d_out.c_str(), r.tensors,
+                            r.directory ? (" and " + std::to_string(r.files) + " files").c_str() : "",
+                            human(r.bytes_written).c_str());
+        } else if (*in) {
+            const std::string js = info_json(i_in);
+            if (i_json) {
+                std::printf("%s\n", js.c_str());
+            } else {
+                const auto j = nlohmann::json::parse(js);
+                std::printf("%s: %s, %s layout, %zu shard(s), %zu file(s)\n", i_in.c_str(),
+                            j["producer"].get<std::string>().c_str(), j["layout"].get<std::string>().c_str(),
+                            j["shards"].get<size_t>(), j["files"].size());
+                std::printf("  options  %s\n", j["options"].dump().c_str());
+                size_t coded = 0, exact = 0, whole = 0;
+                for (const auto& t : j["tensors"]) {
+                    const std::string k = t["kind"];
+                    coded += k == "coded";
+                    exact += k == "exact";
+                    whole += k == "whole";
+                }
+                std::printf("  tensors  %zu coded, %zu lossless delta, %zu stored whole\n", coded, exact, whole);
+                const auto& s = j["summary"];
+                std::printf("  size     %s; ratio %.2fx; %.4f bits/param over coded tensors, %.4f over the model\n",
+                            human(j["bytes"].get<uint64_t>()).c_str(), s["ratio"].get<double>(),
+                            s["bits_per_param"].get<double>(), s["bits_per_param_all"].get<double>());
+                if (j["end"].contains("stats") && j["end"]["stats"].contains("rel_error"))
+                    std::printf("  rel. error at compression  %.4f\n", j["end"]["stats"]["rel_error"].get<double>());
+                std::printf("  checksums OK\n");
+            }
+        }
+    } catch (const Error& e) {
+        std::fprintf(stderr, "deltacodec: error: %s\n", e.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "deltacodec: error: out of memory\n");
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "deltacodec: internal error: %s\n", e.what());
+        return 3;
+    }
+    return 0;
+}

@@ -1,0 +1,87 @@
+// deltacodec — the lossy pipeline for one 2-D tensor:
+// delta → patches → importance → allocation → transform → quantize → pack,
+// and back. Container framing lives in container.hpp; whole checkpoints in deltacodec.hpp.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "deltacodec/allocation.hpp"
+#include "deltacodec/dtype.hpp"
+#include "deltacodec/parallel.hpp"
+#include "deltacodec/transform.hpp"
+
+namespace deltacodec {
+
+inline constexpr int kMinPatch = 8, kMaxPatch = 256;
+/// Patch sizes: multiples of 8 in [8, 256] (so every coded patch is a whole
+/// number of bytes at every width and band choice).
+bool patch_size_ok(int p);
+
+struct CodecParams {
+    TransformId transform = TransformId::HAAR;
+    Bands bands = Bands::LL_LH_HL;
+    int patch = 64;
+    BitSpec bits = BitSpec::parse("2:0.5,0:0.5");
+    bool jpeg_table = false;       ///< divide DCT coefficients by the resized JPEG table
+    bool post_importance = false;  ///< rank patches by low-frequency energy after the transform
+    bool meta_f32 = false;         ///< per-patch ranges in f32 instead of f16 (FORMAT.md)
+};
+
+/// Step 1: the delta of a 2-D tensor, read row by row in f32 (ft − base).
+struct DeltaView {
+    const void* base;
+    DType base_dtype;
+    const void* ft;
+    DType ft_dtype;
+    uint64_t rows, cols;
+    /// out[i*cols + j] = ft[r0+i][j] - base[r0+i][j]; tmp: cols floats.
+    void read_rows(uint64_t r0, uint64_t n, float* out, float* tmp) const;
+};
+
+enum : uint8_t { kFlagJpeg = 1, kFlagMetaF32 = 2 };
+
+/// The CODED body of a .dcx tensor record (FORMAT.md), in memory.
+struct CodedTensor {
+    uint64_t rows = 0, cols = 0;
+    int patch = 0;
+    TransformId transform = TransformId::HAAR;
+    Bands bands = Bands::ALL;
+    uint8_t flags = 0;
+    float scale = 0;
+    std::vector<uint8_t> widths;     ///< distinct widths, increasing
+    std::vector<uint8_t> selectors;  ///< per patch: index into widths
+    std::vector<uint8_t> meta;       ///< per coded patch: lo, hi (f16 or f32)
+    std::vector<uint8_t> codes;      ///< packed codes, patch after patch
+
+    uint64_t patch_rows() const { return (rows + patch - 1) / patch; }
+    uint64_t patch_cols() const { return (cols + patch - 1) / patch; }
+    uint64_t num_patches() const { return patch_rows() * patch_cols(); }
+    /// Coefficients stored per coded patch (p², 3p²/4 or p²/4).
+    uint64_t kept_per_patch() const;
+    size_t meta_bytes_per_patch() const { return (flags & kFlagMetaF32) ? 8 : 4; }
+};
+
+struct TensorStats {
+    double err2 = 0;  ///< ‖Δ̂ − Δ‖² over the tensor
+    double ref2 = 0;  ///< ‖Δ‖²
+    uint64_t patches = 0, coded_patches = 0;
+};
+
+/// Encodes one tensor; nullopt when the delta holds NaN or infinity (the
+/// caller then stores it exactly). Output is identical for every pool size.
+std::optional<CodedTensor> encode_tensor(const DeltaView& delta, const CodecParams& params, ThreadPool& pool,
+                                         TensorStats& stats);
+
+/// Checks that every size in a CodedTensor (e.g. read from a file) agrees
+/// with its shape and widths; throws Error. decode_tensor() requires it.
+void validate_coded(const CodedTensor& ct);
+
+/// Decodes patch row by patch row: sink(r0, nrows, strip) receives Δ̂ rows
+/// [r0, r0+nrows) (nrows × cols floats); calls for different rows may run concurrently.
+void decode_tensor(const CodedTensor& ct, ThreadPool& pool,
+                   const std::function<void(uint64_t r0, uint64_t nrows, const float* strip)>& sink);
+
+}  // namespace deltacodec

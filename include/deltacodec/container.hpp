@@ -1,0 +1,120 @@
+// deltacodec — the .dcx container: sections, byte-level records, blobs (FORMAT.md).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "deltacodec/codec.hpp"
+#include "deltacodec/io.hpp"
+#include "deltacodec/safetensors.hpp"
+
+namespace deltacodec {
+
+inline constexpr uint8_t kDcxMagic[8] = {0x89, 'D', 'C', 'X', '\r', '\n', 0x1a, '\n'};
+inline constexpr uint16_t kDcxMajor = 1, kDcxMinor = 0;
+inline constexpr uint64_t kMaxHeaderJson = 64ull << 20;
+inline constexpr uint64_t kMaxAuxFile = 1ull << 30;
+
+enum class SectionType : uint32_t { HEADER = 1, FILE = 2, TENSOR = 3, END = 0x454E4421 };
+enum class RecordKind : uint8_t { CODED = 0, EXACT_DELTA = 1, WHOLE = 2 };
+enum class WholeReason : uint8_t { NEW = 0, RESHAPED = 1, DTYPE_CHANGED = 2, NOT_FLOAT = 3 };
+
+/// Appends little-endian values to a byte buffer.
+class ByteWriter {
+public:
+    std::vector<uint8_t> buf;
+    void u8(uint8_t v) { buf.push_back(v); }
+    void u16(uint16_t v) { le(v, 2); }
+    void u32(uint32_t v) { le(v, 4); }
+    void u64(uint64_t v) { le(v, 8); }
+    void f32(float v) {
+        uint32_t u;
+        std::memcpy(&u, &v, 4);
+        le(u, 4);
+    }
+    void bytes(const void* p, size_t n) {
+        const auto* b = static_cast<const uint8_t*>(p);
+        buf.insert(buf.end(), b, b + n);
+    }
+    void str16(const std::string& s);
+    /// A blob: zstd-compressed when `entropy` is on and that is smaller.
+    void blob(const uint8_t* data, size_t n, bool entropy);
+
+private:
+    void le(uint64_t v, int n) {
+        for (int i = 0; i < n; ++i) buf.push_back(static_cast<uint8_t>(v >> (8 * i)));
+    }
+};
+
+/// Reads little-endian values from untrusted bytes; every read is bounds-checked
+/// and failure throws Error("<context>: truncated or corrupt record").
+class ByteReader {
+public:
+    ByteReader(const uint8_t* p, size_t n, std::string context) : p_(p), n_(n), ctx_(std::move(context)) {}
+    uint8_t u8();
+    uint16_t u16();
+    uint32_t u32();
+    uint64_t u64();
+    float f32();
+    const uint8_t* bytes(size_t n);
+    std::string str16();
+    /// Reads a blob whose decoded size must equal `expected_raw`.
+    std::vector<uint8_t> blob(uint64_t expected_raw);
+    /// Reads a blob of at most `max_raw` bytes.
+    std::vector<uint8_t> blob_upto(uint64_t max_raw);
+    size_t remaining() const { return n_ - pos_; }
+    void expect_end();
+    [[noreturn]] void fail(const std::string& why) const;
+
+private:
+    std::vector<uint8_t> blob_impl(uint64_t raw, bool exact);
+    const uint8_t* p_;
+    size_t n_, pos_ = 0;
+    std::string ctx_;
+};
+
+uint64_t xxh3(const void* data, size_t n);
+/// Fingerprint of a base tensor (FORMAT.md): XXH3 of its bytes, seeded by dtype and shape.
+uint64_t tensor_fingerprint(DType dtype, const Shape& shape, const void* data, size_t nbytes);
+
+/// Writes sections to an OutputFile.
+class DcxWriter {
+public:
+    explicit DcxWriter(OutputFile& out);
+    void section(SectionType type, const std::vector<uint8_t>& payload);
+    uint64_t bytes() const { return out_.bytes_written(); }
+
+private:
+    OutputFile& out_;
+};
+
+struct Section {
+    SectionType type;
+    const uint8_t* data;
+    uint64_t size;
+    uint64_t offset;  ///< of the section start in the file
+};
+
+/// Iterates the sections of a mapped .dcx, verifying framing and checksums.
+class DcxReader {
+public:
+    explicit DcxReader(const MappedFile& file);
+    /// False after the END section (and then the file must end there).
+    bool next(Section& s);
+
+private:
+    const MappedFile& f_;
+    uint64_t pos_ = 16;
+    bool ended_ = false;
+};
+
+}  // namespace deltacodec
+
+namespace deltacodec {
+/// CODED body after the common tensor prefix (FORMAT.md), both directions.
+void write_coded_body(ByteWriter& w, const CodedTensor& ct, bool entropy);
+/// Reads and validates a CODED body for a tensor of the given 2-D shape.
+CodedTensor read_coded_body(ByteReader& r, uint64_t rows, uint64_t cols);
+}  // namespace deltacodec

@@ -1,0 +1,94 @@
+// deltacodec — public API: compress a fine-tuned checkpoint against its base
+// into a .dcx file, rebuild it, and describe a .dcx file.
+//
+// Every function throws deltacodec::Error with a one-line message on bad input
+// (missing, corrupt or hostile files, mismatched models, the wrong base, bad
+// options, an existing output without `overwrite`, a full disk). Outputs are
+// written under a temporary name and renamed at the end, so a failed call
+// leaves no output behind.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "deltacodec/codec.hpp"
+#include "deltacodec/error.hpp"
+#include "deltacodec/safetensors.hpp"
+
+namespace deltacodec {
+
+inline constexpr const char* kVersion = "0.1.0";
+/// Names the default layer selection leaves uncompressed (case-insensitive search).
+inline constexpr const char* kDefaultSkipPattern = "embed|classifier|pooler|head|norm";
+
+/// Called after each tensor: (tensors done, tensors in all, name).
+using ProgressFn = std::function<void(size_t done, size_t total, const std::string& name)>;
+
+struct CompressOptions {
+    CodecParams codec;     ///< method, patch, bits, bands, JPEG table, importance, metadata precision
+    std::string include;   ///< regex: compress the 2-D tensors whose names match (replaces the default rule)
+    std::string exclude;   ///< regex: never compress tensors whose names match
+    bool entropy = true;   ///< zstd on each stored blob when it is smaller
+    unsigned threads = 0;  ///< 0 = every core; output bytes do not depend on it
+    bool overwrite = false;
+    ProgressFn progress;
+};
+
+struct TensorReport {
+    std::string name;
+    std::string kind;    ///< "coded", "exact" (lossless delta), "whole" (stored whole)
+    std::string reason;  ///< why not coded: "selection", "new", "reshaped", "dtype", "not-float", "non-finite"
+    std::string dtype;
+    Shape shape;
+    uint64_t params = 0;
+    uint64_t delta_bytes = 0;   ///< params × the fine-tune's dtype size
+    uint64_t stored_bytes = 0;  ///< bytes of its section in the .dcx, framing included
+    double err2 = 0, ref2 = 0;  ///< coded tensors: ‖Δ̂−Δ‖², ‖Δ‖²
+    double rel_error() const;
+    double bits_per_param() const;
+};
+
+struct CompressReport {
+    std::vector<TensorReport> tensors;
+    std::vector<std::string> dropped;  ///< base tensors absent from the fine-tune
+    uint64_t dcx_bytes = 0;            ///< the whole file on disk
+    uint64_t delta_bytes = 0;          ///< Σ params × fine-tune dtype size
+    size_t count(const std::string& kind) const;
+    double ratio() const;               ///< delta_bytes / dcx_bytes
+    double bits_per_param() const;      ///< coded tensors: their section bytes × 8 / their params
+    double bits_per_param_all() const;  ///< file bits / every parameter
+    double rel_error() const;           ///< sqrt(Σ err2 / Σ ref2) over coded tensors
+    /// {"summary": {...}, "options": {...}, "tensors": [...]} as JSON text.
+    std::string to_json(const CompressOptions& opt) const;
+};
+
+CompressReport compress(const std::string& base, const std::string& finetuned, const std::string& out,
+                        const CompressOptions& opt);
+
+struct DecompressOptions {
+    unsigned threads = 0;
+    bool overwrite = false;
+    ProgressFn progress;
+};
+
+struct DecompressReport {
+    size_t tensors = 0, files = 0;
+    uint64_t bytes_written = 0;
+    bool directory = false;
+};
+
+/// Rebuilds the fine-tuned checkpoint: a .safetensors file, or a model
+/// directory (shards, index, non-tensor files) when the fine-tune was one.
+DecompressReport decompress(const std::string& base, const std::string& dcx, const std::string& out,
+                            const DecompressOptions& opt);
+
+/// Reads and fully verifies a .dcx file (framing, checksums, every record);
+/// returns its description as JSON text.
+std::string info_json(const std::string& dcx);
+
+/// The options as the CLI spells them, e.g. "dwt p=64 2:0.5,0:0.5 bands=ll_lh_hl".
+std::string describe(const CompressOptions& opt);
+
+}  // namespace deltacodec

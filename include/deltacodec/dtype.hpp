@@ -1,0 +1,39 @@
+// deltacodec — safetensors element types and float conversions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace deltacodec {
+
+/// safetensors dtypes; the numeric values are the .dcx dtype codes (FORMAT.md).
+enum class DType : uint8_t {
+    BOOL = 0, U8, I8, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64, F8_E5M2, F8_E4M3,
+};
+inline constexpr int kNumDTypes = 15;
+
+std::string_view dtype_name(DType t);
+std::optional<DType> dtype_from_name(std::string_view name);
+std::optional<DType> dtype_from_code(uint8_t code);
+/// Bytes per element.
+size_t dtype_size(DType t);
+/// F16, BF16 and F32: the dtypes the lossy pipeline accepts.
+bool dtype_is_compressible(DType t);
+
+// --- scalar conversions (round to nearest even, NaN/Inf preserved) ---
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+float bf16_to_f32(uint16_t h);
+uint16_t f32_to_bf16(float f);
+/// f16 rounding toward -inf / +inf (used for quantizer ranges).
+uint16_t f32_to_f16_down(float f);
+uint16_t f32_to_f16_up(float f);
+
+/// Converts n elements of a compressible dtype to f32.
+void to_f32(DType t, const void* src, float* dst, size_t n);
+/// Converts n f32 values to a compressible dtype (round to nearest even).
+void from_f32(DType t, const float* src, void* dst, size_t n);
+
+}  // namespace deltacodec

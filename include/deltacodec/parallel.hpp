@@ -1,0 +1,45 @@
+// deltacodec — a small fixed thread pool with a blocking parallel_for.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace deltacodec {
+
+/// `threads` = 0 means every core. The calling thread works too, so a pool of
+/// N threads starts N-1 workers.
+class ThreadPool {
+public:
+    explicit ThreadPool(unsigned threads = 0);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    unsigned size() const { return static_cast<unsigned>(workers_.size()) + 1; }
+    /// Runs fn(i) for every i in [0, n), items taken dynamically; blocks until
+    /// all are done; rethrows the first exception. Not reentrant.
+    void parallel_for(size_t n, const std::function<void(size_t)>& fn);
+
+private:
+    void worker_loop();
+    void run_items();
+    std::vector<std::thread> workers_;
+    std::mutex mu_;
+    std::condition_variable cv_start_, cv_done_;
+    const std::function<void(size_t)>* fn_ = nullptr;
+    size_t n_ = 0, next_ = 0;
+    unsigned busy_ = 0;
+    unsigned long generation_ = 0;
+    bool stop_ = false;
+    std::exception_ptr error_;
+};
+
+/// Resolves a -T value: 0 = all cores.
+unsigned resolve_threads(unsigned requested);
+
+}  // namespace deltacodec

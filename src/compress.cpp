@@ -1,0 +1,273 @@
+// deltacodec — compress: checkpoint pair → .dcx, tensor by tensor, streamed.
+#include <cmath>
+#include <cstdio>
+#include <regex>
+
+#include "deltacodec/checkpoint.hpp"
+#include "deltacodec/deltacodec.hpp"
+#include "header.hpp"
+
+namespace deltacodec {
+using json = nlohmann::json;
+
+double TensorReport::rel_error() const { return ref2 > 0 ? std::sqrt(err2 / ref2) : 0.0; }
+double TensorReport::bits_per_param() const { return params ? 8.0 * stored_bytes / params : 0.0; }
+
+size_t CompressReport::count(const std::string& kind) const {
+    size_t n = 0;
+    for (const TensorReport& t : tensors) n += t.kind == kind;
+    return n;
+}
+double CompressReport::ratio() const { return dcx_bytes ? static_cast<double>(delta_bytes) / dcx_bytes : 0.0; }
+double CompressReport::bits_per_param() const {
+    uint64_t bytes = 0, params = 0;
+    for (const TensorReport& t : tensors)
+        if (t.kind == "coded") bytes += t.stored_bytes, params += t.params;
+    return params ? 8.0 * bytes / params : 0.0;
+}
+double CompressReport::bits_per_param_all() const {
+    uint64_t params = 0;
+    for (const TensorReport& t : tensors) params += t.params;
+    return params ? 8.0 * dcx_bytes / params : 0.0;
+}
+double CompressReport::rel_error() const {
+    double e = 0, r = 0;
+    for (const TensorReport& t : tensors)
+        if (t.kind == "coded") e += t.err2, r += t.ref2;
+    return r > 0 ? std::sqrt(e / r) : 0.0;
+}
+
+namespace {
+
+json options_json(const CompressOptions& o) {
+    const TransformEntry* tr = find_transform(o.codec.transform);
+    return {{"method", std::string(tr->name)},
+            {"patch", o.codec.patch},
+            {"bits", o.codec.bits.str()},
+            {"bands", tr->has_bands ? std::string(bands_name(o.codec.bands)) : std::string("all")},
+            {"quant_table", o.codec.jpeg_table ? "jpeg" : "none"},
+            {"importance", o.codec.post_importance ? "post" : "pre"},
+            {"meta", o.codec.meta_f32 ? "f32" : "f16"},
+            {"entropy", o.entropy ? "zstd" : "none"},
+            {"include", o.include},
+            {"exclude", o.exclude}};
+}
+
+std::regex make_regex(const std::string& re, const char* flag) {
+    try {
+        return std::regex(re, std::regex::ECMAScript | std::regex::icase);
+    } catch (const std::regex_error&) {
+        throw Error(std::string("bad ") + flag + " regular expression '" + re + "'");
+    }
+}
+
+}  // namespace
+
+std::string describe(const CompressOptions& o) {
+    const TransformEntry* tr = find_transform(o.codec.transform);
+    std::string s = std::string(tr->name) + " p=" + std::to_string(o.codec.patch) + " " + o.codec.bits.str();
+    if (tr->has_bands) s += " bands=" + std::string(bands_name(o.codec.bands));
+    if (o.codec.jpeg_table) s += " quant-table=jpeg";
+    if (o.codec.post_importance) s += " importance=post";
+    if (o.codec.meta_f32) s += " meta=f32";
+    return s;
+}
+
+std::string CompressReport::to_json(const CompressOptions& opt) const {
+    json s = {{"tensors_compressed", count("coded")},
+              {"tensors_lossless", count("exact") + count("whole")},
+              {"tensors_exact_delta", count("exact")},
+              {"tensors_whole", count("whole")},
+              {"tensors_dropped", dropped.size()},
+              {"dcx_bytes", dcx_bytes},
+              {"delta_bytes", delta_bytes},
+              {"ratio", ratio()},
+              {"bits_per_param", bits_per_param()},
+              {"bits_per_param_all", bits_per_param_all()},
+              {"rel_error", rel_error()}};
+    uint64_t pc = 0, pa = 0;
+    for (const TensorReport& t : tensors) {
+        pa += t.params;
+        if (t.kind == "coded") pc += t.params;
+    }
+    s["params_compressed"] = pc;
+    s["params_total"] = pa;
+    json ts = json::array();
+    for (const TensorReport& t : tensors)
+        ts.push_back({{"name", t.name},
+                      {"kind", t.kind},
+                      {"reason", t.reason},
+                      {"dtype", t.dtype},
+                      {"shape", t.shape},
+                      {"params", t.params},
+                      {"delta_bytes", t.delta_bytes},
+                      {"stored_bytes", t.stored_bytes},
+                      {"bits_per_param", t.bits_per_param()},
+                      {"rel_error", t.kind == "coded" ? json(t.rel_error()) : json(nullptr)}});
+    json j = {{"summary", s}, {"options", options_json(opt)}, {"tensors", ts}, {"dropped_base_tensors", dropped}};
+    return j.dump(2);
+}
+
+CompressReport compress(const std::string& base_path, const std::string& ft_path, const std::string& out_path,
+                        const CompressOptions& opt) {
+    const CodecParams& cp = opt.codec;
+    if (!patch_size_ok(cp.patch))
+        throw Error("--patch " + std::to_string(cp.patch) + " is not a multiple of 8 between 8 and 256");
+    if (cp.jpeg_table && cp.transform != TransformId::DCT) throw Error("--quant-table jpeg applies to --method dct only");
+    const std::regex skip_re = make_regex(kDefaultSkipPattern, "default");
+    const bool has_inc = !opt.include.empty(), has_exc = !opt.exclude.empty();
+    const std::regex inc_re = make_regex(has_inc ? opt.include : ".", "--include");
+    const std::regex exc_re = make_regex(has_exc ? opt.exclude : ".", "--exclude");
+
+    const Checkpoint base = Checkpoint::open(base_path);
+    const Checkpoint ft = Checkpoint::open(ft_path);
+
+    // Plan every tensor before writing anything.
+    struct Item {
+        const TensorRef* ft;
+        const TensorRef* base;
+        RecordKind kind;
+        WholeReason why;
+        std::string reason;
+    };
+    std::vector<Item> items;
+    bool related = false;
+    const uint64_t p2 = static_cast<uint64_t>(cp.patch) * cp.patch;
+    for (const TensorRef& t : ft.tensors()) {
+        const TensorInfo& fi = *t.info;
+        const TensorRef* b = base.find(fi.name);
+        Item it{&t, b, RecordKind::WHOLE, WholeReason::NEW, "new"};
+        if (b && b->info->shape != fi.shape) {
+            it.why = WholeReason::RESHAPED;
+            it.reason = "reshaped";
+        } else if (b) {
+            const TensorInfo& bi = *b->info;
+            const bool floats = dtype_is_compressible(fi.dtype) && dtype_is_compressible(bi.dtype);
+            if (fi.shape.size() == 2 && floats) related = true;
+            bool selected = floats && fi.shape.size() == 2 && fi.numel() > 0;
+            if (selected) {
+                if (has_inc)
+                    selected = std::regex_search(fi.name, inc_re);
+                else
+                    selected = fi.numel() >= p2 && !std::regex_search(fi.name, skip_re);
+                if (has_exc && std::regex_search(fi.name, exc_re)) selected = false;
+            }
+            if (selected) {
+                it.kind = RecordKind::CODED;
+                it.reason = "";
+            } else if (fi.dtype == bi.dtype && dtype_is_compressible(fi.dtype)) {
+                it.kind = RecordKind::EXACT_DELTA;
+                it.reason = "selection";
+            } else if (!dtype_is_compressible(fi.dtype)) {
+                it.why = WholeReason::NOT_FLOAT;
+                it.reason = "not-float";
+            } else {
+                it.why = WholeReason::DTYPE_CHANGED;
+                it.reason = "dtype";
+            }
+        }
+        items.push_back(it);
+    }
+    if (!related)
+        throw Error("base and fine-tune share no 2-D float tensor of the same name and shape: " + base_path +
+                    " is not the base of " + ft_path);
+
+    DcxHeader hdr;
+    hdr.directory = ft.is_directory();
+    hdr.options = options_json(opt);
+    for (const Shard& s : ft.shards()) {
+        ShardSpec ss{ft.is_directory() ? s.file : std::string("model.safetensors"), s.st.metadata(), {}};
+        for (const TensorInfo& t : s.st.tensors()) ss.tensors.push_back({t.name, t.dtype, t.shape});
+        hdr.shards.push_back(std::move(ss));
+    }
+    CompressReport rep;
+    for (const TensorRef& t : base.tensors())
+        if (!ft.find(t.info->name)) rep.dropped.push_back(t.info->name);
+    hdr.dropped = rep.dropped;
+
+    OutputFile out(out_path, opt.overwrite);
+    DcxWriter dcx(out);
+    dcx.section(SectionType::HEADER, header_to_bytes(hdr));
+    for (const std::string& f : ft.aux_files()) {
+        const std::vector<uint8_t> data = read_file(ft.path() + "/" + f, kMaxAuxFile);
+        ByteWriter w;
+        w.str16(f);
+        w.blob(data.data(), data.size(), true);
+        dcx.section(SectionType::FILE, w.buf);
+    }
+
+    ThreadPool pool(opt.threads);
+    size_t done = 0;
+    for (const Item& it : items) {
+        const TensorInfo& fi = *it.ft->info;
+        TensorReport tr;
+        tr.name = fi.name;
+        tr.dtype = std::string(dtype_name(fi.dtype));
+        tr.shape = fi.shape;
+        tr.params = fi.numel();
+        tr.delta_bytes = fi.nbytes();
+        tr.reason = it.reason;
+        ByteWriter w;
+        TensorPrefix pre{fi.name, it.kind, fi.dtype, fi.shape};
+        bool written = false;
+        if (it.kind == RecordKind::CODED) {
+            const TensorInfo& bi = *it.base->info;
+            DeltaView dv{it.base->data(), bi.dtype, it.ft->data(), fi.dtype, fi.shape[0], fi.shape[1]};
+            TensorStats st;
+            std::optional<CodedTensor> ct = encode_tensor(dv, cp, pool, st);
+            if (ct) {
+                write_prefix(w, pre);
+                w.u64(tensor_fingerprint(bi.dtype, bi.shape, it.base->data(), bi.nbytes()));
+                w.u8(static_cast<uint8_t>(bi.dtype));
+                write_coded_body(w, *ct, opt.entropy);
+                tr.kind = "coded";
+                tr.err2 = st.err2;
+                tr.ref2 = st.ref2;
+                written = true;
+            } else if (bi.dtype == fi.dtype) {
+                pre.kind = RecordKind::EXACT_DELTA;
+                tr.reason = "non-finite";
+            } else {
+                pre.kind = RecordKind::WHOLE;
+                tr.reason = "non-finite";
+            }
+        }
+        if (!written && pre.kind == RecordKind::EXACT_DELTA) {
+            const TensorInfo& bi = *it.base->info;
+            write_prefix(w, pre);
+            w.u64(tensor_fingerprint(bi.dtype, bi.shape, it.base->data(), bi.nbytes()));
+            const std::vector<uint8_t> planes =
+                exact_delta_planes(it.base->data(), it.ft->data(), fi.numel(), dtype_size(fi.dtype));
+            w.blob(planes.data(), planes.size(), true);
+            tr.kind = "exact";
+        } else if (!written) {
+            pre.kind = RecordKind::WHOLE;
+            write_prefix(w, pre);
+            const WholeReason why = tr.reason == "non-finite" ? WholeReason::DTYPE_CHANGED : it.why;
+            w.u8(static_cast<uint8_t>(why));
+            w.blob(it.ft->data(), fi.nbytes(), true);
+            tr.kind = "whole";
+        }
+        const uint64_t before = dcx.bytes();
+        dcx.section(SectionType::TENSOR, w.buf);
+        tr.stored_bytes = dcx.bytes() - before;
+        rep.delta_bytes += tr.delta_bytes;
+        rep.tensors.push_back(std::move(tr));
+        it.ft->release();
+        if (it.base) it.base->release();
+        if (opt.progress) opt.progress(++done, items.size(), fi.name);
+    }
+
+    json stats = json::parse(rep.to_json(opt))["summary"];
+    stats.erase("dcx_bytes");
+    stats.erase("ratio");
+    stats.erase("bits_per_param_all");
+    json end = {{"tensors", items.size()}, {"stats", stats}};
+    const std::string es = end.dump();
+    dcx.section(SectionType::END, std::vector<uint8_t>(es.begin(), es.end()));
+    out.commit();
+    rep.dcx_bytes = out.bytes_written();
+    return rep;
+}
+
+}  // namespace deltacodec

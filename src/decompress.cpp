@@ -1,0 +1,256 @@
+// deltacodec — decompress (base + .dcx → fine-tuned checkpoint) and info.
+#include <cstring>
+#include <memory>
+
+#include "deltacodec/checkpoint.hpp"
+#include "deltacodec/deltacodec.hpp"
+#include "header.hpp"
+
+namespace deltacodec {
+using json = nlohmann::json;
+
+namespace {
+
+// Reads the HEADER and FILE sections; leaves `rd` at the first TENSOR section.
+struct Opened {
+    DcxHeader hdr;
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> files;
+    Section first{};  // the first section after the FILE sections
+};
+
+Opened open_dcx(const MappedFile& f, DcxReader& rd) {
+    Opened o;
+    Section s;
+    if (!rd.next(s) || s.type != SectionType::HEADER) throw Error(f.path() + ": corrupt .dcx file (no HEADER first)");
+    o.hdr = header_from_bytes(s.data, s.size, f.path());
+    for (;;) {
+        if (!rd.next(s)) throw Error(f.path() + ": truncated .dcx file");
+        if (s.type != SectionType::FILE) break;
+        if (!o.hdr.directory) throw Error(f.path() + ": corrupt .dcx file (FILE section in a single-file layout)");
+        ByteReader r(s.data, s.size, f.path());
+        std::string name = r.str16();
+        if (!is_plain_file_name(name) || name.find('\0') != std::string::npos)
+            r.fail("unsafe file name in FILE section");
+        for (const ShardSpec& sh : o.hdr.shards)
+            if (sh.file == name) r.fail("FILE section would overwrite shard " + name);
+        for (const auto& [n, _] : o.files)
+            if (n == name) r.fail("file '" + name + "' twice");
+        std::vector<uint8_t> data = r.blob_upto(kMaxAuxFile);
+        r.expect_end();
+        o.files.emplace_back(std::move(name), std::move(data));
+    }
+    o.first = s;
+    return o;
+}
+
+void check_end(const MappedFile& f, const Section& s, size_t tensors) {
+    if (s.type != SectionType::END) throw Error(f.path() + ": corrupt .dcx file (unexpected section after the last tensor)");
+    json j;
+    try {
+        j = json::parse(s.data, s.data + s.size);
+    } catch (const json::exception&) {
+        throw Error(f.path() + ": corrupt END section");
+    }
+    if (!j.is_object() || !j.contains("tensors") || !j["tensors"].is_number_unsigned() ||
+        j["tensors"].get<uint64_t>() != tensors)
+        throw Error(f.path() + ": corrupt END section (tensor count)");
+}
+
+const TensorRef& base_tensor(const Checkpoint& base, const std::string& name, DType dtype, const Shape& shape,
+                             uint64_t fingerprint) {
+    const TensorRef* b = base.find(name);
+    if (!b) throw Error("wrong base: " + base.path() + " has no tensor '" + name + "'");
+    if (b->info->dtype != dtype || b->info->shape != shape)
+        throw Error("wrong base: tensor '" + name + "' of " + base.path() + " has another dtype or shape");
+    if (tensor_fingerprint(dtype, shape, b->data(), b->info->nbytes()) != fingerprint)
+        throw Error("wrong base: tensor '" + name + "' of " + base.path() + " differs from the one this .dcx was made against");
+    return *b;
+}
+
+// Decodes one TENSOR record into the fine-tune's bytes.
+std::vector<uint8_t> rebuild_tensor(const Section& s, const TensorSpec& spec, const Checkpoint& base, ThreadPool& pool,
+                                    const std::string& path) {
+    ByteReader r(s.data, s.size, path + ": tensor '" + spec.name + "'");
+    const TensorPrefix p = read_prefix(r);
+    if (p.name != spec.name || p.dtype != spec.dtype || p.shape != spec.shape)
+        r.fail("record does not match the header's tensor list (corrupt file)");
+    const uint64_t numel = shape_numel(spec.shape);
+    const size_t es = dtype_size(spec.dtype);
+    std::vector<uint8_t> out;
+    switch (p.kind) {
+        case RecordKind::WHOLE: {
+            const uint8_t why = r.u8();
+            if (why > 3) r.fail("unknown reason code");
+            out = r.blob(numel * es);
+            break;
+        }
+        case RecordKind::EXACT_DELTA: {
+            if (!dtype_is_compressible(spec.dtype)) r.fail("exact delta of a non-float tensor");
+            const uint64_t fp = r.u64();
+            const std::vector<uint8_t> planes = r.blob(numel * es);
+            const TensorRef& b = base_tensor(base, spec.name, spec.dtype, spec.shape, fp);
+            out.resize(numel * es);
+            apply_exact_delta(b.data(), planes.data(), numel, es, out.data());
+            b.release();
+            break;
+        }
+        case RecordKind::CODED: {
+            if (!dtype_is_compressible(spec.dtype) || spec.shape.size() != 2) r.fail("coded record of an uncodable tensor");
+            const uint64_t fp = r.u64();
+            auto bdt = dtype_from_code(r.u8());
+            if (!bdt || !dtype_is_compressible(*bdt)) r.fail("bad base dtype");
+            const CodedTensor ct = read_coded_body(r, spec.shape[0], spec.shape[1]);
+            const TensorRef& b = base_tensor(base, spec.name, *bdt, spec.shape, fp);
+            out.resize(numel * es);
+            const uint64_t cols = ct.cols;
+            const size_t bs = dtype_size(*bdt);
+            decode_tensor(ct, pool, [&](uint64_t r0, uint64_t n, const float* strip) {
+                std::vector<float> row(cols);
+                for (uint64_t i = 0; i < n; ++i) {
+                    const uint64_t rr = r0 + i;
+                    to_f32(*bdt, b.data() + rr * cols * bs, row.data(), cols);
+                    const float* d = strip + i * cols;
+                    for (uint64_t j = 0; j < cols; ++j) row[j] += d[j];
+                    from_f32(spec.dtype, row.data(), out.data() + rr * cols * es, cols);
+                }
+            });
+            b.release();
+            break;
+        }
+    }
+    r.expect_end();
+    return out;
+}
+
+}  // namespace
+
+DecompressReport decompress(const std::string& base_path, const std::string& dcx_path, const std::string& out_path,
+                            const DecompressOptions& opt) {
+    const MappedFile f = MappedFile::open(dcx_path);
+    DcxReader rd(f);
+    Opened o = open_dcx(f, rd);
+    const Checkpoint base = Checkpoint::open(base_path);
+
+    DecompressReport rep;
+    rep.directory = o.hdr.directory;
+    std::unique_ptr<OutputDir> dir;
+    if (o.hdr.directory) dir = std::make_unique<OutputDir>(out_path, opt.overwrite);
+    else if (is_directory(out_path))
+        throw Error(out_path + " is a directory, but this .dcx rebuilds a single .safetensors file");
+
+    size_t total = 0;
+    for (const ShardSpec& sh : o.hdr.shards) total += sh.tensors.size();
+    ThreadPool pool(opt.threads);
+    Section s = o.first;
+    bool have = true;
+    for (const ShardSpec& sh : o.hdr.shards) {
+        OutputFile of(dir ? dir->path_of(sh.file) : out_path, dir ? false : opt.overwrite);
+        SafetensorsWriter w(of, sh.tensors, sh.metadata);
+        for (const TensorSpec& spec : sh.tensors) {
+            if (!have) throw Error(dcx_path + ": truncated .dcx file");
+            if (s.type != SectionType::TENSOR) throw Error(dcx_path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
+            const std::vector<uint8_t> bytes = rebuild_tensor(s, spec, base, pool, dcx_path);
+            w.write(bytes.data(), bytes.size());
+            ++rep.tensors;
+            if (opt.progress) opt.progress(rep.tensors, total, spec.name);
+            have = rd.next(s);
+        }
+        w.finish();
+        of.commit();
+        rep.bytes_written += of.bytes_written();
+    }
+    if (!have) throw Error(dcx_path + ": truncated .dcx file (no END section)");
+    check_end(f, s, rep.tensors);
+    if (dir) {
+        for (const auto& [name, data] : o.files) {
+            OutputFile af(dir->path_of(name), false);
+            af.write(data.data(), data.size());
+            af.commit();
+            rep.bytes_written += data.size();
+            ++rep.files;
+        }
+        dir->commit();
+    }
+    return rep;
+}
+
+std::string info_json(const std::string& dcx_path) {
+    const MappedFile f = MappedFile::open(dcx_path);
+    DcxReader rd(f);
+    Opened o = open_dcx(f, rd);
+    json j;
+    j["file"] = dcx_path;
+    j["bytes"] = f.size();
+    j["producer"] = o.hdr.producer;
+    j["options"] = o.hdr.options;
+    j["layout"] = o.hdr.directory ? "directory" : "file";
+    j["shards"] = o.hdr.shards.size();
+    json files = json::array();
+    for (const auto& [name, data] : o.files) files.push_back({{"name", name}, {"bytes", data.size()}});
+    j["files"] = files;
+    j["dropped_base_tensors"] = o.hdr.dropped;
+    json ts = json::array();
+    Section s = o.first;
+    uint64_t delta_bytes = 0, params = 0, coded_params = 0, coded_bytes = 0;
+    size_t n = 0;
+    for (const ShardSpec& sh : o.hdr.shards) {
+        for (const TensorSpec& spec : sh.tensors) {
+            if (s.type != SectionType::TENSOR) throw Error(dcx_path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
+            ByteReader r(s.data, s.size, dcx_path + ": tensor '" + spec.name + "'");
+            const TensorPrefix p = read_prefix(r);
+            if (p.name != spec.name || p.dtype != spec.dtype || p.shape != spec.shape)
+                r.fail("record does not match the header's tensor list (corrupt file)");
+            const uint64_t numel = shape_numel(spec.shape);
+            json t = {{"name", spec.name},
+                      {"dtype", std::string(dtype_name(spec.dtype))},
+                      {"shape", spec.shape},
+                      {"stored_bytes", s.size + 24}};
+            if (p.kind == RecordKind::WHOLE) {
+                static const char* why[] = {"new", "reshaped", "dtype", "not-float"};
+                const uint8_t w = r.u8();
+                if (w > 3) r.fail("unknown reason code");
+                r.blob(numel * dtype_size(spec.dtype));
+                t["kind"] = "whole";
+                t["reason"] = why[w];
+            } else if (p.kind == RecordKind::EXACT_DELTA) {
+                r.u64();
+                r.blob(numel * dtype_size(spec.dtype));
+                t["kind"] = "exact";
+            } else {
+                if (spec.shape.size() != 2) r.fail("coded record of an uncodable tensor");
+                r.u64();
+                auto bdt = dtype_from_code(r.u8());
+                if (!bdt || !dtype_is_compressible(*bdt)) r.fail("bad base dtype");
+                const CodedTensor ct = read_coded_body(r, spec.shape[0], spec.shape[1]);
+                t["kind"] = "coded";
+                t["transform"] = std::string(find_transform(ct.transform)->name);
+                t["patch"] = ct.patch;
+                if (ct.transform == TransformId::HAAR) t["bands"] = std::string(bands_name(ct.bands));
+                t["widths"] = ct.widths;
+                std::vector<uint64_t> per(ct.widths.size(), 0);
+                for (uint8_t sel : ct.selectors) ++per[sel];
+                t["patches_per_width"] = per;
+                coded_params += numel;
+                coded_bytes += s.size + 24;
+            }
+            r.expect_end();
+            t["bits_per_param"] = numel ? 8.0 * (s.size + 24) / numel : 0.0;
+            delta_bytes += numel * dtype_size(spec.dtype);
+            params += numel;
+            ts.push_back(t);
+            ++n;
+            if (!rd.next(s)) throw Error(dcx_path + ": truncated .dcx file");
+        }
+    }
+    check_end(f, s, n);
+    j["end"] = json::parse(s.data, s.data + s.size);
+    j["tensors"] = ts;
+    j["summary"] = {{"tensors", n},
+                    {"delta_bytes", delta_bytes},
+                    {"ratio", f.size() ? static_cast<double>(delta_bytes) / f.size() : 0.0},
+                    {"bits_per_param", coded_params ? 8.0 * coded_bytes / coded_params : 0.0},
+                    {"bits_per_param_all", params ? 8.0 * f.size() / params : 0.0}};
+    return j.dump(2);
+}
+
+}  // namespace deltacodec

@@ -1,0 +1,155 @@
+// deltacodec — dtype table and float16/bfloat16 conversions (plain bit arithmetic).
+#include "deltacodec/dtype.hpp"
+
+#include <array>
+#include <cstring>
+#include <stdexcept>
+
+namespace deltacodec {
+namespace {
+
+struct DTypeRow {
+    std::string_view name;
+    size_t size;
+};
+constexpr std::array<DTypeRow, kNumDTypes> kTable = {{
+    {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2}, {"BF16", 2}, {"I32", 4},
+    {"U32", 4}, {"F32", 4}, {"F64", 8}, {"I64", 8}, {"U64", 8}, {"F8_E5M2", 1}, {"F8_E4M3", 1},
+}};
+
+inline uint32_t bits_of(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+}
+inline float float_of(uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+}  // namespace
+
+std::string_view dtype_name(DType t) { return kTable[static_cast<size_t>(t)].name; }
+
+std::optional<DType> dtype_from_name(std::string_view name) {
+    for (size_t i = 0; i < kTable.size(); ++i)
+        if (kTable[i].name == name) return static_cast<DType>(i);
+    return std::nullopt;
+}
+
+std::optional<DType> dtype_from_code(uint8_t code) {
+    if (code >= kNumDTypes) return std::nullopt;
+    return static_cast<DType>(code);
+}
+
+size_t dtype_size(DType t) { return kTable[static_cast<size_t>(t)].size; }
+
+bool dtype_is_compressible(DType t) { return t == DType::F16 || t == DType::BF16 || t == DType::F32; }
+
+float f16_to_f32(uint16_t h) {
+    const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+    const uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t mant = h & 0x3ff;
+    if (exp == 0x1f) return float_of(sign | 0x7f800000 | (mant << 13));  // inf / NaN
+    if (exp != 0) return float_of(sign | ((exp + 112) << 23) | (mant << 13));
+    if (mant == 0) return float_of(sign);
+    // subnormal: mant * 2^-24, exact in f32
+    const float v = static_cast<float>(mant) * 5.9604644775390625e-8f;
+    return sign ? -v : v;
+}
+
+uint16_t f32_to_f16(float f) {
+    const uint32_t x = bits_of(f);
+    const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000);
+    const uint32_t ax = x & 0x7fffffff;
+    if (ax > 0x7f800000) return sign | 0x7e00 | static_cast<uint16_t>((ax >> 13) & 0x3ff);  // NaN
+    if (ax >= 0x477ff000) return sign | 0x7c00;  // >= 65520 rounds to infinity
+    if (ax >= 0x38800000) {                      // normal half
+        const uint32_t mant = ax & 0x7fffff;
+        const uint32_t e = (ax >> 23) - 112;
+        uint32_t h = (e << 10) | (mant >> 13);
+        const uint32_t rem = mant & 0x1fff;
+        if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) ++h;  // carry into the exponent is right
+        return static_cast<uint16_t>(sign | h);
+    }
+    if (ax <= 0x33000000) return sign;  // <= 2^-25 rounds (ties to even) to zero
+    const uint32_t mant = (ax & 0x7fffff) | 0x800000;
+    const int shift = 126 - static_cast<int>(ax >> 23);  // 14..24
+    uint32_t h = mant >> shift;
+    const uint32_t rem = mant & ((1u << shift) - 1);
+    const uint32_t half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (h & 1))) ++h;
+    return static_cast<uint16_t>(sign | h);
+}
+
+namespace {
+// Next f16 toward -inf (dir < 0) or +inf (dir > 0); h is finite.
+uint16_t f16_step(uint16_t h, int dir) {
+    const bool neg = h & 0x8000;
+    const uint16_t mag = h & 0x7fff;
+    if (mag == 0) return dir > 0 ? 0x0001 : 0x8001;
+    if ((dir > 0) != neg) return static_cast<uint16_t>(h + 1);  // away from zero
+    return static_cast<uint16_t>(h - 1);                        // toward zero
+}
+}  // namespace
+
+uint16_t f32_to_f16_down(float f) {
+    uint16_t h = f32_to_f16(f);
+    if ((h & 0x7c00) == 0x7c00) return h;  // inf / NaN
+    if (f16_to_f32(h) > f) h = f16_step(h, -1);
+    return h;
+}
+
+uint16_t f32_to_f16_up(float f) {
+    uint16_t h = f32_to_f16(f);
+    if ((h & 0x7c00) == 0x7c00) return h;
+    if (f16_to_f32(h) < f) h = f16_step(h, +1);
+    return h;
+}
+
+float bf16_to_f32(uint16_t h) { return float_of(static_cast<uint32_t>(h) << 16); }
+
+uint16_t f32_to_bf16(float f) {
+    const uint32_t x = bits_of(f);
+    if ((x & 0x7fffffff) > 0x7f800000) return static_cast<uint16_t>((x >> 16) | 0x40);  // quiet NaN
+    return static_cast<uint16_t>((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
+
+void to_f32(DType t, const void* src, float* dst, size_t n) {
+    switch (t) {
+        case DType::F32: std::memcpy(dst, src, n * 4); return;
+        case DType::F16: {
+            const auto* s = static_cast<const uint16_t*>(src);
+            for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
+            return;
+        }
+        case DType::BF16: {
+            const auto* s = static_cast<const uint16_t*>(src);
+            for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+            return;
+        }
+        default: break;
+    }
+    throw std::logic_error("to_f32: dtype is not compressible");
+}
+
+void from_f32(DType t, const float* src, void* dst, size_t n) {
+    switch (t) {
+        case DType::F32: std::memcpy(dst, src, n * 4); return;
+        case DType::F16: {
+            auto* d = static_cast<uint16_t*>(dst);
+            for (size_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
+            return;
+        }
+        case DType::BF16: {
+            auto* d = static_cast<uint16_t*>(dst);
+            for (size_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
+            return;
+        }
+        default: break;
+    }
+    throw std::logic_error("from_f32: dtype is not compressible");
+}
+
+}  // namespace deltacodec

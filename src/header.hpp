@@ -1,0 +1,46 @@
+// deltacodec (internal) — the HEADER section's JSON and the common tensor-record prefix.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "deltacodec/container.hpp"
+#include "deltacodec/safetensors.hpp"
+
+namespace deltacodec {
+
+struct ShardSpec {
+    std::string file;
+    std::optional<Metadata> metadata;
+    std::vector<TensorSpec> tensors;
+};
+
+struct DcxHeader {
+    bool directory = false;
+    std::vector<ShardSpec> shards;
+    nlohmann::json options = nlohmann::json::object();
+    std::vector<std::string> dropped;
+    std::string producer;
+};
+
+std::vector<uint8_t> header_to_bytes(const DcxHeader& h);
+/// Parses and validates untrusted HEADER bytes; `path` prefixes errors.
+DcxHeader header_from_bytes(const uint8_t* data, size_t n, const std::string& path);
+
+/// name, kind, dtype, shape: the start of every TENSOR record.
+struct TensorPrefix {
+    std::string name;
+    RecordKind kind;
+    DType dtype;
+    Shape shape;
+};
+void write_prefix(ByteWriter& w, const TensorPrefix& p);
+TensorPrefix read_prefix(ByteReader& r);
+
+/// Byte planes of (ft − base) mod 2^(8w) for w-byte elements, and back.
+std::vector<uint8_t> exact_delta_planes(const uint8_t* base, const uint8_t* ft, uint64_t numel, size_t w);
+void apply_exact_delta(const uint8_t* base, const uint8_t* planes, uint64_t numel, size_t w, uint8_t* out);
+
+}  // namespace deltacodec

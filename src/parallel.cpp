@@ -1,0 +1,91 @@
+// deltacodec — thread pool.
+#include "deltacodec/parallel.hpp"
+
+namespace deltacodec {
+
+unsigned resolve_threads(unsigned requested) {
+    if (requested) return requested;
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw ? hw : 1;
+}
+
+ThreadPool::ThreadPool(unsigned threads) {
+    const unsigned n = resolve_threads(threads);
+    for (unsigned i = 1; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        stop_ = true;
+    }
+    cv_start_.notify_all();
+    for (std::thread& t : workers_) t.join();
+}
+
+void ThreadPool::run_items() {
+    for (;;) {
+        size_t i;
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            if (next_ >= n_ || error_) return;
+            i = next_++;
+        }
+        try {
+            (*fn_)(i);
+        } catch (...) {
+            std::lock_guard<std::mutex> lk(mu_);
+            if (!error_) error_ = std::current_exception();
+        }
+    }
+}
+
+void ThreadPool::worker_loop() {
+    unsigned long seen = 0;
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lk(mu_);
+            cv_start_.wait(lk, [&] { return stop_ || generation_ != seen; });
+            if (stop_) return;
+            seen = generation_;
+            ++busy_;
+        }
+        run_items();
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            --busy_;
+        }
+        cv_done_.notify_all();
+    }
+}
+
+void ThreadPool::parallel_for(size_t n, const std::function<void(size_t)>& fn) {
+    if (n == 0) return;
+    if (workers_.empty() || n == 1) {
+        for (size_t i = 0; i < n; ++i) fn(i);
+        return;
+    }
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        fn_ = &fn;
+        n_ = n;
+        next_ = 0;
+        error_ = nullptr;
+        ++generation_;
+    }
+    cv_start_.notify_all();
+    run_items();
+    std::exception_ptr err;
+    {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_done_.wait(lk, [&] { return busy_ == 0 && (next_ >= n_ || error_); });
+        // Workers that never woke for this generation must not run it later.
+        n_ = 0;
+        err = error_;
+        error_ = nullptr;
+        fn_ = nullptr;
+    }
+    if (err) std::rethrow_exception(err);
+}
+
+}  // namespace deltacodec

@@ -1,0 +1,94 @@
+// deltacodec — the transform table, band masks and the JPEG quantization table.
+#include <algorithm>
+#include <cmath>
+
+#include "deltacodec/transform.hpp"
+
+namespace deltacodec {
+
+std::string_view bands_name(Bands b) {
+    switch (b) {
+        case Bands::ALL: return "all";
+        case Bands::LL_LH_HL: return "ll_lh_hl";
+        case Bands::LL_ONLY: return "ll_only";
+    }
+    return "?";
+}
+
+bool bands_from_name(std::string_view name, Bands& out) {
+    for (Bands b : {Bands::ALL, Bands::LL_LH_HL, Bands::LL_ONLY})
+        if (bands_name(b) == name) {
+            out = b;
+            return true;
+        }
+    return false;
+}
+
+const std::vector<TransformEntry>& transform_table() {
+    static const std::vector<TransformEntry> table = {
+        {"dct", TransformId::DCT, false, &make_dct},
+        {"dwt", TransformId::HAAR, true, &make_haar},
+    };
+    return table;
+}
+
+const TransformEntry* find_transform(std::string_view name) {
+    for (const TransformEntry& e : transform_table())
+        if (e.name == name) return &e;
+    return nullptr;
+}
+
+const TransformEntry* find_transform(TransformId id) {
+    for (const TransformEntry& e : transform_table())
+        if (e.id == id) return &e;
+    return nullptr;
+}
+
+std::vector<uint8_t> kept_mask(TransformId id, Bands bands, int p) {
+    std::vector<uint8_t> m(static_cast<size_t>(p) * p, 1);
+    if (id != TransformId::HAAR || bands == Bands::ALL) return m;
+    const int h = p / 2;
+    for (int i = 0; i < p; ++i)
+        for (int j = 0; j < p; ++j) {
+            const bool hi_row = i >= h, hi_col = j >= h;
+            if (bands == Bands::LL_LH_HL && hi_row && hi_col) m[i * p + j] = 0;
+            if (bands == Bands::LL_ONLY && (hi_row || hi_col)) m[i * p + j] = 0;
+        }
+    return m;
+}
+
+std::vector<uint8_t> lowfreq_mask(TransformId, int p) {
+    std::vector<uint8_t> m(static_cast<size_t>(p) * p, 0);
+    for (int i = 0; i < p / 2; ++i)
+        for (int j = 0; j < p / 2; ++j) m[i * p + j] = 1;
+    return m;
+}
+
+std::vector<float> jpeg_table(int p) {
+    // ITU-T T.81 Annex K, Table K.1: luminance quantization table.
+    static const int k[8][8] = {
+        {16, 11, 10, 16, 24, 40, 51, 61},     {12, 12, 14, 19, 26, 58, 60, 55},
+        {14, 13, 16, 24, 40, 57, 69, 56},     {14, 17, 22, 29, 51, 87, 80, 62},
+        {18, 22, 37, 56, 68, 109, 103, 77},   {24, 35, 55, 64, 81, 104, 113, 92},
+        {49, 64, 78, 87, 103, 121, 120, 101}, {72, 92, 95, 98, 112, 100, 103, 99},
+    };
+    // Bilinear resize with sample centres aligned: source coordinate (i+0.5)*8/p - 0.5, clamped.
+    auto src = [p](int i) {
+        const double s = (i + 0.5) * 8.0 / p - 0.5;
+        return std::clamp(s, 0.0, 7.0);
+    };
+    std::vector<double> t(static_cast<size_t>(p) * p);
+    for (int i = 0; i < p; ++i)
+        for (int j = 0; j < p; ++j) {
+            const double y = src(i), x = src(j);
+            const int y0 = static_cast<int>(y), x0 = static_cast<int>(x);
+            const int y1 = std::min(y0 + 1, 7), x1 = std::min(x0 + 1, 7);
+            const double fy = y - y0, fx = x - x0;
+            t[i * p + j] = (1 - fy) * ((1 - fx) * k[y0][x0] + fx * k[y0][x1]) + fy * ((1 - fx) * k[y1][x0] + fx * k[y1][x1]);
+        }
+    std::vector<float> out(t.size());
+    for (size_t i = 0; i < t.size(); ++i) out[i] = static_cast<float>(t[i] / t[0]);
+    return out;
+}
+
+}  // namespace deltacodec
