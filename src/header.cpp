@@ -102,6 +102,13 @@ DcxHeader header_from_bytes(const uint8_t* data, size_t n, const std::string& pa
         }
         h.shards.push_back(std::move(s));
     }
+    if (j.contains("dropped_base_tensors")) {
+        const json& d = field(j, "dropped_base_tensors", json::value_t::array);
+        for (const json& n : d) {
+            if (!n.is_string()) throw bad("dropped_base_tensors holds a non-string");
+            h.dropped.push_back(n.get<std::string>());
+        }
+    }
     return h;
 }
 
