@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# deltacodec end-to-end benchmark (`make bench`): run_bench.sh [BUILD_DIR]
+#
+# 1. Generates (once; cached) a synthetic Llama-2-7B-shaped fp16 pair with
+#    deltacodec_make_pair: $BENCH_DIR/pair-L$LAYERS-s$SEED/{base,finetuned}.
+# 2. Runs the kernel micro-benchmarks (deltacodec_bench_kernels).
+# 3. For each configuration (the default dwt p=64, and dct p=32), measures in
+#    the same run: `cp -r` of the fine-tuned directory (the yardstick),
+#    compress, decompress — wall time, CPU time and peak RSS of each — then
+#    verifies the .dcx (`deltacodec info`) and the rebuild
+#    (deltacodec_check_rebuild), and prints a Markdown table.
+#
+# Environment:
+#   LAYERS=4          decoder layers of the pair (32 = the full 7B model)
+#   BENCH_DIR=bench/out  where the pair, outputs and results go (gitignored)
+#   SEED=1            pair seed
+#   THREADS=0         -T for compress/decompress (0 = all cores)
+#   KERNELS=1         0 skips the kernel micro-benchmarks
+#   KERNEL_FILTER=    --benchmark_filter regex for them (default: all)
+#   KEEP=0            1 keeps the .dcx files
+#
+# Throughput is MB/s (1e6 bytes) of fine-tuned checkpoint bytes (every file of
+# the fine-tuned directory). Timings are single runs, no warm-up; the page-cache
+# residency of the inputs is measured (fincore) and printed beside each run.
+# Writes land in the page cache: the times exclude writeback, which is timed
+# separately (`sync` right after the command) and shown as "+sync".
+# Installs nothing: everything it needs is built by `make build`.
+set -euo pipefail
+
+BUILD=${1:-build}
+LAYERS=${LAYERS:-4}
+BENCH_DIR=${BENCH_DIR:-bench/out}
+SEED=${SEED:-1}
+THREADS=${THREADS:-0}
+KERNELS=${KERNELS:-1}
+KERNEL_FILTER=${KERNEL_FILTER:-}
+KEEP=${KEEP:-0}
+
+CLI=$BUILD/deltacodec
+MAKE_PAIR=$BUILD/bench/deltacodec_make_pair
+PEAK=$BUILD/bench/deltacodec_peak_rss
+KBENCH=$BUILD/bench/deltacodec_bench_kernels
+CHECK=$BUILD/bench/deltacodec_check_rebuild
+for x in "$CLI" "$MAKE_PAIR" "$PEAK" "$KBENCH" "$CHECK"; do
+  [ -x "$x" ] || { echo "run_bench: $x not built (cmake with -DDELTACODEC_BENCH=ON, then build)" >&2; exit 1; }
+done
+
+mkdir -p "$BENCH_DIR"
+PAIR=$BENCH_DIR/pair-L$LAYERS-s$SEED
+BASE=$PAIR/base
+FT=$PAIR/finetuned
+RUN=$BENCH_DIR/run-L$LAYERS
+mkdir -p "$RUN"
+RESULTS=$BENCH_DIR/results-L$LAYERS.md
+
+log() { echo "run_bench: $*" >&2; }
+
+# ---- machine -------------------------------------------------------------------
+cpu_model=$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')
+mem_gib=$(awk '/MemTotal/ {printf "%.1f", $2/1048576}' /proc/meminfo)
+kernel=$(uname -r)
+rev=$(git -C "$(dirname "$0")/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$(dirname "$0")/.." status --porcelain --untracked-files=no -- src include cli 2>/dev/null | wc -l)
+[ "$dirty" -gt 0 ] && rev="$rev (+ uncommitted changes in src/include/cli)"
+
+# ---- 1. the pair (cached) ------------------------------------------------------
+if [ -f "$PAIR/.complete" ]; then
+  log "using cached pair $PAIR"
+else
+  log "generating the $LAYERS-layer pair in $PAIR"
+  rm -rf "$PAIR"
+  mkdir -p "$PAIR"
+  "$PEAK" -o "$RUN/make_pair.time" -- "$MAKE_PAIR" --layers "$LAYERS" --seed "$SEED" --out "$PAIR"
+  log "make_pair: $(cat "$RUN/make_pair.time")"
+  touch "$PAIR/.complete"
+fi
+log "sync (flush the pair's writeback before timing anything)"
+sync
+
+FT_BYTES=$(find "$FT" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+FT_MB=$(awk -v b="$FT_BYTES" 'BEGIN {printf "%.1f", b/1e6}')
+
+# Percentage of the given files' bytes resident in the page cache.
+cached_pct() {
+  fincore --bytes --noheadings --raw -o RES,SIZE "$@" 2>/dev/null |
+    awk '{r+=$1; s+=$2} END {if (s>0) printf "%.0f%%", 100*r/s; else print "?"}'
+}
+field() { sed -n "s/.*\b$2=\([^ ]*\).*/\1/p" "$1"; }   # field FILE KEY
+mbps() { awk -v b="$FT_BYTES" -v s="$1" 'BEGIN {printf "%.0f", b/1e6/s}'; }
+gib() { awk -v k="$1" 'BEGIN {printf "%.2f", k/1048576}'; }
+
+# ---- 2. kernel micro-benchmarks ------------------------------------------------
+if [ "$KERNELS" = 1 ]; then
+  log "kernel micro-benchmarks (bench_kernels)"
+  kargs=(--benchmark_out="$RUN/kernels.json" --benchmark_out_format=json)
+  [ -n "$KERNEL_FILTER" ] && kargs+=(--benchmark_filter="$KERNEL_FILTER")
+  "$KBENCH" "${kargs[@]}" | tee "$RUN/kernels.txt"
+fi
+
+# ---- 3. end-to-end ---------------------------------------------------------------
+CONFIGS=("dwt p=64 (default)|" "dct p=32|--method dct --patch 32")
+rows=()
+details=()
+fail=0
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for cfg in "${CONFIGS[@]}"; do
+  label=${cfg%%|*}
+  args=${cfg#*|}
+  tag=$(echo "$label" | awk '{print $1 $2}' | tr -d '=')
+  DCX=$RUN/$tag.dcx
+  OUT=$RUN/$tag.rebuilt
+  CP=$RUN/cp.tmp
+  rm -rf "$OUT" "$CP" "$DCX"
+
+  c_cache=$(cached_pct "$FT"/*)
+  log "[$label] cp -r (cache: ft $c_cache)"
+  "$PEAK" --sync -o "$RUN/$tag.cp.time" -- cp -r "$FT" "$CP"
+  rm -rf "$CP"
+
+  z_cache="base $(cached_pct "$BASE"/*), ft $(cached_pct "$FT"/*)"
+  log "[$label] compress (cache: $z_cache)"
+  # shellcheck disable=SC2086
+  "$PEAK" --sync -o "$RUN/$tag.compress.time" -- \
+    "$CLI" compress "$BASE" "$FT" -o "$DCX" $args -T "$THREADS" -q -f --report "$RUN/$tag.report.json"
+
+  d_cache="base $(cached_pct "$BASE"/*), dcx $(cached_pct "$DCX")"
+  log "[$label] decompress (cache: $d_cache)"
+  "$PEAK" --sync -o "$RUN/$tag.decompress.time" -- "$CLI" decompress "$BASE" "$DCX" -o "$OUT" -T "$THREADS" -q -f
+
+  c2_cache=$(cached_pct "$FT"/*)
+  log "[$label] cp -r again (cache: ft $c2_cache)"
+  rm -rf "$CP"
+  "$PEAK" --sync -o "$RUN/$tag.cp2.time" -- cp -r "$FT" "$CP"
+  rm -rf "$CP"
+
+  log "[$label] verify"
+  check="PASS"
+  if ! "$CLI" info "$DCX" > "$RUN/$tag.info.txt" 2>&1; then check="FAIL (info)"; fail=1; fi
+  if ! "$CHECK" "$BASE" "$FT" "$OUT" "$RUN/$tag.report.json" > "$RUN/$tag.check.txt" 2>&1; then
+    check="FAIL (rebuild)"; fail=1
+  fi
+  log "[$label] $(head -1 "$RUN/$tag.check.txt")"
+  rm -rf "$OUT"
+
+  dcx_bytes=$(stat -c %s "$DCX")
+  cp_s=$(printf '%s\n%s\n' "$(field "$RUN/$tag.cp.time" wall_s)" "$(field "$RUN/$tag.cp2.time" wall_s)" | sort -g | head -1)
+  c_s=$(field "$RUN/$tag.compress.time" wall_s)
+  d_s=$(field "$RUN/$tag.decompress.time" wall_s)
+  cp_mbps=$(mbps "$cp_s"); c_mbps=$(mbps "$c_s"); d_mbps=$(mbps "$d_s")
+  c_frac=$(awk -v a="$cp_s" -v b="$c_s" 'BEGIN {printf "%.2f", a/b}')
+  d_frac=$(awk -v a="$cp_s" -v b="$d_s" 'BEGIN {printf "%.2f", a/b}')
+  c_ok=$(awk -v f="$c_frac" 'BEGIN {print (f >= 1/6) ? "met" : "missed"}')
+  d_ok=$(awk -v f="$d_frac" 'BEGIN {print (f >= 1/3) ? "met" : "missed"}')
+  c_rss=$(gib "$(field "$RUN/$tag.compress.time" maxrss_kib)")
+  d_rss=$(gib "$(field "$RUN/$tag.decompress.time" maxrss_kib)")
+  ratio=$(awk -v a="$FT_BYTES" -v b="$dcx_bytes" 'BEGIN {printf "%.2f", a/b}')
+  dcx_mb=$(awk -v b="$dcx_bytes" 'BEGIN {printf "%.1f", b/1e6}')
+  rows+=("| $label | $c_mbps | $d_mbps | $cp_mbps | $c_frac ($c_ok) | $d_frac ($d_ok) | $c_rss | $d_rss | $dcx_mb | ${ratio}x | $check |")
+  for step in cp compress decompress cp2; do
+    t=$RUN/$tag.$step.time
+    case $step in
+      cp) cache="ft $c_cache"; name="cp -r (before)" ;;
+      cp2) cache="ft $c2_cache"; name="cp -r (after)" ;;
+      compress) cache=$z_cache; name=compress ;;
+      decompress) cache=$d_cache; name=decompress ;;
+    esac
+    details+=("| $label | $name | $(field "$t" wall_s) | $(field "$t" user_s) | $(field "$t" sys_s) | $(field "$t" sync_s) | $(gib "$(field "$t" maxrss_kib)") | $cache |")
+  done
+  [ "$KEEP" = 1 ] || rm -f "$DCX"
+done
+# A user-space read/write copy for context (coreutils >= 9 `cp` copies in the
+# kernel with copy_file_range, never touching the bytes in user space).
+log "dd bs=4M copy of the fine-tuned files (read/write yardstick)"
+rm -rf "$RUN/dd.tmp"; mkdir -p "$RUN/dd.tmp"
+dd_cache=$(cached_pct "$FT"/*)
+"$PEAK" --sync -o "$RUN/dd.time" -- bash -c 'for f in "$1"/*; do dd if="$f" of="$2/${f##*/}" bs=4M status=none; done' _ "$FT" "$RUN/dd.tmp"
+rm -rf "$RUN/dd.tmp"
+details+=("| (yardstick) | dd bs=4M (read/write) | $(field "$RUN/dd.time" wall_s) | $(field "$RUN/dd.time" user_s) | $(field "$RUN/dd.time" sys_s) | $(field "$RUN/dd.time" sync_s) | $(gib "$(field "$RUN/dd.time" maxrss_kib)") | ft $dd_cache |")
+dd_mbps=$(mbps "$(field "$RUN/dd.time" wall_s)")
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+{
+  echo "### End-to-end: $LAYERS-layer Llama-2-7B-shaped fp16 pair ($FT_MB MB fine-tuned checkpoint)"
+  echo
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $rev"
+  echo "- machine: $(nproc) cores, $cpu_model, $mem_gib GiB RAM, Linux $kernel"
+  echo "- command: \`LAYERS=$LAYERS BENCH_DIR=$BENCH_DIR bash bench/run_bench.sh $BUILD\` (-T $THREADS)"
+  echo "- load average (1/5/15 min) before: $load_before; after: $load_after"
+  echo
+  echo "| config | compress MB/s | decompress MB/s | cp MB/s | compress / cp (target ≥ 1/6) | decompress / cp (target ≥ 1/3) | peak RSS compress GiB | peak RSS decompress GiB | .dcx MB | ratio | check |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  printf '%s\n' "${rows[@]}"
+  echo
+  echo "cp MB/s: the faster of the two \`cp -r\` runs bracketing that configuration (the stricter yardstick). GNU cp $(cp --version | head -1 | awk '{print $NF}') copies with copy_file_range (in-kernel); a user-space \`dd bs=4M\` copy of the same files ran at $dd_mbps MB/s."
+  echo
+  echo "Per command (single run each; seconds; \"+sync\" is the writeback timed after the command; cache = share of the inputs in the page cache just before):"
+  echo
+  echo "| config | step | wall s | user s | sys s | +sync s | peak RSS GiB | inputs in page cache |"
+  echo "|---|---|---:|---:|---:|---:|---:|---|"
+  printf '%s\n' "${details[@]}"
+} | tee "$RESULTS"
+log "results in $RESULTS"
+exit $fail
