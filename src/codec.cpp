@@ -8,6 +8,7 @@
 
 #include "deltacodec/error.hpp"
 #include "deltacodec/quantize.hpp"
+#include "kernels.hpp"
 
 namespace deltacodec {
 
@@ -33,7 +34,7 @@ void DeltaView::read_rows(uint64_t r0, uint64_t n, float* out, float* tmp) const
         float* o = out + i * cols;
         to_f32(ft_dtype, static_cast<const uint8_t*>(ft) + r * cols * fs, o, cols);
         to_f32(base_dtype, static_cast<const uint8_t*>(base) + r * cols * bs, tmp, cols);
-        for (uint64_t j = 0; j < cols; ++j) o[j] -= tmp[j];
+        kernels().sub(o, tmp, o, cols);
     }
 }
 
@@ -75,12 +76,6 @@ void scatter_patch(const float* patch, int p, uint64_t h, uint64_t c0, uint64_t 
     for (uint64_t i = 0; i < h; ++i) std::memcpy(strip + i * cols + c0, patch + i * p, w * sizeof(float));
 }
 
-double sum_sq(const float* x, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; ++i) s += static_cast<double>(x[i]) * x[i];
-    return s;
-}
-
 void check_alloc(uint64_t n, uint64_t elem, const char* what) {
     if (n > (uint64_t{1} << 40) / elem) throw Error(std::string("tensor too large to code (") + what + ")");
 }
@@ -88,6 +83,16 @@ void check_alloc(uint64_t n, uint64_t elem, const char* what) {
 }  // namespace
 
 // ---- steps 3–6 ----------------------------------------------------------------
+//
+// Two streaming passes over the tensor, patch row by patch row, so memory stays
+// at a few strips per thread plus the packed output:
+//   pass 1: delta → patches → importance (→ transform, for post-transform importance)
+//   allocation over the whole tensor
+//   pass 2: coded patches only: transform → range → quantize → pack, and the error.
+// The per-tensor `scale` that the f16 patch ranges are relative to must be known
+// before pass 2; an orthonormal transform never yields a coefficient larger than
+// the patch's Frobenius norm, so scale = max norm over coded patches (divided by
+// the smallest JPEG table entry when the table is on) bounds every range.
 
 std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams& prm, ThreadPool& pool,
                                          TensorStats& stats) {
@@ -95,50 +100,35 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
     const Plan pl(dv.rows, dv.cols, prm.patch, prm.transform, prm.bands, prm.jpeg_table);
     const int p = pl.p;
     const uint64_t cols = dv.cols;
-    check_alloc(pl.n, pl.p2 * sizeof(float), "coefficients");
+    check_alloc(pl.n, 64, "patch count");
+    const Kernels& kn = kernels();
 
-    // Steps 2, 3, 5a: patches, importance, forward transform, per-patch ranges.
-    std::vector<float> coef(pl.n * pl.p2), imp(pl.n), lo(pl.n), hi(pl.n);
-    std::vector<double> e_patch(pl.n), e_drop(pl.n);
+    // Pass 1 (steps 1–3): importance and energy of every patch.
+    std::vector<float> imp(pl.n), norm(pl.n);
+    std::vector<double> e_patch(pl.n);
     std::atomic<bool> nonfinite{false};
     pool.parallel_for(pl.nr, [&](size_t pr) {
         const uint64_t r0 = pr * p, h = std::min<uint64_t>(p, dv.rows - r0);
-        std::vector<float> strip(h * cols), tmp(cols), patch(pl.p2), scratch(pl.p2);
+        std::vector<float> strip(h * cols), tmp(cols), patch(pl.p2), c(pl.p2), scratch(pl.p2);
         dv.read_rows(r0, h, strip.data(), tmp.data());
-        for (float v : strip)
-            if (!std::isfinite(v)) {
-                nonfinite = true;
-                return;
-            }
+        if (!kn.all_finite(strip.data(), strip.size())) {
+            nonfinite = true;
+            return;
+        }
         for (uint64_t pc = 0; pc < pl.nc; ++pc) {
             const uint64_t id = pr * pl.nc + pc, c0 = pc * p, w = std::min<uint64_t>(p, cols - c0);
             gather_patch(strip.data(), cols, h, c0, w, p, patch.data());
-            e_patch[id] = sum_sq(patch.data(), pl.p2);
-            float* c = coef.data() + id * pl.p2;
-            pl.tr->forward(patch.data(), c, scratch.data());
+            e_patch[id] = kn.sum_sq(patch.data(), pl.p2);
+            norm[id] = static_cast<float>(std::sqrt(e_patch[id]));
             if (prm.post_importance) {
+                pl.tr->forward(patch.data(), c.data(), scratch.data());
                 double s = 0;
                 for (uint64_t i = 0; i < pl.p2; ++i)
                     if (pl.low[i]) s += static_cast<double>(c[i]) * c[i];
                 imp[id] = static_cast<float>(std::sqrt(s));
             } else {
-                imp[id] = static_cast<float>(std::sqrt(e_patch[id]));  // Frobenius norm
+                imp[id] = norm[id];  // Frobenius norm
             }
-            if (!pl.qn.empty())
-                for (uint64_t i = 0; i < pl.p2; ++i) c[i] /= pl.qn[i];
-            double drop = 0;
-            float mn = INFINITY, mx = -INFINITY;
-            for (uint64_t i = 0; i < pl.p2; ++i) {
-                if (pl.kept_m[i]) {
-                    mn = std::min(mn, c[i]);
-                    mx = std::max(mx, c[i]);
-                } else {
-                    drop += static_cast<double>(c[i]) * c[i];
-                }
-            }
-            lo[id] = mn;
-            hi[id] = mx;
-            e_drop[id] = drop;
         }
     });
     if (nonfinite) return std::nullopt;
@@ -154,12 +144,14 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
     ct.bands = prm.transform == TransformId::HAAR ? prm.bands : Bands::ALL;
     ct.flags = static_cast<uint8_t>((prm.jpeg_table ? kFlagJpeg : 0) | (prm.meta_f32 ? kFlagMetaF32 : 0));
     uint8_t present[9] = {};
-    float scale = 0;
+    float max_norm = 0;
     for (uint64_t i = 0; i < pl.n; ++i) {
         present[width[i]] = 1;
-        if (width[i]) scale = std::max({scale, std::fabs(lo[i]), std::fabs(hi[i])});
+        if (width[i]) max_norm = std::max(max_norm, norm[i]);
     }
-    ct.scale = scale;
+    float qmin = 1.f;
+    for (float q : pl.qn) qmin = std::min(qmin, q);
+    ct.scale = max_norm / qmin;
     uint8_t pal_index[9] = {};
     for (int b = 0; b <= 8; ++b)
         if (present[b]) {
@@ -167,89 +159,87 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
             ct.widths.push_back(static_cast<uint8_t>(b));
         }
     ct.selectors.resize(pl.n);
-    for (uint64_t i = 0; i < pl.n; ++i) ct.selectors[i] = pal_index[width[i]];
-
-    // Step 5b: per-patch ranges as stored (f16 fractions of `scale`, rounded outward).
-    std::vector<float> qlo(pl.n, 0.f), qhi(pl.n, 0.f);
-    std::vector<uint64_t> code_off(pl.n + 1, 0);
-    const size_t mb = ct.meta_bytes_per_patch();
+    std::vector<uint64_t> code_off(pl.n + 1, 0), meta_idx(pl.n, 0);
+    uint64_t coded = 0;
     for (uint64_t i = 0; i < pl.n; ++i) {
+        ct.selectors[i] = pal_index[width[i]];
         code_off[i + 1] = code_off[i] + pl.k * width[i] / 8;
-        if (!width[i]) continue;
-        uint8_t rec[8];
-        if (prm.meta_f32) {
-            qlo[i] = lo[i];
-            qhi[i] = hi[i];
-            std::memcpy(rec, &qlo[i], 4);
-            std::memcpy(rec + 4, &qhi[i], 4);
-        } else {
-            const uint16_t l16 = scale > 0 ? f32_to_f16_down(lo[i] / scale) : 0;
-            const uint16_t h16 = scale > 0 ? f32_to_f16_up(hi[i] / scale) : 0;
-            qlo[i] = f16_to_f32(l16) * scale;
-            qhi[i] = f16_to_f32(h16) * scale;
-            rec[0] = static_cast<uint8_t>(l16);
-            rec[1] = static_cast<uint8_t>(l16 >> 8);
-            rec[2] = static_cast<uint8_t>(h16);
-            rec[3] = static_cast<uint8_t>(h16 >> 8);
-        }
-        ct.meta.insert(ct.meta.end(), rec, rec + mb);
+        meta_idx[i] = coded;
+        coded += width[i] != 0;
     }
+    const size_t mb = ct.meta_bytes_per_patch();
+    ct.meta.assign(coded * mb, 0);
     ct.codes.assign(code_off[pl.n], 0);
+    const float scale = ct.scale;
 
-    // Steps 5c–6: quantize, pack, and measure the error honestly (Parseval for
-    // interior patches; an inverse transform against the real delta at the edges).
+    // Pass 2 (steps 5–6): transform, range, quantize, pack; measure the error
+    // (Parseval inside the tensor; inverse transform against the delta at edges).
     std::vector<double> row_err(pl.nr, 0.0);
     pool.parallel_for(pl.nr, [&](size_t pr) {
         const uint64_t r0 = pr * p, h = std::min<uint64_t>(p, dv.rows - r0);
-        const bool edge_row = h < static_cast<uint64_t>(p) || cols % p != 0;
-        std::vector<float> strip, tmp;
-        if (edge_row) {
-            strip.resize(h * cols);
-            tmp.resize(cols);
-            dv.read_rows(r0, h, strip.data(), tmp.data());
-        }
-        std::vector<float> vals(pl.k), vhat(pl.k), block(pl.p2), rec(pl.p2), orig(pl.p2), scratch(pl.p2);
-        std::vector<uint8_t> q(pl.k);
         double err = 0;
+        bool any = false;
+        for (uint64_t pc = 0; pc < pl.nc; ++pc) {
+            const uint64_t id = pr * pl.nc + pc;
+            if (width[id]) any = true;
+            else err += e_patch[id];
+        }
+        if (!any) {
+            row_err[pr] = err;
+            return;
+        }
+        std::vector<float> strip(h * cols), tmp(cols), patch(pl.p2), c(pl.p2), scratch(pl.p2), vals(pl.k),
+            vhat(pl.k), rec(pl.p2);
+        std::vector<uint8_t> q(pl.k);
+        dv.read_rows(r0, h, strip.data(), tmp.data());
         for (uint64_t pc = 0; pc < pl.nc; ++pc) {
             const uint64_t id = pr * pl.nc + pc, c0 = pc * p, w = std::min<uint64_t>(p, cols - c0);
             const int b = width[id];
-            if (b == 0) {
-                err += e_patch[id];
-                continue;
-            }
-            const float* c = coef.data() + id * pl.p2;
+            if (b == 0) continue;
+            gather_patch(strip.data(), cols, h, c0, w, p, patch.data());
+            pl.tr->forward(patch.data(), c.data(), scratch.data());
+            if (!pl.qn.empty())
+                for (uint64_t i = 0; i < pl.p2; ++i) c[i] /= pl.qn[i];
             for (uint64_t i = 0; i < pl.k; ++i) vals[i] = c[pl.kept[i]];
-            quantize(vals.data(), pl.k, b, qlo[id], qhi[id], q.data());
+            float lo, hi;
+            kn.minmax(vals.data(), pl.k, &lo, &hi);
+            // Step 5b: the range as stored (f16 fractions of `scale`, rounded outward).
+            uint8_t* mr = ct.meta.data() + meta_idx[id] * mb;
+            if (prm.meta_f32) {
+                std::memcpy(mr, &lo, 4);
+                std::memcpy(mr + 4, &hi, 4);
+            } else {
+                const uint16_t l16 = scale > 0 ? f32_to_f16_down(lo / scale) : 0;
+                const uint16_t h16 = scale > 0 ? f32_to_f16_up(hi / scale) : 0;
+                lo = f16_to_f32(l16) * scale;
+                hi = f16_to_f32(h16) * scale;
+                mr[0] = static_cast<uint8_t>(l16);
+                mr[1] = static_cast<uint8_t>(l16 >> 8);
+                mr[2] = static_cast<uint8_t>(h16);
+                mr[3] = static_cast<uint8_t>(h16 >> 8);
+            }
+            kn.quantize(vals.data(), pl.k, b, lo, hi, q.data());
             pack_bits(q.data(), pl.k, b, ct.codes.data() + code_off[id]);
-            dequantize(q.data(), pl.k, b, qlo[id], qhi[id], vhat.data());
+            kn.dequantize(q.data(), pl.k, b, lo, hi, vhat.data());
             const bool interior = h == static_cast<uint64_t>(p) && w == static_cast<uint64_t>(p);
-            if (interior) {
-                double e = e_drop[id];
-                for (uint64_t i = 0; i < pl.k; ++i) {
-                    double d = static_cast<double>(vals[i]) - vhat[i];
-                    if (!pl.qn.empty()) d *= pl.qn[pl.kept[i]];
-                    e += d * d;
-                }
+            if (interior && pl.qn.empty()) {
+                // Parseval: kept-coefficient error plus the energy of the dropped bands.
+                double e = e_patch[id] - kn.sum_sq(vals.data(), pl.k);
+                e = std::max(e, 0.0) + kn.sq_diff_sum(vals.data(), vhat.data(), pl.k);
                 err += e;
             } else {
-                std::fill(block.begin(), block.end(), 0.f);
-                for (uint64_t i = 0; i < pl.k; ++i) block[pl.kept[i]] = vhat[i];
+                std::fill(c.begin(), c.end(), 0.f);
+                for (uint64_t i = 0; i < pl.k; ++i) c[pl.kept[i]] = vhat[i];
                 if (!pl.qn.empty())
-                    for (uint64_t i = 0; i < pl.p2; ++i) block[i] *= pl.qn[i];
-                pl.tr->inverse(block.data(), rec.data(), scratch.data());
-                gather_patch(strip.data(), cols, h, c0, w, p, orig.data());
-                for (uint64_t i = 0; i < h; ++i)
-                    for (uint64_t j = 0; j < w; ++j) {
-                        const double d = static_cast<double>(rec[i * p + j]) - orig[i * p + j];
-                        err += d * d;
-                    }
+                    for (uint64_t i = 0; i < pl.p2; ++i) c[i] *= pl.qn[i];
+                pl.tr->inverse(c.data(), rec.data(), scratch.data());
+                for (uint64_t i = 0; i < h; ++i) err += kn.sq_diff_sum(rec.data() + i * p, patch.data() + i * p, w);
             }
         }
         row_err[pr] = err;
     });
     stats.patches += pl.n;
-    for (uint64_t i = 0; i < pl.n; ++i) stats.coded_patches += width[i] != 0;
+    stats.coded_patches += coded;
     for (double e : row_err) stats.err2 += e;
     for (double e : e_patch) stats.ref2 += e;
     return ct;

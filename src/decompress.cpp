@@ -5,6 +5,7 @@
 #include "deltacodec/checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "header.hpp"
+#include "kernels.hpp"
 
 namespace deltacodec {
 using json = nlohmann::json;
@@ -110,7 +111,7 @@ std::vector<uint8_t> rebuild_tensor(const Section& s, const TensorSpec& spec, co
                     const uint64_t rr = r0 + i;
                     to_f32(*bdt, b.data() + rr * cols * bs, row.data(), cols);
                     const float* d = strip + i * cols;
-                    for (uint64_t j = 0; j < cols; ++j) row[j] += d[j];
+                    kernels().add(row.data(), d, row.data(), cols);
                     from_f32(spec.dtype, row.data(), out.data() + rr * cols * es, cols);
                 }
             });

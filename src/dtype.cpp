@@ -1,6 +1,8 @@
 // deltacodec — dtype table and float16/bfloat16 conversions (plain bit arithmetic).
 #include "deltacodec/dtype.hpp"
 
+#include "kernels.hpp"
+
 #include <array>
 #include <cstring>
 #include <stdexcept>
@@ -51,7 +53,7 @@ float f16_to_f32(uint16_t h) {
     const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
     const uint32_t exp = (h >> 10) & 0x1f;
     uint32_t mant = h & 0x3ff;
-    if (exp == 0x1f) return float_of(sign | 0x7f800000 | (mant << 13));  // inf / NaN
+    if (exp == 0x1f) return float_of(sign | 0x7f800000 | (mant << 13) | (mant ? 0x400000u : 0u));  // inf / quiet NaN
     if (exp != 0) return float_of(sign | ((exp + 112) << 23) | (mant << 13));
     if (mant == 0) return float_of(sign);
     // subnormal: mant * 2^-24, exact in f32
@@ -119,16 +121,8 @@ uint16_t f32_to_bf16(float f) {
 void to_f32(DType t, const void* src, float* dst, size_t n) {
     switch (t) {
         case DType::F32: std::memcpy(dst, src, n * 4); return;
-        case DType::F16: {
-            const auto* s = static_cast<const uint16_t*>(src);
-            for (size_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
-            return;
-        }
-        case DType::BF16: {
-            const auto* s = static_cast<const uint16_t*>(src);
-            for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
-            return;
-        }
+        case DType::F16: kernels().f16_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
+        case DType::BF16: kernels().bf16_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
         default: break;
     }
     throw std::logic_error("to_f32: dtype is not compressible");
@@ -137,16 +131,8 @@ void to_f32(DType t, const void* src, float* dst, size_t n) {
 void from_f32(DType t, const float* src, void* dst, size_t n) {
     switch (t) {
         case DType::F32: std::memcpy(dst, src, n * 4); return;
-        case DType::F16: {
-            auto* d = static_cast<uint16_t*>(dst);
-            for (size_t i = 0; i < n; ++i) d[i] = f32_to_f16(src[i]);
-            return;
-        }
-        case DType::BF16: {
-            auto* d = static_cast<uint16_t*>(dst);
-            for (size_t i = 0; i < n; ++i) d[i] = f32_to_bf16(src[i]);
-            return;
-        }
+        case DType::F16: kernels().f32_to_f16(src, static_cast<uint16_t*>(dst), n); return;
+        case DType::BF16: kernels().f32_to_bf16(src, static_cast<uint16_t*>(dst), n); return;
         default: break;
     }
     throw std::logic_error("from_f32: dtype is not compressible");

@@ -1,6 +1,8 @@
 // deltacodec — linear quantizer and LSB-first bit packing, reference and fast forms.
 #include "deltacodec/quantize.hpp"
 
+#include "kernels.hpp"
+
 #include <cmath>
 #include <cstring>
 
@@ -33,25 +35,11 @@ void dequantize_ref(const uint8_t* q, size_t n, int bits, float lo, float hi, fl
 }
 
 void quantize(const float* c, size_t n, int bits, float lo, float hi, uint8_t* q) {
-    if (!(hi > lo)) {
-        std::memset(q, 0, n);
-        return;
-    }
-    const float inv = inv_step(bits, lo, hi);
-    const float top = static_cast<float>((1 << bits) - 1);
-    // Branch-free clamp in float, then truncation (the value is >= 0, so
-    // truncation equals floor): vectorises, same result as the reference.
-    for (size_t i = 0; i < n; ++i) {
-        float v = (c[i] - lo) * inv + 0.5f;
-        v = v < 0.f ? 0.f : v;
-        v = v > top ? top : v;
-        q[i] = static_cast<uint8_t>(static_cast<int>(v));
-    }
+    kernels().quantize(c, n, bits, lo, hi, q);
 }
 
 void dequantize(const uint8_t* q, size_t n, int bits, float lo, float hi, float* c) {
-    const float step = (hi - lo) / static_cast<float>((1u << bits) - 1);
-    for (size_t i = 0; i < n; ++i) c[i] = lo + static_cast<float>(q[i]) * step;
+    kernels().dequantize(q, n, bits, lo, hi, c);
 }
 
 void pack_bits_ref(const uint8_t* codes, size_t n, int bits, uint8_t* out) {

@@ -4,58 +4,16 @@
 #include <vector>
 
 #include "deltacodec/transform.hpp"
+#include "kernels.hpp"
 
 namespace deltacodec {
 namespace {
 
-constexpr float kInvSqrt2 = 0.70710678118654752440f;
-
 class HaarTransform final : public Transform {
 public:
     explicit HaarTransform(int p) : Transform(p) {}
-    // Rows: out[i][j] = (x[2j]+x[2j+1])/√2 (left half), (x[2j]-x[2j+1])/√2 (right half); then columns alike.
-    void forward(const float* in, float* out, float* t) const override {
-        const int h = p_ / 2;
-        for (int i = 0; i < p_; ++i) {
-            const float* r = in + i * p_;
-            float* o = t + i * p_;
-            for (int j = 0; j < h; ++j) {
-                o[j] = (r[2 * j] + r[2 * j + 1]) * kInvSqrt2;
-                o[h + j] = (r[2 * j] - r[2 * j + 1]) * kInvSqrt2;
-            }
-        }
-        for (int i = 0; i < h; ++i) {
-            const float* a = t + (2 * i) * p_;
-            const float* b = t + (2 * i + 1) * p_;
-            float* lo = out + i * p_;
-            float* hi = out + (h + i) * p_;
-            for (int j = 0; j < p_; ++j) {
-                lo[j] = (a[j] + b[j]) * kInvSqrt2;
-                hi[j] = (a[j] - b[j]) * kInvSqrt2;
-            }
-        }
-    }
-    void inverse(const float* in, float* out, float* t) const override {
-        const int h = p_ / 2;
-        for (int i = 0; i < h; ++i) {
-            const float* lo = in + i * p_;
-            const float* hi = in + (h + i) * p_;
-            float* a = t + (2 * i) * p_;
-            float* b = t + (2 * i + 1) * p_;
-            for (int j = 0; j < p_; ++j) {
-                a[j] = (lo[j] + hi[j]) * kInvSqrt2;
-                b[j] = (lo[j] - hi[j]) * kInvSqrt2;
-            }
-        }
-        for (int i = 0; i < p_; ++i) {
-            const float* r = t + i * p_;
-            float* o = out + i * p_;
-            for (int j = 0; j < h; ++j) {
-                o[2 * j] = (r[j] + r[h + j]) * kInvSqrt2;
-                o[2 * j + 1] = (r[j] - r[h + j]) * kInvSqrt2;
-            }
-        }
-    }
+    void forward(const float* in, float* out, float* t) const override { kernels().haar_forward(in, out, t, p_); }
+    void inverse(const float* in, float* out, float* t) const override { kernels().haar_inverse(in, out, t, p_); }
 };
 
 // 1-D orthonormal Haar analysis matrix H (p×p): rows 0..h-1 averages, h..p-1 differences.

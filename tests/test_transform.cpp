@@ -62,7 +62,7 @@ TEST_P(TransformSizes, HaarMatchesReferenceAndInverts) {
     EXPECT_NEAR(energy(fast), energy(x), 1e-5 * energy(x));
 }
 
-INSTANTIATE_TEST_SUITE_P(Sizes, TransformSizes, ::testing::Values(8, 16, 24, 32, 64));
+INSTANTIATE_TEST_SUITE_P(Sizes, TransformSizes, ::testing::Values(8, 16, 24, 32, 40, 64, 128));
 
 TEST(Transform, DctOfConstantPatchIsOnlyDc) {
     const int p = 16;
