@@ -140,9 +140,10 @@ def make_llama_pair(cfg, base_steps, ft_steps, seed):
 
 
 # --------------------------------------------------------------------- BERT
-def train_mlm(model, steps, lr, seed, batch=32, ctx=128):
+def train_mlm(model, steps, lr, seed, batch=64):
     """Masked-LM pre-training on an equal mixture of the five Debian text sources."""
     cfg = model.cfg
+    ctx = cfg["max_position_embeddings"]
     head = models.BertMLMHead(cfg, model.bert.embeddings.word_embeddings)
     params = list(model.bert.parameters()) + [p for n, p in head.named_parameters()
                                               if not n.startswith("emb.")]
@@ -238,10 +239,10 @@ def train_pair(name):
             models.vit_config(256, 4, 512, 7), 60000, 30000, 10, torch.float32)
     if name == "llama":
         cfg = models.llama_config(256, 4, 688)
-        return cfg, *make_llama_pair(cfg, 150, 100, 20)
+        return cfg, *make_llama_pair(cfg, 100, 60, 20)
     if name == "bert":
         cfg = models.bert_config(256, 4, 512, vocab=260, ctx=65, labels=len(data.CLASSES))
-        return cfg, *make_bert_pair(cfg, 120, 100, 30)
+        return cfg, *make_bert_pair(cfg, 80, 60, 30)
     raise ValueError(name)
 
 
