@@ -18,10 +18,13 @@
 #   KERNELS=1         0 skips the kernel micro-benchmarks
 #   KERNEL_FILTER=    --benchmark_filter regex for them (default: all)
 #   KEEP=0            1 keeps the .dcx files
+#   REPEAT=1          runs of each measured command per configuration
 #
 # Throughput is MB/s (1e6 bytes) of fine-tuned checkpoint bytes (every file of
-# the fine-tuned directory). Timings are single runs, no warm-up; the page-cache
-# residency of the inputs is measured (fincore) and printed beside each run.
+# the fine-tuned directory). No warm-up runs; with REPEAT=N each command runs N
+# times and the best time is reported (`cp -r` runs before and after each
+# compress/decompress pair, so 2N times). The page-cache residency of the
+# inputs is measured (fincore) and printed beside each run.
 # Writes land in the page cache: the times exclude writeback, which is timed
 # separately (`sync` right after the command) and shown as "+sync".
 # Installs nothing: everything it needs is built by `make build`.
@@ -35,6 +38,7 @@ THREADS=${THREADS:-0}
 KERNELS=${KERNELS:-1}
 KERNEL_FILTER=${KERNEL_FILTER:-}
 KEEP=${KEEP:-0}
+REPEAT=${REPEAT:-1}
 
 CLI=$BUILD/deltacodec
 MAKE_PAIR=$BUILD/bench/deltacodec_make_pair
@@ -102,6 +106,19 @@ CONFIGS=("dwt p=64 (default)|" "dct p=32|--method dct --patch 32")
 rows=()
 details=()
 fail=0
+
+# measure LABEL STEP TIMEFILE CACHE-NOTE -- COMMAND...: one timed run (+ sync),
+# its row appended to `details`.
+measure() {
+  local label=$1 step=$2 tf=$3 cache=$4
+  shift 5
+  log "[$label] $step (inputs in page cache: $cache)"
+  "$PEAK" --sync -o "$tf" -- "$@"
+  details+=("| $label | $step | $(field "$tf" wall_s) | $(field "$tf" user_s) | $(field "$tf" sys_s) | $(field "$tf" sync_s) | $(gib "$(field "$tf" maxrss_kib)") | $cache |")
+}
+best() { printf '%s\n' "$@" | sort -g | head -1; }
+worst() { printf '%s\n' "$@" | sort -g | tail -1; }
+
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for cfg in "${CONFIGS[@]}"; do
   label=${cfg%%|*}
@@ -111,27 +128,23 @@ for cfg in "${CONFIGS[@]}"; do
   OUT=$RUN/$tag.rebuilt
   CP=$RUN/cp.tmp
   rm -rf "$OUT" "$CP" "$DCX"
-
-  c_cache=$(cached_pct "$FT"/*)
-  log "[$label] cp -r (cache: ft $c_cache)"
-  "$PEAK" --sync -o "$RUN/$tag.cp.time" -- cp -r "$FT" "$CP"
-  rm -rf "$CP"
-
-  z_cache="base $(cached_pct "$BASE"/*), ft $(cached_pct "$FT"/*)"
-  log "[$label] compress (cache: $z_cache)"
-  # shellcheck disable=SC2086
-  "$PEAK" --sync -o "$RUN/$tag.compress.time" -- \
-    "$CLI" compress "$BASE" "$FT" -o "$DCX" $args -T "$THREADS" -q -f --report "$RUN/$tag.report.json"
-
-  d_cache="base $(cached_pct "$BASE"/*), dcx $(cached_pct "$DCX")"
-  log "[$label] decompress (cache: $d_cache)"
-  "$PEAK" --sync -o "$RUN/$tag.decompress.time" -- "$CLI" decompress "$BASE" "$DCX" -o "$OUT" -T "$THREADS" -q -f
-
-  c2_cache=$(cached_pct "$FT"/*)
-  log "[$label] cp -r again (cache: ft $c2_cache)"
-  rm -rf "$CP"
-  "$PEAK" --sync -o "$RUN/$tag.cp2.time" -- cp -r "$FT" "$CP"
-  rm -rf "$CP"
+  cp_t=(); c_t=(); d_t=(); c_k=(); d_k=()
+  for rep in $(seq 1 "$REPEAT"); do
+    p=$RUN/$tag.r$rep
+    measure "$label" "cp -r (before)" "$p.cp.time" "ft $(cached_pct "$FT"/*)" -- cp -r "$FT" "$CP"
+    rm -rf "$CP"
+    # shellcheck disable=SC2086
+    measure "$label" compress "$p.compress.time" "base $(cached_pct "$BASE"/*), ft $(cached_pct "$FT"/*)" -- \
+      "$CLI" compress "$BASE" "$FT" -o "$DCX" $args -T "$THREADS" -q -f --report "$RUN/$tag.report.json"
+    rm -rf "$OUT"
+    measure "$label" decompress "$p.decompress.time" "base $(cached_pct "$BASE"/*), dcx $(cached_pct "$DCX")" -- \
+      "$CLI" decompress "$BASE" "$DCX" -o "$OUT" -T "$THREADS" -q -f
+    measure "$label" "cp -r (after)" "$p.cp2.time" "ft $(cached_pct "$FT"/*)" -- cp -r "$FT" "$CP"
+    rm -rf "$CP"
+    cp_t+=("$(field "$p.cp.time" wall_s)" "$(field "$p.cp2.time" wall_s)")
+    c_t+=("$(field "$p.compress.time" wall_s)"); d_t+=("$(field "$p.decompress.time" wall_s)")
+    c_k+=("$(field "$p.compress.time" maxrss_kib)"); d_k+=("$(field "$p.decompress.time" maxrss_kib)")
+  done
 
   log "[$label] verify"
   check="PASS"
@@ -143,29 +156,17 @@ for cfg in "${CONFIGS[@]}"; do
   rm -rf "$OUT"
 
   dcx_bytes=$(stat -c %s "$DCX")
-  cp_s=$(printf '%s\n%s\n' "$(field "$RUN/$tag.cp.time" wall_s)" "$(field "$RUN/$tag.cp2.time" wall_s)" | sort -g | head -1)
-  c_s=$(field "$RUN/$tag.compress.time" wall_s)
-  d_s=$(field "$RUN/$tag.decompress.time" wall_s)
+  cp_s=$(best "${cp_t[@]}"); c_s=$(best "${c_t[@]}"); d_s=$(best "${d_t[@]}")
   cp_mbps=$(mbps "$cp_s"); c_mbps=$(mbps "$c_s"); d_mbps=$(mbps "$d_s")
   c_frac=$(awk -v a="$cp_s" -v b="$c_s" 'BEGIN {printf "%.2f", a/b}')
   d_frac=$(awk -v a="$cp_s" -v b="$d_s" 'BEGIN {printf "%.2f", a/b}')
   c_ok=$(awk -v f="$c_frac" 'BEGIN {print (f >= 1/6) ? "met" : "missed"}')
   d_ok=$(awk -v f="$d_frac" 'BEGIN {print (f >= 1/3) ? "met" : "missed"}')
-  c_rss=$(gib "$(field "$RUN/$tag.compress.time" maxrss_kib)")
-  d_rss=$(gib "$(field "$RUN/$tag.decompress.time" maxrss_kib)")
+  c_rss=$(gib "$(worst "${c_k[@]}")"); d_rss=$(gib "$(worst "${d_k[@]}")")
   ratio=$(awk -v a="$FT_BYTES" -v b="$dcx_bytes" 'BEGIN {printf "%.2f", a/b}')
   dcx_mb=$(awk -v b="$dcx_bytes" 'BEGIN {printf "%.1f", b/1e6}')
-  rows+=("| $label | $c_mbps | $d_mbps | $cp_mbps | $c_frac ($c_ok) | $d_frac ($d_ok) | $c_rss | $d_rss | $dcx_mb | ${ratio}x | $check |")
-  for step in cp compress decompress cp2; do
-    t=$RUN/$tag.$step.time
-    case $step in
-      cp) cache="ft $c_cache"; name="cp -r (before)" ;;
-      cp2) cache="ft $c2_cache"; name="cp -r (after)" ;;
-      compress) cache=$z_cache; name=compress ;;
-      decompress) cache=$d_cache; name=decompress ;;
-    esac
-    details+=("| $label | $name | $(field "$t" wall_s) | $(field "$t" user_s) | $(field "$t" sys_s) | $(field "$t" sync_s) | $(gib "$(field "$t" maxrss_kib)") | $cache |")
-  done
+  rel=$(sed -n 's/.*rel.error \([0-9.]*\).*/\1/p' "$RUN/$tag.check.txt")
+  rows+=("| $label | $c_mbps | $d_mbps | $cp_mbps | $c_frac ($c_ok) | $d_frac ($d_ok) | $c_rss | $d_rss | $dcx_mb | ${ratio}x | $check (rel.err $rel) |")
   [ "$KEEP" = 1 ] || rm -f "$DCX"
 done
 # A user-space read/write copy for context (coreutils >= 9 `cp` copies in the
@@ -191,9 +192,9 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   printf '%s\n' "${rows[@]}"
   echo
-  echo "cp MB/s: the faster of the two \`cp -r\` runs bracketing that configuration (the stricter yardstick). GNU cp $(cp --version | head -1 | awk '{print $NF}') copies with copy_file_range (in-kernel); a user-space \`dd bs=4M\` copy of the same files ran at $dd_mbps MB/s."
+  echo "Each figure is the best of the configuration's runs ($REPEAT of compress and decompress, $((2 * REPEAT)) of \`cp -r\`, run before and after them; peak RSS: the largest). GNU cp $(cp --version | head -1 | awk '{print $NF}') copies with copy_file_range (in-kernel); a user-space \`dd bs=4M\` copy of the same files ran at $dd_mbps MB/s."
   echo
-  echo "Per command (single run each; seconds; \"+sync\" is the writeback timed after the command; cache = share of the inputs in the page cache just before):"
+  echo "Every run (seconds; \"+sync\" is the writeback timed after the command; cache = share of the inputs in the page cache just before):"
   echo
   echo "| config | step | wall s | user s | sys s | +sync s | peak RSS GiB | inputs in page cache |"
   echo "|---|---|---:|---:|---:|---:|---:|---|"
