@@ -121,6 +121,8 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
 
     const Checkpoint base = Checkpoint::open(base_path);
     const Checkpoint ft = Checkpoint::open(ft_path);
+    for (const std::string& in : {base_path, ft_path})
+        if (same_file(in, out_path)) throw Error("refusing to overwrite the input " + in + " with the output");
 
     // Plan every tensor before writing anything.
     struct Item {

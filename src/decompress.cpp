@@ -131,6 +131,8 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     DcxReader rd(f);
     Opened o = open_dcx(f, rd);
     const Checkpoint base = Checkpoint::open(base_path);
+    for (const std::string& in : {base_path, dcx_path})
+        if (same_file(in, out_path)) throw Error("refusing to overwrite the input " + in + " with the output");
 
     DecompressReport rep;
     rep.directory = o.hdr.directory;

@@ -198,6 +198,11 @@ std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes) {
     return std::vector<uint8_t>(m.data(), m.data() + m.size());
 }
 
+bool same_file(const std::string& a, const std::string& b) {
+    struct stat sa {}, sb {};
+    return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 bool is_plain_file_name(const std::string& name) {
     if (name.empty() || name == "." || name == ".." || name.size() > 255) return false;
     return name.find_first_of(std::string("/\\\0", 3)) == std::string::npos;

@@ -77,6 +77,8 @@ bool is_directory(const std::string& path);
 std::vector<std::string> list_files(const std::string& dir);
 /// Reads a whole (small) file; throws Error past `max_bytes`.
 std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes);
+/// True when both paths exist and name the same file or directory.
+bool same_file(const std::string& a, const std::string& b);
 /// True for a plain file name: non-empty, no '/', '\\', NUL, not "." or "..".
 bool is_plain_file_name(const std::string& name);
 
