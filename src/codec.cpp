@@ -76,6 +76,16 @@ void scatter_patch(const float* patch, int p, uint64_t h, uint64_t c0, uint64_t 
     for (uint64_t i = 0; i < h; ++i) std::memcpy(strip + i * cols + c0, patch + i * p, w * sizeof(float));
 }
 
+// Per-thread scratch that survives across patch rows and tensors: large
+// buffers allocated afresh each time cost more in page faults and zeroing
+// than the work itself. Contents are garbage on entry.
+float* scratch_floats(int slot, size_t n) {
+    thread_local std::vector<float> bufs[8];
+    std::vector<float>& b = bufs[slot];
+    if (b.size() < n) b.resize(n);
+    return b.data();
+}
+
 void check_alloc(uint64_t n, uint64_t elem, const char* what) {
     if (n > (uint64_t{1} << 40) / elem) throw Error(std::string("tensor too large to code (") + what + ")");
 }
@@ -109,19 +119,23 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
     std::atomic<bool> nonfinite{false};
     pool.parallel_for(pl.nr, [&](size_t pr) {
         const uint64_t r0 = pr * p, h = std::min<uint64_t>(p, dv.rows - r0);
-        std::vector<float> strip(h * cols), tmp(cols), patch(pl.p2), c(pl.p2), scratch(pl.p2);
-        dv.read_rows(r0, h, strip.data(), tmp.data());
-        if (!kn.all_finite(strip.data(), strip.size())) {
+        float* strip = scratch_floats(0, h * cols);
+        float* tmp = scratch_floats(1, cols);
+        float* patch = scratch_floats(2, pl.p2);
+        float* c = scratch_floats(3, pl.p2);
+        float* scratch = scratch_floats(4, pl.p2);
+        dv.read_rows(r0, h, strip, tmp);
+        if (!kn.all_finite(strip, h * cols)) {
             nonfinite = true;
             return;
         }
         for (uint64_t pc = 0; pc < pl.nc; ++pc) {
             const uint64_t id = pr * pl.nc + pc, c0 = pc * p, w = std::min<uint64_t>(p, cols - c0);
-            gather_patch(strip.data(), cols, h, c0, w, p, patch.data());
-            e_patch[id] = kn.sum_sq(patch.data(), pl.p2);
+            gather_patch(strip, cols, h, c0, w, p, patch);
+            e_patch[id] = kn.sum_sq(patch, pl.p2);
             norm[id] = static_cast<float>(std::sqrt(e_patch[id]));
             if (prm.post_importance) {
-                pl.tr->forward(patch.data(), c.data(), scratch.data());
+                pl.tr->forward(patch, c, scratch);
                 double s = 0;
                 for (uint64_t i = 0; i < pl.p2; ++i)
                     if (pl.low[i]) s += static_cast<double>(c[i]) * c[i];
@@ -188,21 +202,27 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
             row_err[pr] = err;
             return;
         }
-        std::vector<float> strip(h * cols), tmp(cols), patch(pl.p2), c(pl.p2), scratch(pl.p2), vals(pl.k),
-            vhat(pl.k), rec(pl.p2);
+        float* strip = scratch_floats(0, h * cols);
+        float* tmp = scratch_floats(1, cols);
+        float* patch = scratch_floats(2, pl.p2);
+        float* c = scratch_floats(3, pl.p2);
+        float* scratch = scratch_floats(4, pl.p2);
+        float* vals = scratch_floats(5, pl.k);
+        float* vhat = scratch_floats(6, pl.k);
+        float* rec = scratch_floats(7, pl.p2);
         std::vector<uint8_t> q(pl.k);
-        dv.read_rows(r0, h, strip.data(), tmp.data());
+        dv.read_rows(r0, h, strip, tmp);
         for (uint64_t pc = 0; pc < pl.nc; ++pc) {
             const uint64_t id = pr * pl.nc + pc, c0 = pc * p, w = std::min<uint64_t>(p, cols - c0);
             const int b = width[id];
             if (b == 0) continue;
-            gather_patch(strip.data(), cols, h, c0, w, p, patch.data());
-            pl.tr->forward(patch.data(), c.data(), scratch.data());
+            gather_patch(strip, cols, h, c0, w, p, patch);
+            pl.tr->forward(patch, c, scratch);
             if (!pl.qn.empty())
                 for (uint64_t i = 0; i < pl.p2; ++i) c[i] /= pl.qn[i];
             for (uint64_t i = 0; i < pl.k; ++i) vals[i] = c[pl.kept[i]];
             float lo, hi;
-            kn.minmax(vals.data(), pl.k, &lo, &hi);
+            kn.minmax(vals, pl.k, &lo, &hi);
             // Step 5b: the range as stored (f16 fractions of `scale`, rounded outward).
             uint8_t* mr = ct.meta.data() + meta_idx[id] * mb;
             if (prm.meta_f32) {
@@ -218,22 +238,22 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
                 mr[2] = static_cast<uint8_t>(h16);
                 mr[3] = static_cast<uint8_t>(h16 >> 8);
             }
-            kn.quantize(vals.data(), pl.k, b, lo, hi, q.data());
+            kn.quantize(vals, pl.k, b, lo, hi, q.data());
             pack_bits(q.data(), pl.k, b, ct.codes.data() + code_off[id]);
-            kn.dequantize(q.data(), pl.k, b, lo, hi, vhat.data());
+            kn.dequantize(q.data(), pl.k, b, lo, hi, vhat);
             const bool interior = h == static_cast<uint64_t>(p) && w == static_cast<uint64_t>(p);
             if (interior && pl.qn.empty()) {
                 // Parseval: kept-coefficient error plus the energy of the dropped bands.
-                double e = e_patch[id] - kn.sum_sq(vals.data(), pl.k);
-                e = std::max(e, 0.0) + kn.sq_diff_sum(vals.data(), vhat.data(), pl.k);
+                double e = e_patch[id] - kn.sum_sq(vals, pl.k);
+                e = std::max(e, 0.0) + kn.sq_diff_sum(vals, vhat, pl.k);
                 err += e;
             } else {
-                std::fill(c.begin(), c.end(), 0.f);
+                std::fill(c, c + pl.p2, 0.f);
                 for (uint64_t i = 0; i < pl.k; ++i) c[pl.kept[i]] = vhat[i];
                 if (!pl.qn.empty())
                     for (uint64_t i = 0; i < pl.p2; ++i) c[i] *= pl.qn[i];
-                pl.tr->inverse(c.data(), rec.data(), scratch.data());
-                for (uint64_t i = 0; i < h; ++i) err += kn.sq_diff_sum(rec.data() + i * p, patch.data() + i * p, w);
+                pl.tr->inverse(c, rec, scratch);
+                for (uint64_t i = 0; i < h; ++i) err += kn.sq_diff_sum(rec + i * p, patch + i * p, w);
             }
         }
         row_err[pr] = err;
@@ -301,7 +321,12 @@ void decode_tensor(const CodedTensor& ct, ThreadPool& pool,
     }
     pool.parallel_for(pl.nr, [&](size_t pr) {
         const uint64_t r0 = pr * p, h = std::min<uint64_t>(p, ct.rows - r0);
-        std::vector<float> strip(h * ct.cols, 0.f), vhat(pl.k), block(pl.p2), rec(pl.p2), scratch(pl.p2);
+        float* strip = scratch_floats(0, h * ct.cols);
+        std::fill(strip, strip + h * ct.cols, 0.f);
+        float* vhat = scratch_floats(1, pl.k);
+        float* block = scratch_floats(2, pl.p2);
+        float* rec = scratch_floats(3, pl.p2);
+        float* scratch = scratch_floats(4, pl.p2);
         std::vector<uint8_t> q(pl.k);
         for (uint64_t pc = 0; pc < pl.nc; ++pc) {
             const uint64_t id = pr * pl.nc + pc, c0 = pc * p, w = std::min<uint64_t>(p, ct.cols - c0);
@@ -317,15 +342,15 @@ void decode_tensor(const CodedTensor& ct, ThreadPool& pool,
                 hi = f16_to_f32(static_cast<uint16_t>(mr[2] | (mr[3] << 8))) * ct.scale;
             }
             unpack_bits(ct.codes.data() + code_off[id], pl.k, b, q.data());
-            dequantize(q.data(), pl.k, b, lo, hi, vhat.data());
-            std::fill(block.begin(), block.end(), 0.f);
+            dequantize(q.data(), pl.k, b, lo, hi, vhat);
+            std::fill(block, block + pl.p2, 0.f);
             for (uint64_t i = 0; i < pl.k; ++i) block[pl.kept[i]] = vhat[i];
             if (!pl.qn.empty())
                 for (uint64_t i = 0; i < pl.p2; ++i) block[i] *= pl.qn[i];
-            pl.tr->inverse(block.data(), rec.data(), scratch.data());
-            scatter_patch(rec.data(), p, h, c0, w, ct.cols, strip.data());
+            pl.tr->inverse(block, rec, scratch);
+            scatter_patch(rec, p, h, c0, w, ct.cols, strip);
         }
-        sink(r0, h, strip.data());
+        sink(r0, h, strip);
     });
 }
 

@@ -200,6 +200,8 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
 
     ThreadPool pool(opt.threads);
     size_t done = 0;
+    ByteWriter w;  // reused: its capacity survives from tensor to tensor
+    Scratch planes;
     for (const Item& it : items) {
         const TensorInfo& fi = *it.ft->info;
         TensorReport tr;
@@ -209,7 +211,7 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
         tr.params = fi.numel();
         tr.delta_bytes = fi.nbytes();
         tr.reason = it.reason;
-        ByteWriter w;
+        w.buf.clear();
         TensorPrefix pre{fi.name, it.kind, fi.dtype, fi.shape};
         bool written = false;
         if (it.kind == RecordKind::CODED) {
@@ -238,9 +240,9 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
             const TensorInfo& bi = *it.base->info;
             write_prefix(w, pre);
             w.u64(tensor_fingerprint(bi.dtype, bi.shape, it.base->data(), bi.nbytes()));
-            const std::vector<uint8_t> planes =
-                exact_delta_planes(it.base->data(), it.ft->data(), fi.numel(), dtype_size(fi.dtype));
-            w.blob(planes.data(), planes.size(), true);
+            uint8_t* pl = planes.get(fi.nbytes() + 1);
+            exact_delta_planes(it.base->data(), it.ft->data(), fi.numel(), dtype_size(fi.dtype), pl, pool);
+            w.blob(pl, fi.nbytes(), true);
             tr.kind = "exact";
         } else if (!written) {
             pre.kind = RecordKind::WHOLE;

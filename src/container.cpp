@@ -33,14 +33,16 @@ void ByteWriter::str16(const std::string& s) {
 
 void ByteWriter::blob(const uint8_t* data, size_t n, bool entropy) {
     if (entropy && n >= 64) {
-        std::vector<uint8_t> z(ZSTD_compressBound(n));
-        const size_t zn = ZSTD_compress(z.data(), z.size(), data, n, kZstdLevel);
+        thread_local Scratch z;
+        const size_t bound = ZSTD_compressBound(n);
+        uint8_t* zp = z.get(bound);
+        const size_t zn = ZSTD_compress(zp, bound, data, n, kZstdLevel);
         if (ZSTD_isError(zn)) throw Error(std::string("zstd: ") + ZSTD_getErrorName(zn));
         if (zn < n) {
             u8(kZstd);
             u64(n);
             u64(zn);
-            bytes(z.data(), zn);
+            bytes(zp, zn);
             return;
         }
     }
@@ -106,6 +108,26 @@ std::vector<uint8_t> ByteReader::blob_impl(uint64_t raw_limit, bool exact) {
     if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs != raw) fail("corrupt zstd blob");
     std::vector<uint8_t> out(raw);
     const size_t got = ZSTD_decompress(out.data(), out.size(), src, stored);
+    if (ZSTD_isError(got) || got != raw) fail("corrupt zstd blob");
+    return out;
+}
+
+const uint8_t* ByteReader::blob_view(uint64_t expected_raw, Scratch& scratch) {
+    const uint8_t codec = u8();
+    const uint64_t raw = u64();
+    const uint64_t stored = u64();
+    if (raw != expected_raw) fail("blob size does not match its tensor");
+    if (stored > remaining()) fail("truncated or corrupt record");
+    const uint8_t* src = bytes(stored);
+    if (codec == kStored) {
+        if (stored != raw) fail("stored blob size mismatch");
+        return src;
+    }
+    if (codec != kZstd) fail("unknown blob codec " + std::to_string(codec));
+    const unsigned long long fcs = ZSTD_getFrameContentSize(src, stored);
+    if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs != raw) fail("corrupt zstd blob");
+    uint8_t* out = scratch.get(raw ? raw : 1);
+    const size_t got = ZSTD_decompress(out, raw, src, stored);
     if (ZSTD_isError(got) || got != raw) fail("corrupt zstd blob");
     return out;
 }

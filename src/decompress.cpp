@@ -68,31 +68,37 @@ const TensorRef& base_tensor(const Checkpoint& base, const std::string& name, DT
     return *b;
 }
 
-// Decodes one TENSOR record into the fine-tune's bytes.
-std::vector<uint8_t> rebuild_tensor(const Section& s, const TensorSpec& spec, const Checkpoint& base, ThreadPool& pool,
-                                    const std::string& path) {
+struct Buffers {
+    Scratch out, blob;
+};
+
+// Decodes one TENSOR record into the fine-tune's bytes (a view into the .dcx
+// or into `buf`, valid until the next call).
+const uint8_t* rebuild_tensor(const Section& s, const TensorSpec& spec, const Checkpoint& base, ThreadPool& pool,
+                              const std::string& path, Buffers& buf) {
     ByteReader r(s.data, s.size, path + ": tensor '" + spec.name + "'");
     const TensorPrefix p = read_prefix(r);
     if (p.name != spec.name || p.dtype != spec.dtype || p.shape != spec.shape)
         r.fail("record does not match the header's tensor list (corrupt file)");
     const uint64_t numel = shape_numel(spec.shape);
     const size_t es = dtype_size(spec.dtype);
-    std::vector<uint8_t> out;
+    const uint8_t* result = nullptr;
     switch (p.kind) {
         case RecordKind::WHOLE: {
             const uint8_t why = r.u8();
             if (why > 3) r.fail("unknown reason code");
-            out = r.blob(numel * es);
+            result = r.blob_view(numel * es, buf.blob);
             break;
         }
         case RecordKind::EXACT_DELTA: {
             if (!dtype_is_compressible(spec.dtype)) r.fail("exact delta of a non-float tensor");
             const uint64_t fp = r.u64();
-            const std::vector<uint8_t> planes = r.blob(numel * es);
             const TensorRef& b = base_tensor(base, spec.name, spec.dtype, spec.shape, fp);
-            out.resize(numel * es);
-            apply_exact_delta(b.data(), planes.data(), numel, es, out.data());
+            const uint8_t* planes = r.blob_view(numel * es, buf.blob);
+            uint8_t* out = buf.out.get(numel * es + 1);
+            apply_exact_delta(b.data(), planes, numel, es, out, pool);
             b.release();
+            result = out;
             break;
         }
         case RecordKind::CODED: {
@@ -100,27 +106,29 @@ std::vector<uint8_t> rebuild_tensor(const Section& s, const TensorSpec& spec, co
             const uint64_t fp = r.u64();
             auto bdt = dtype_from_code(r.u8());
             if (!bdt || !dtype_is_compressible(*bdt)) r.fail("bad base dtype");
-            const CodedTensor ct = read_coded_body(r, spec.shape[0], spec.shape[1]);
+            // The base first: its tensor really exists, so it bounds the sizes the record declares.
             const TensorRef& b = base_tensor(base, spec.name, *bdt, spec.shape, fp);
-            out.resize(numel * es);
+            const CodedTensor ct = read_coded_body(r, spec.shape[0], spec.shape[1]);
+            uint8_t* out = buf.out.get(numel * es + 1);
             const uint64_t cols = ct.cols;
             const size_t bs = dtype_size(*bdt);
             decode_tensor(ct, pool, [&](uint64_t r0, uint64_t n, const float* strip) {
-                std::vector<float> row(cols);
+                thread_local std::vector<float> row;
+                row.resize(cols);
                 for (uint64_t i = 0; i < n; ++i) {
                     const uint64_t rr = r0 + i;
                     to_f32(*bdt, b.data() + rr * cols * bs, row.data(), cols);
-                    const float* d = strip + i * cols;
-                    kernels().add(row.data(), d, row.data(), cols);
-                    from_f32(spec.dtype, row.data(), out.data() + rr * cols * es, cols);
+                    kernels().add(row.data(), strip + i * cols, row.data(), cols);
+                    from_f32(spec.dtype, row.data(), out + rr * cols * es, cols);
                 }
             });
             b.release();
+            result = out;
             break;
         }
     }
     r.expect_end();
-    return out;
+    return result;
 }
 
 }  // namespace
@@ -144,6 +152,7 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     size_t total = 0;
     for (const ShardSpec& sh : o.hdr.shards) total += sh.tensors.size();
     ThreadPool pool(opt.threads);
+    Buffers bufs;
     Section s = o.first;
     bool have = true;
     for (const ShardSpec& sh : o.hdr.shards) {
@@ -152,8 +161,8 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
         for (const TensorSpec& spec : sh.tensors) {
             if (!have) throw Error(dcx_path + ": truncated .dcx file");
             if (s.type != SectionType::TENSOR) throw Error(dcx_path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
-            const std::vector<uint8_t> bytes = rebuild_tensor(s, spec, base, pool, dcx_path);
-            w.write(bytes.data(), bytes.size());
+            const uint8_t* bytes = rebuild_tensor(s, spec, base, pool, dcx_path, bufs);
+            w.write(bytes, shape_numel(spec.shape) * dtype_size(spec.dtype));
             ++rep.tensors;
             if (opt.progress) opt.progress(rep.tensors, total, spec.name);
             have = rd.next(s);

@@ -1,7 +1,9 @@
 // deltacodec — HEADER JSON (written and validated) and record prefixes.
 #include "header.hpp"
 
+#include <cstring>
 #include <set>
+#include <stdexcept>
 
 #include "deltacodec/deltacodec.hpp"
 
@@ -135,30 +137,64 @@ TensorPrefix read_prefix(ByteReader& r) {
     return p;
 }
 
-std::vector<uint8_t> exact_delta_planes(const uint8_t* base, const uint8_t* ft, uint64_t numel, size_t w) {
-    std::vector<uint8_t> out(numel * w);
-    for (uint64_t i = 0; i < numel; ++i) {
-        uint64_t a = 0, b = 0;
-        for (size_t k = 0; k < w; ++k) {
-            a |= static_cast<uint64_t>(base[i * w + k]) << (8 * k);
-            b |= static_cast<uint64_t>(ft[i * w + k]) << (8 * k);
-        }
-        const uint64_t d = b - a;
-        for (size_t k = 0; k < w; ++k) out[k * numel + i] = static_cast<uint8_t>(d >> (8 * k));
+namespace {
+// Elements [b, e) of the byte-plane transform; specialised for 2- and 4-byte
+// elements so the loops vectorise.
+template <typename U>
+void planes_range(const uint8_t* base, const uint8_t* ft, uint64_t numel, uint64_t b, uint64_t e, uint8_t* planes) {
+    constexpr size_t w = sizeof(U);
+    for (uint64_t i = b; i < e; ++i) {
+        U x, y;
+        std::memcpy(&x, base + i * w, w);
+        std::memcpy(&y, ft + i * w, w);
+        const U d = static_cast<U>(y - x);
+        for (size_t k = 0; k < w; ++k) planes[k * numel + i] = static_cast<uint8_t>(d >> (8 * k));
     }
-    return out;
+}
+template <typename U>
+void apply_range(const uint8_t* base, const uint8_t* planes, uint64_t numel, uint64_t b, uint64_t e, uint8_t* out) {
+    constexpr size_t w = sizeof(U);
+    for (uint64_t i = b; i < e; ++i) {
+        U x, d = 0;
+        std::memcpy(&x, base + i * w, w);
+        for (size_t k = 0; k < w; ++k) d |= static_cast<U>(static_cast<U>(planes[k * numel + i]) << (8 * k));
+        const U v = static_cast<U>(x + d);
+        std::memcpy(out + i * w, &v, w);
+    }
+}
+constexpr uint64_t kChunk = 1 << 20;
+
+template <typename F>
+void by_chunks(uint64_t numel, ThreadPool& pool, F&& f) {
+    const uint64_t chunks = (numel + kChunk - 1) / kChunk;
+    pool.parallel_for(chunks, [&](size_t c) { f(c * kChunk, std::min<uint64_t>(numel, (c + 1) * kChunk)); });
+}
+}  // namespace
+
+void exact_delta_planes(const uint8_t* base, const uint8_t* ft, uint64_t numel, size_t w, uint8_t* planes,
+                        ThreadPool& pool) {
+    by_chunks(numel, pool, [&](uint64_t b, uint64_t e) {
+        switch (w) {
+            case 1: planes_range<uint8_t>(base, ft, numel, b, e, planes); break;
+            case 2: planes_range<uint16_t>(base, ft, numel, b, e, planes); break;
+            case 4: planes_range<uint32_t>(base, ft, numel, b, e, planes); break;
+            case 8: planes_range<uint64_t>(base, ft, numel, b, e, planes); break;
+            default: throw std::logic_error("exact delta: bad element size");
+        }
+    });
 }
 
-void apply_exact_delta(const uint8_t* base, const uint8_t* planes, uint64_t numel, size_t w, uint8_t* out) {
-    for (uint64_t i = 0; i < numel; ++i) {
-        uint64_t a = 0, d = 0;
-        for (size_t k = 0; k < w; ++k) {
-            a |= static_cast<uint64_t>(base[i * w + k]) << (8 * k);
-            d |= static_cast<uint64_t>(planes[k * numel + i]) << (8 * k);
+void apply_exact_delta(const uint8_t* base, const uint8_t* planes, uint64_t numel, size_t w, uint8_t* out,
+                       ThreadPool& pool) {
+    by_chunks(numel, pool, [&](uint64_t b, uint64_t e) {
+        switch (w) {
+            case 1: apply_range<uint8_t>(base, planes, numel, b, e, out); break;
+            case 2: apply_range<uint16_t>(base, planes, numel, b, e, out); break;
+            case 4: apply_range<uint32_t>(base, planes, numel, b, e, out); break;
+            case 8: apply_range<uint64_t>(base, planes, numel, b, e, out); break;
+            default: throw std::logic_error("exact delta: bad element size");
         }
-        const uint64_t v = a + d;
-        for (size_t k = 0; k < w; ++k) out[i * w + k] = static_cast<uint8_t>(v >> (8 * k));
-    }
+    });
 }
 
 }  // namespace deltacodec

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "deltacodec/container.hpp"
+#include "deltacodec/parallel.hpp"
+#include <memory>
 #include "deltacodec/safetensors.hpp"
 
 namespace deltacodec {
@@ -40,7 +42,11 @@ void write_prefix(ByteWriter& w, const TensorPrefix& p);
 TensorPrefix read_prefix(ByteReader& r);
 
 /// Byte planes of (ft − base) mod 2^(8w) for w-byte elements, and back.
-std::vector<uint8_t> exact_delta_planes(const uint8_t* base, const uint8_t* ft, uint64_t numel, size_t w);
-void apply_exact_delta(const uint8_t* base, const uint8_t* planes, uint64_t numel, size_t w, uint8_t* out);
+/// `out`/`planes`: numel·w bytes. Work is split over the pool; results do not depend on it.
+void exact_delta_planes(const uint8_t* base, const uint8_t* ft, uint64_t numel, size_t w, uint8_t* planes,
+                        ThreadPool& pool);
+void apply_exact_delta(const uint8_t* base, const uint8_t* planes, uint64_t numel, size_t w, uint8_t* out,
+                       ThreadPool& pool);
+
 
 }  // namespace deltacodec

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,23 @@ inline constexpr uint64_t kMaxAuxFile = 1ull << 30;
 enum class SectionType : uint32_t { HEADER = 1, FILE = 2, TENSOR = 3, END = 0x454E4421 };
 enum class RecordKind : uint8_t { CODED = 0, EXACT_DELTA = 1, WHOLE = 2 };
 enum class WholeReason : uint8_t { NEW = 0, RESHAPED = 1, DTYPE_CHANGED = 2, NOT_FLOAT = 3 };
+
+/// A grow-only byte buffer whose contents are not initialised (for reuse
+/// across tensors: fresh large allocations cost page faults and zeroing).
+class Scratch {
+public:
+    uint8_t* get(size_t n) {
+        if (n > cap_) {
+            p_.reset(new uint8_t[n]);
+            cap_ = n;
+        }
+        return p_.get();
+    }
+
+private:
+    std::unique_ptr<uint8_t[]> p_;
+    size_t cap_ = 0;
+};
 
 /// Appends little-endian values to a byte buffer.
 class ByteWriter {
@@ -62,6 +80,10 @@ public:
     std::string str16();
     /// Reads a blob whose decoded size must equal `expected_raw`.
     std::vector<uint8_t> blob(uint64_t expected_raw);
+    /// Reads a blob whose decoded size must equal `expected_raw`, without a
+    /// copy when it is stored (the view points into the input) and into
+    /// `scratch` otherwise. Valid while the input and `scratch` are.
+    const uint8_t* blob_view(uint64_t expected_raw, Scratch& scratch);
     /// Reads a blob of at most `max_raw` bytes.
     std::vector<uint8_t> blob_upto(uint64_t max_raw);
     size_t remaining() const { return n_ - pos_; }
