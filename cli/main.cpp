@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "deltacodec/deltacodec.hpp"
@@ -135,14 +136,15 @@ int main(int argc, char** argv) {
             co.entropy = entropy == "zstd";
             Progress prog{!c_quiet && isatty(2) != 0};
             co.progress = [&prog](size_t a, size_t b, const std::string& n) { prog(a, b, n); };
-            if (!report.empty() && !co.overwrite && access(report.c_str(), F_OK) == 0)
-                throw Error(report + " exists (use -f to overwrite)");
+            // The report's temporary file is created first, so an unwritable or existing
+            // report fails before the .dcx is written (a failed run leaves no output).
+            std::unique_ptr<OutputFile> rf;
+            if (!report.empty()) rf = std::make_unique<OutputFile>(report, co.overwrite);
             const CompressReport r = compress(c_base, c_ft, c_out, co);
-            if (!report.empty()) {
-                OutputFile rf(report, true);
+            if (rf) {
                 const std::string js = r.to_json(co) + "\n";
-                rf.write(js.data(), js.size());
-                rf.commit();
+                rf->write(js.data(), js.size());
+                rf->commit();
             }
             if (!c_quiet) print_summary(r, co, c_out, c_verbose + 1);
         } else if (*d) {
@@ -175,7 +177,9 @@ int main(int argc, char** argv) {
                 std::printf("  size     %s; ratio %.2fx; %.4f bits/param over coded tensors, %.4f over the model\n",
                             human(j["bytes"].get<uint64_t>()).c_str(), s["ratio"].get<double>(),
                             s["bits_per_param"].get<double>(), s["bits_per_param_all"].get<double>());
-                if (j["end"].contains("stats") && j["end"]["stats"].contains("rel_error"))
+                // END is untrusted: its stats are informative and may hold anything.
+                if (j["end"].contains("stats") && j["end"]["stats"].contains("rel_error") &&
+                    j["end"]["stats"]["rel_error"].is_number())
                     std::printf("  rel. error at compression  %.4f\n", j["end"]["stats"]["rel_error"].get<double>());
                 std::printf("  checksums OK\n");
             }

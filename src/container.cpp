@@ -12,6 +12,10 @@ namespace deltacodec {
 namespace {
 constexpr int kZstdLevel = 3;
 enum : uint8_t { kStored = 0, kZstd = 1 };
+// zstd decodes at most 128 KiB per block and a block takes at least 4 bytes (an RLE
+// block), so n bytes of frame never expand past 32768·n: a frame declaring more is
+// corrupt or hostile, refused before anything is allocated for it.
+constexpr uint64_t kZstdMaxRatio = 32768;
 }  // namespace
 
 uint64_t xxh3(const void* data, size_t n) { return XXH3_64bits(data, n); }
@@ -106,6 +110,7 @@ std::vector<uint8_t> ByteReader::blob_impl(uint64_t raw_limit, bool exact) {
     if (codec != kZstd) fail("unknown blob codec " + std::to_string(codec));
     const unsigned long long fcs = ZSTD_getFrameContentSize(src, stored);
     if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs != raw) fail("corrupt zstd blob");
+    if (raw / kZstdMaxRatio > stored) fail("corrupt zstd blob");
     std::vector<uint8_t> out(raw);
     const size_t got = ZSTD_decompress(out.data(), out.size(), src, stored);
     if (ZSTD_isError(got) || got != raw) fail("corrupt zstd blob");
@@ -126,6 +131,7 @@ const uint8_t* ByteReader::blob_view(uint64_t expected_raw, Scratch& scratch) {
     if (codec != kZstd) fail("unknown blob codec " + std::to_string(codec));
     const unsigned long long fcs = ZSTD_getFrameContentSize(src, stored);
     if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs != raw) fail("corrupt zstd blob");
+    if (raw / kZstdMaxRatio > stored) fail("corrupt zstd blob");
     uint8_t* out = scratch.get(raw ? raw : 1);
     const size_t got = ZSTD_decompress(out, raw, src, stored);
     if (ZSTD_isError(got) || got != raw) fail("corrupt zstd blob");

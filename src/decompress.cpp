@@ -155,8 +155,12 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     Buffers bufs;
     Section s = o.first;
     bool have = true;
+    // A single-file output is committed only once the END section has checked out
+    // (shards of a directory live in its temporary directory until dir->commit()).
+    std::unique_ptr<OutputFile> single;
     for (const ShardSpec& sh : o.hdr.shards) {
-        OutputFile of(dir ? dir->path_of(sh.file) : out_path, dir ? false : opt.overwrite);
+        auto ofp = std::make_unique<OutputFile>(dir ? dir->path_of(sh.file) : out_path, dir ? false : opt.overwrite);
+        OutputFile& of = *ofp;
         SafetensorsWriter w(of, sh.tensors, sh.metadata);
         for (const TensorSpec& spec : sh.tensors) {
             if (!have) throw Error(dcx_path + ": truncated .dcx file");
@@ -168,11 +172,13 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
             have = rd.next(s);
         }
         w.finish();
-        of.commit();
         rep.bytes_written += of.bytes_written();
+        if (dir) of.commit();
+        else single = std::move(ofp);
     }
     if (!have) throw Error(dcx_path + ": truncated .dcx file (no END section)");
     check_end(f, s, rep.tensors);
+    if (single) single->commit();
     if (dir) {
         for (const auto& [name, data] : o.files) {
             OutputFile af(dir->path_of(name), false);
@@ -225,11 +231,13 @@ std::string info_json(const std::string& dcx_path) {
                 t["kind"] = "whole";
                 t["reason"] = why[w];
             } else if (p.kind == RecordKind::EXACT_DELTA) {
+                if (!dtype_is_compressible(spec.dtype)) r.fail("exact delta of a non-float tensor");
                 r.u64();
                 r.blob(numel * dtype_size(spec.dtype));
                 t["kind"] = "exact";
             } else {
-                if (spec.shape.size() != 2) r.fail("coded record of an uncodable tensor");
+                if (!dtype_is_compressible(spec.dtype) || spec.shape.size() != 2)
+                    r.fail("coded record of an uncodable tensor");
                 r.u64();
                 auto bdt = dtype_from_code(r.u8());
                 if (!bdt || !dtype_is_compressible(*bdt)) r.fail("bad base dtype");
