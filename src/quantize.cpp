@@ -43,6 +43,7 @@ void dequantize(const uint8_t* q, size_t n, int bits, float lo, float hi, float*
 }
 
 void pack_bits_ref(const uint8_t* codes, size_t n, int bits, uint8_t* out) {
+    if (n == 0) return;
     std::memset(out, 0, packed_size(n, bits));
     size_t pos = 0;
     for (size_t i = 0; i < n; ++i)
@@ -62,6 +63,7 @@ void unpack_bits_ref(const uint8_t* in, size_t n, int bits, uint8_t* codes) {
 // Fast packing: groups of 8 codes make exactly `bits` bytes; build them in a
 // 64-bit accumulator. The tail (n % 8 codes) goes through the reference.
 void pack_bits(const uint8_t* codes, size_t n, int bits, uint8_t* out) {
+    if (n == 0) return;
     if (bits == 8) {
         std::memcpy(out, codes, n);
         return;
@@ -79,6 +81,7 @@ void pack_bits(const uint8_t* codes, size_t n, int bits, uint8_t* out) {
 }
 
 void unpack_bits(const uint8_t* in, size_t n, int bits, uint8_t* codes) {
+    if (n == 0) return;
     if (bits == 8) {
         std::memcpy(codes, in, n);
         return;
