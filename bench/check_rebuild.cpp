@@ -33,12 +33,14 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
-        const Checkpoint base = Checkpoint::open(argv[1]), ft = Checkpoint::open(argv[2]), rb = Checkpoint::open(argv[3]);
+        const Checkpoint base = Checkpoint::open(argv[1]), ft = Checkpoint::open(argv[2]),
+                         rb = Checkpoint::open(argv[3]);
         nlohmann::json rep;
         std::ifstream(argv[4]) >> rep;
         std::map<std::string, std::string> kind;
         for (const auto& t : rep["tensors"]) kind[t["name"].get<std::string>()] = t["kind"].get<std::string>();
-        const double rep_err = rep["summary"]["rel_error"].is_number() ? rep["summary"]["rel_error"].get<double>() : 0.0;
+        const double rep_err =
+            rep["summary"]["rel_error"].is_number() ? rep["summary"]["rel_error"].get<double>() : 0.0;
 
         int failures = 0;
         auto fail = [&](const std::string& m) {

@@ -99,7 +99,8 @@ std::string index_json(const std::vector<Tensor>& ts, const std::vector<int>& sh
                        const std::vector<std::string>& shard_names) {
     uint64_t total = 0;
     for (const auto& t : ts) total += t.bytes();
-    std::string s = "{\n  \"metadata\": {\n    \"total_size\": " + std::to_string(total) + "\n  },\n  \"weight_map\": {\n";
+    std::string s =
+        "{\n  \"metadata\": {\n    \"total_size\": " + std::to_string(total) + "\n  },\n  \"weight_map\": {\n";
     for (size_t i = 0; i < ts.size(); ++i) {
         s += "    \"" + ts[i].name + "\": \"" + shard_names[shard_of[i]] + "\"";
         s += i + 1 < ts.size() ? ",\n" : "\n";
@@ -119,7 +120,9 @@ std::string config_json(int layers) {
            "  \"max_position_embeddings\": 4096,\n"
            "  \"model_type\": \"llama\",\n"
            "  \"num_attention_heads\": 32,\n"
-           "  \"num_hidden_layers\": " + std::to_string(layers) + ",\n"
+           "  \"num_hidden_layers\": " +
+           std::to_string(layers) +
+           ",\n"
            "  \"num_key_value_heads\": 32,\n"
            "  \"pretraining_tp\": 1,\n"
            "  \"rms_norm_eps\": 1e-05,\n"
@@ -129,7 +132,8 @@ std::string config_json(int layers) {
            "  \"transformers_version\": \"4.31.0\",\n"
            "  \"use_cache\": true,\n"
            "  \"vocab_size\": 32000,\n"
-           "  \"_comment\": \"synthetic pair written by deltacodec_make_pair; random weights with Llama-2-7B names and shapes\"\n"
+           "  \"_comment\": \"synthetic pair written by deltacodec_make_pair; random weights with Llama-2-7B names and "
+           "shapes\"\n"
            "}\n";
 }
 
@@ -169,14 +173,22 @@ int main(int argc, char** argv) {
             return argv[++i];
         };
         try {
-            if (a == "--layers") layers = std::stoi(val());
-            else if (a == "--out") out = val();
-            else if (a == "--seed") seed = std::stoull(val());
-            else if (a == "--shard-gb") shard_gb = std::stod(val());
-            else if (a == "--delta-rms") delta_rms = std::stod(val());
-            else if (a == "-T" || a == "--threads") threads = static_cast<unsigned>(std::stoul(val()));
-            else if (a == "-f" || a == "--force") overwrite = true;
-            else usage(argv[0]);
+            if (a == "--layers")
+                layers = std::stoi(val());
+            else if (a == "--out")
+                out = val();
+            else if (a == "--seed")
+                seed = std::stoull(val());
+            else if (a == "--shard-gb")
+                shard_gb = std::stod(val());
+            else if (a == "--delta-rms")
+                delta_rms = std::stod(val());
+            else if (a == "-T" || a == "--threads")
+                threads = static_cast<unsigned>(std::stoul(val()));
+            else if (a == "-f" || a == "--force")
+                overwrite = true;
+            else
+                usage(argv[0]);
         } catch (const std::logic_error&) {
             usage(argv[0]);
         }
@@ -283,8 +295,9 @@ int main(int argc, char** argv) {
         base_dir.commit();
         ft_dir.commit();
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::fprintf(stderr, "make_pair: %d layers, %zu tensors, %zu shards, %.2f GB per model, %.1f s -> %s/{base,finetuned}\n",
-                     layers, ts.size(), shards.size(), total_bytes / 1e9, secs, out.c_str());
+        std::fprintf(
+            stderr, "make_pair: %d layers, %zu tensors, %zu shards, %.2f GB per model, %.1f s -> %s/{base,finetuned}\n",
+            layers, ts.size(), shards.size(), total_bytes / 1e9, secs, out.c_str());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "make_pair: error: %s\n", e.what());
         return 1;

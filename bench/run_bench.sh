@@ -99,6 +99,10 @@ if [ "$KERNELS" = 1 ]; then
   kargs=(--benchmark_out="$RUN/kernels.json" --benchmark_out_format=json)
   [ -n "$KERNEL_FILTER" ] && kargs+=(--benchmark_filter="$KERNEL_FILTER")
   "$KBENCH" "${kargs[@]}" | tee "$RUN/kernels.txt"
+  if command -v python3 >/dev/null; then
+    python3 "$(dirname "$0")/kernels_table.py" "$RUN/kernels.json" > "$RUN/kernels.md"
+    log "kernel table (Markdown) in $RUN/kernels.md"
+  fi
 fi
 
 # ---- 3. end-to-end ---------------------------------------------------------------
@@ -113,7 +117,13 @@ measure() {
   local label=$1 step=$2 tf=$3 cache=$4
   shift 5
   log "[$label] $step (inputs in page cache: $cache)"
-  "$PEAK" --sync -o "$tf" -- "$@"
+  local rc=0
+  [ -z "$failed_step" ] || return 0   # an earlier step of this run failed
+  "$PEAK" --sync -o "$tf" -- "$@" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    log "[$label] $step FAILED (exit status $rc)"
+    failed_step=$step
+  fi
   details+=("| $label | $step | $(field "$tf" wall_s) | $(field "$tf" user_s) | $(field "$tf" sys_s) | $(field "$tf" sync_s) | $(gib "$(field "$tf" maxrss_kib)") | $cache |")
 }
 best() { printf '%s\n' "$@" | sort -g | head -1; }
@@ -129,6 +139,7 @@ for cfg in "${CONFIGS[@]}"; do
   CP=$RUN/cp.tmp
   rm -rf "$OUT" "$CP" "$DCX"
   cp_t=(); c_t=(); d_t=(); c_k=(); d_k=()
+  failed_step=
   for rep in $(seq 1 "$REPEAT"); do
     p=$RUN/$tag.r$rep
     measure "$label" "cp -r (before)" "$p.cp.time" "ft $(cached_pct "$FT"/*)" -- cp -r "$FT" "$CP"
@@ -141,10 +152,18 @@ for cfg in "${CONFIGS[@]}"; do
       "$CLI" decompress "$BASE" "$DCX" -o "$OUT" -T "$THREADS" -q -f
     measure "$label" "cp -r (after)" "$p.cp2.time" "ft $(cached_pct "$FT"/*)" -- cp -r "$FT" "$CP"
     rm -rf "$CP"
+    [ -z "$failed_step" ] || break
     cp_t+=("$(field "$p.cp.time" wall_s)" "$(field "$p.cp2.time" wall_s)")
     c_t+=("$(field "$p.compress.time" wall_s)"); d_t+=("$(field "$p.decompress.time" wall_s)")
     c_k+=("$(field "$p.compress.time" maxrss_kib)"); d_k+=("$(field "$p.decompress.time" maxrss_kib)")
   done
+
+  if [ -n "$failed_step" ]; then
+    rows+=("| $label | – | – | – | – | – | – | – | – | – | FAIL ($failed_step exited non-zero) |")
+    fail=1
+    rm -rf "$OUT" "$CP" "$DCX"
+    continue
+  fi
 
   log "[$label] verify"
   check="PASS"
