@@ -18,12 +18,13 @@ def main() -> None:
             continue
         name = b["name"].replace("/real_time", "")
         mbps = b.get("bytes_per_second", 0) / 1e6
-        t = b["real_time"]
-        unit = b.get("time_unit", "ns")
+        scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
+        t = b["real_time"] * scale
+        t, unit = (t * 1e3, "ms") if t >= 1e-3 else (t * 1e6, "µs")
         notes = b.get("label", "")
         if "coded_MB" in b:
             notes += f", coded {b['coded_MB']:.2f} MB"
-        print(f"| {name} | {mbps:,.0f} | {t:,.3g} {unit} | {notes} |")
+        print(f"| {name} | {mbps:,.0f} | {t:.3g} {unit} | {notes} |")
 
 
 if __name__ == "__main__":
