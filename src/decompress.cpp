@@ -152,7 +152,7 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     size_t total = 0;
     for (const ShardSpec& sh : o.hdr.shards) total += sh.tensors.size();
     ThreadPool pool(opt.threads);
-    Buffers bufs;
+    Buffers bufs[2];
     Section s = o.first;
     bool have = true;
     // A single-file output is committed only once the END section has checked out
@@ -162,14 +162,22 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
         auto ofp = std::make_unique<OutputFile>(dir ? dir->path_of(sh.file) : out_path, dir ? false : opt.overwrite);
         OutputFile& of = *ofp;
         SafetensorsWriter w(of, sh.tensors, sh.metadata);
-        for (const TensorSpec& spec : sh.tensors) {
-            if (!have) throw Error(dcx_path + ": truncated .dcx file");
-            if (s.type != SectionType::TENSOR) throw Error(dcx_path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
-            const uint8_t* bytes = rebuild_tensor(s, spec, base, pool, dcx_path, bufs);
-            w.write(bytes, shape_numel(spec.shape) * dtype_size(spec.dtype));
-            ++rep.tensors;
-            if (opt.progress) opt.progress(rep.tensors, total, spec.name);
-            have = rd.next(s);
+        {
+            // Tensor i is written on a background thread while tensor i+1 is
+            // decoded into the other buffer set (depth 1 keeps that safe).
+            SerialWorker writer(1);
+            for (const TensorSpec& spec : sh.tensors) {
+                if (!have) throw Error(dcx_path + ": truncated .dcx file");
+                if (s.type != SectionType::TENSOR)
+                    throw Error(dcx_path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
+                const uint8_t* bytes = rebuild_tensor(s, spec, base, pool, dcx_path, bufs[rep.tensors % 2]);
+                const uint64_t n = shape_numel(spec.shape) * dtype_size(spec.dtype);
+                writer.submit([&w, bytes, n] { w.write(bytes, n); });
+                ++rep.tensors;
+                if (opt.progress) opt.progress(rep.tensors, total, spec.name);
+                have = rd.next(s);
+            }
+            writer.wait();
         }
         w.finish();
         rep.bytes_written += of.bytes_written();

@@ -88,4 +88,66 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t)>& fn) {
     if (err) std::rethrow_exception(err);
 }
 
+SerialWorker::SerialWorker(size_t depth) : depth_(depth ? depth : 1), thread_([this] { loop(); }) {}
+
+SerialWorker::~SerialWorker() {
+    {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return pending_ == 0; });
+        stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+void SerialWorker::loop() {
+    for (;;) {
+        std::function<void()> job;
+        {
+            std::unique_lock<std::mutex> lk(mu_);
+            cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+            if (queue_.empty()) return;
+            job = std::move(queue_.front());
+            queue_.erase(queue_.begin());
+        }
+        std::exception_ptr err;
+        if (!error_) {
+            try {
+                job();
+            } catch (...) {
+                err = std::current_exception();
+            }
+        }
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            if (err && !error_) error_ = err;
+            --pending_;
+        }
+        cv_.notify_all();
+    }
+}
+
+void SerialWorker::rethrow_locked(std::unique_lock<std::mutex>& lk) {
+    if (!error_) return;
+    std::exception_ptr e = error_;
+    lk.unlock();
+    std::rethrow_exception(e);
+}
+
+void SerialWorker::submit(std::function<void()> job) {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return pending_ < depth_ || error_; });
+    rethrow_locked(lk);
+    queue_.push_back(std::move(job));
+    ++pending_;
+    lk.unlock();
+    cv_.notify_all();
+}
+
+void SerialWorker::wait() {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return pending_ == 0; });
+    rethrow_locked(lk);
+}
+
 }  // namespace deltacodec

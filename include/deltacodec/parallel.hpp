@@ -39,6 +39,32 @@ private:
     std::exception_ptr error_;
 };
 
+/// Runs jobs one after another on one background thread, in the order they are
+/// submitted, with at most `depth` jobs queued or running (submit() waits for
+/// room). Used to overlap writing a tensor with decoding the next. The first
+/// exception a job throws is rethrown by the next submit() or wait().
+class SerialWorker {
+public:
+    explicit SerialWorker(size_t depth = 1);
+    ~SerialWorker();  ///< finishes queued jobs; their errors are dropped
+    SerialWorker(const SerialWorker&) = delete;
+    SerialWorker& operator=(const SerialWorker&) = delete;
+    void submit(std::function<void()> job);
+    /// Waits until every submitted job has run.
+    void wait();
+
+private:
+    void loop();
+    void rethrow_locked(std::unique_lock<std::mutex>& lk);
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<std::function<void()>> queue_;
+    size_t depth_, pending_ = 0;
+    bool stop_ = false;
+    std::exception_ptr error_;
+    std::thread thread_;
+};
+
 /// Resolves a -T value: 0 = all cores.
 unsigned resolve_threads(unsigned requested);
 
