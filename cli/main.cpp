@@ -58,6 +58,23 @@ void print_summary(const CompressReport& r, const CompressOptions& o, const std:
     std::printf("  rel. error  %.4f  (||dhat - d|| / ||d|| over compressed tensors)\n", r.rel_error());
 }
 
+// Error messages quote names taken from input files; control characters there
+// (a newline in a tensor name or dtype) must not break the one-line message.
+std::string one_line(const std::string& s) {
+    std::string o;
+    for (const char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f) {
+            char b[8];
+            std::snprintf(b, sizeof b, "\\x%02x", u);
+            o += b;
+        } else {
+            o += c;
+        }
+    }
+    return o;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -117,7 +134,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);
         std::string msg = e.what();
-        std::fprintf(stderr, "deltacodec: error: %s (see deltacodec %s--help)\n", msg.c_str(),
+        std::fprintf(stderr, "deltacodec: error: %s (see deltacodec %s--help)\n", one_line(msg).c_str(),
                      app.get_subcommands().empty() ? "" : (app.get_subcommands()[0]->get_name() + " ").c_str());
         return 2;
     }
@@ -185,13 +202,13 @@ int main(int argc, char** argv) {
             }
         }
     } catch (const Error& e) {
-        std::fprintf(stderr, "deltacodec: error: %s\n", e.what());
+        std::fprintf(stderr, "deltacodec: error: %s\n", one_line(e.what()).c_str());
         return 1;
     } catch (const std::bad_alloc&) {
         std::fprintf(stderr, "deltacodec: error: out of memory\n");
         return 1;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "deltacodec: internal error: %s\n", e.what());
+        std::fprintf(stderr, "deltacodec: internal error: %s\n", one_line(e.what()).c_str());
         return 3;
     }
     return 0;

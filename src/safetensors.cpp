@@ -42,7 +42,7 @@ uint64_t TensorInfo::numel() const { return shape_numel(shape); }
 SafetensorsFile SafetensorsFile::open(const std::string& path) { return parse(MappedFile::open(path)); }
 
 SafetensorsFile SafetensorsFile::parse(MappedFile file) {
-    const std::string& path = file.path();
+    const std::string path = file.path();  // a copy: `file` is moved into the result below
     auto bad = [&](const std::string& why) { return Error(path + ": not a valid safetensors file: " + why); };
     if (file.size() < 8) throw bad("shorter than its 8-byte header length");
     const uint64_t n = read_u64le(file.data());

@@ -277,6 +277,22 @@ TEST_F(BadInput, MissingInputs) {
     expect_fail({"decompress", base, ft, "-o", out("x.safetensors")}, "safetensors given as dcx");
 }
 
+TEST_F(BadInput, ControlCharactersStayOnOneLine) {
+    // Names and dtypes from the input are quoted in messages; a newline in them must not split the line.
+    write_bytes(dir / "nl1.safetensors",
+                raw_safetensors("{\"w\": {\"dtype\": \"F\\n32\", \"shape\": [2], \"data_offsets\": [0, 8]}}",
+                                std::vector<uint8_t>(8)));
+    write_bytes(dir / "nl2.safetensors",
+                raw_safetensors("{\"a\\nb\\r\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 8]}}",
+                                std::vector<uint8_t>(8)));
+    for (const char* f : {"nl1.safetensors", "nl2.safetensors"}) {
+        const std::string e = expect_fail({"compress", base, dir / f, "-o", out("x.dcx")}, f);
+        EXPECT_NE(e.find(f), std::string::npos) << e;
+    }
+    write_safetensors(dir / "nl3.safetensors", {make_tensor("enc.query.weight\nfake", DType::F16, {4}, {1, 2, 3, 4})});
+    expect_fail({"compress", dir / "nl3.safetensors", ft, "-o", out("x.dcx")}, "unrelated, newline name");
+}
+
 // ---- hand-crafted hostile .dcx files ------------------------------------------------
 
 namespace {
