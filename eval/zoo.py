@@ -212,7 +212,7 @@ def make_bert_pair(cfg, mlm_steps, cls_steps, seed):
     base = models.to_numpy_state(model)
     t1 = time.time()
     seed_all(seed + 1)
-    train_cls(model, cls_steps, 2e-4, seed + 1)
+    train_cls(model, cls_steps, 4e-4, seed + 1)
     ft = models.to_numpy_state(model)
     t2 = time.time()
     return base, ft, {"train_seconds_base": round(t1 - t0, 1), "train_seconds_finetune": round(t2 - t1, 1)}
@@ -239,10 +239,10 @@ def train_pair(name):
             models.vit_config(256, 4, 512, 7), 60000, 30000, 10, torch.float32)
     if name == "llama":
         cfg = models.llama_config(256, 4, 688)
-        return cfg, *make_llama_pair(cfg, 100, 60, 20)
+        return cfg, *make_llama_pair(cfg, 80, 50, 20)
     if name == "bert":
         cfg = models.bert_config(256, 4, 512, vocab=260, ctx=65, labels=len(data.CLASSES))
-        return cfg, *make_bert_pair(cfg, 80, 60, 30)
+        return cfg, *make_bert_pair(cfg, 60, 50, 30)
     raise ValueError(name)
 
 
