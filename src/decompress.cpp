@@ -1,6 +1,7 @@
 // deltacodec — decompress (base + .dcx → fine-tuned checkpoint) and info.
 #include <cstring>
 #include <memory>
+#include <set>
 
 #include "deltacodec/checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
@@ -12,10 +13,25 @@ using json = nlohmann::json;
 
 namespace {
 
+// A FILE section, checked but not held decoded: a FILE may decode to 1 GiB and a
+// hostile .dcx may hold many, so each is decoded again, one at a time, when written.
+struct AuxFile {
+    std::string name;
+    Section sec;
+    uint64_t bytes;
+};
+
+// The decoded contents of a FILE section that open_dcx() has checked.
+std::vector<uint8_t> aux_data(const AuxFile& a, const std::string& path) {
+    ByteReader r(a.sec.data, a.sec.size, path);
+    r.str16();
+    return r.blob_upto(kMaxAuxFile);
+}
+
 // Reads the HEADER and FILE sections; leaves `rd` at the first TENSOR section.
 struct Opened {
     DcxHeader hdr;
-    std::vector<std::pair<std::string, std::vector<uint8_t>>> files;
+    std::vector<AuxFile> files;
     Section first{};  // the first section after the FILE sections
 };
 
@@ -24,6 +40,7 @@ Opened open_dcx(const MappedFile& f, DcxReader& rd) {
     Section s;
     if (!rd.next(s) || s.type != SectionType::HEADER) throw Error(f.path() + ": corrupt .dcx file (no HEADER first)");
     o.hdr = header_from_bytes(s.data, s.size, f.path());
+    std::set<std::string> names;
     for (;;) {
         if (!rd.next(s)) throw Error(f.path() + ": truncated .dcx file");
         if (s.type != SectionType::FILE) break;
@@ -34,11 +51,10 @@ Opened open_dcx(const MappedFile& f, DcxReader& rd) {
             r.fail("unsafe file name in FILE section");
         for (const ShardSpec& sh : o.hdr.shards)
             if (sh.file == name) r.fail("FILE section would overwrite shard " + name);
-        for (const auto& [n, _] : o.files)
-            if (n == name) r.fail("file '" + name + "' twice");
-        std::vector<uint8_t> data = r.blob_upto(kMaxAuxFile);
+        if (!names.insert(name).second) r.fail("file '" + name + "' twice");
+        const uint64_t bytes = r.blob_upto(kMaxAuxFile).size();  // decoded to check it, then dropped
         r.expect_end();
-        o.files.emplace_back(std::move(name), std::move(data));
+        o.files.push_back(AuxFile{std::move(name), s, bytes});
     }
     o.first = s;
     return o;
@@ -166,6 +182,7 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
             // Tensor i is written on a background thread while tensor i+1 is
             // decoded into the other buffer set (depth 1 keeps that safe).
             SerialWorker writer(1);
+            Section prev{};
             for (const TensorSpec& spec : sh.tensors) {
                 if (!have) throw Error(dcx_path + ": truncated .dcx file");
                 if (s.type != SectionType::TENSOR)
@@ -173,6 +190,10 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
                 const uint8_t* bytes = rebuild_tensor(s, spec, base, pool, dcx_path, bufs[rep.tensors % 2]);
                 const uint64_t n = shape_numel(spec.shape) * dtype_size(spec.dtype);
                 writer.submit([&w, bytes, n] { w.write(bytes, n); });
+                // submit() returned, so the previous tensor is written: its
+                // section's pages can leave our resident set.
+                if (prev.size) f.release(prev.offset, prev.size + 24);
+                prev = s;
                 ++rep.tensors;
                 if (opt.progress) opt.progress(rep.tensors, total, spec.name);
                 have = rd.next(s);
@@ -188,8 +209,9 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     check_end(f, s, rep.tensors);
     if (single) single->commit();
     if (dir) {
-        for (const auto& [name, data] : o.files) {
-            OutputFile af(dir->path_of(name), false);
+        for (const AuxFile& a : o.files) {
+            const std::vector<uint8_t> data = aux_data(a, dcx_path);
+            OutputFile af(dir->path_of(a.name), false);
             af.write(data.data(), data.size());
             af.commit();
             rep.bytes_written += data.size();
@@ -212,7 +234,7 @@ std::string info_json(const std::string& dcx_path) {
     j["layout"] = o.hdr.directory ? "directory" : "file";
     j["shards"] = o.hdr.shards.size();
     json files = json::array();
-    for (const auto& [name, data] : o.files) files.push_back({{"name", name}, {"bytes", data.size()}});
+    for (const AuxFile& a : o.files) files.push_back({{"name", a.name}, {"bytes", a.bytes}});
     j["files"] = files;
     j["dropped_base_tensors"] = o.hdr.dropped;
     json ts = json::array();
