@@ -1,6 +1,7 @@
 // Bad inputs: through the CLI (exit code, one error line, no output left) and
 // hand-crafted hostile .dcx files through the library (refused with an Error).
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <nlohmann/json.hpp>
 
@@ -705,6 +706,31 @@ TEST_F(Hostile, FileSections) {
     trailing.push_back(0);
     with_file({trailing}, "trailing byte");
     with_file({std::vector<uint8_t>{0x05, 0x00, 'a'}}, "name cut off");
+}
+
+TEST_F(Hostile, ManyLargeFileSectionsAreNotAllHeldInMemory) {
+    // 24 FILE sections, each 64 MiB of zeros in a few KiB of zstd: verifying them must not
+    // keep 1.5 GiB decoded at once (each FILE may legally decode to 1 GiB).
+    const std::vector<uint8_t> zeros(64u << 20, 0);
+    Sections s = {{SectionType::HEADER, header_to_bytes(header({{"w", DType::F16, {16, 16}}}, true))}};
+    for (int i = 0; i < 24; ++i) {
+        ByteWriter w;
+        w.str16("f" + std::to_string(i) + ".bin");
+        w.blob(zeros.data(), zeros.size(), true);
+        ASSERT_LT(w.buf.size(), 1u << 20);
+        s.push_back({SectionType::FILE, w.buf});
+    }
+    s.push_back({SectionType::TENSOR, coded_record(Coded{})});
+    s.push_back({SectionType::END, end_section(1)});
+    const std::string p = write(s);
+    rusage before{}, after{};
+    getrusage(RUSAGE_SELF, &before);
+    const json j = json::parse(info_json(p));
+    getrusage(RUSAGE_SELF, &after);
+    ASSERT_EQ(j["files"].size(), 24u);
+    EXPECT_EQ(j["files"][0]["bytes"], 64u << 20);
+    EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 768L << 10)
+        << "peak RSS grew by " << (after.ru_maxrss - before.ru_maxrss) << " KiB";
 }
 
 TEST_F(Hostile, Framing) {
