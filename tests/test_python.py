@@ -1,0 +1,66 @@
+"""The Python module: compress / decompress / info on the example pair, and errors.
+
+Run by ctest with PYTHONPATH pointing at the built module and DELTACODEC_CLI at the CLI.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import deltacodec
+
+SRC = os.environ["DELTACODEC_SOURCE_DIR"]
+CLI = os.environ["DELTACODEC_CLI"]
+BASE = os.path.join(SRC, "examples", "base.safetensors")
+FT = os.path.join(SRC, "examples", "finetuned.safetensors")
+
+failures = 0
+passed = 0
+
+
+def check(cond, what):
+    global failures, passed
+    if cond:
+        passed += 1
+    else:
+        failures += 1
+        print("FAIL:", what)
+
+
+with tempfile.TemporaryDirectory() as d:
+    out = os.path.join(d, "x.dcx")
+    rep = deltacodec.compress(BASE, FT, out, method="dct", patch=32, bits="4:0.34,2:0.33,0:0.33", threads=2)
+    s = rep["summary"]
+    check(s["dcx_bytes"] == os.path.getsize(out), "report counts the real file size")
+    check(s["ratio"] > 1 and 0 < s["rel_error"] < 1, "ratio and error are sane: %r" % s)
+    check(rep["options"]["method"] == "dct" and rep["options"]["patch"] == 32, "options recorded")
+    # The same call through the CLI gives the same bytes.
+    cli_out = os.path.join(d, "cli.dcx")
+    subprocess.run([CLI, "compress", BASE, FT, "-o", cli_out, "--method", "dct", "--patch", "32",
+                    "--bits", "4:0.34,2:0.33,0:0.33", "-q"], check=True)
+    check(open(out, "rb").read() == open(cli_out, "rb").read(), "module and CLI write identical files")
+    info = deltacodec.info(out)
+    check(info["layout"] == "file" and abs(info["summary"]["ratio"] - s["ratio"]) < 1e-9, "info agrees with the report")
+    check(sum(t["kind"] == "coded" for t in info["tensors"]) == s["tensors_compressed"], "info counts coded tensors")
+    rebuilt = os.path.join(d, "r.safetensors")
+    r = deltacodec.decompress(BASE, out, rebuilt)
+    check(r["tensors"] == len(info["tensors"]) and os.path.exists(rebuilt), "decompress")
+    try:
+        deltacodec.decompress(BASE, out, rebuilt)
+        check(False, "existing output without overwrite must raise")
+    except deltacodec.Error as e:
+        check("exists" in str(e), "error names the cause: %s" % e)
+    try:
+        deltacodec.compress(BASE, FT, os.path.join(d, "y.dcx"), bits="2:0.5,0:0.6")
+        check(False, "bad spec must raise")
+    except deltacodec.Error:
+        check(not os.path.exists(os.path.join(d, "y.dcx")), "no output after an error")
+    try:
+        deltacodec.info(os.path.join(d, "missing.dcx"))
+        check(False, "missing file must raise")
+    except deltacodec.Error:
+        check(True, "missing file raises")
+
+print("python: %d passed, %d failed" % (passed, failures))
+sys.exit(1 if failures else 0)
