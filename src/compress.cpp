@@ -199,10 +199,16 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     }
 
     ThreadPool pool(opt.threads);
+    // The parallel coding of tensor i+1 overlaps with the serial part of tensor
+    // i (record building with zstd, checksum, write) on a background thread.
+    // Depth 1: job i has finished before tensor i+2 reuses its buffers.
+    ByteWriter w;  // used by the writer thread only; capacity reused
+    Scratch planes[2];
+    rep.tensors.resize(items.size());
     size_t done = 0;
-    ByteWriter w;  // reused: its capacity survives from tensor to tensor
-    Scratch planes;
-    for (const Item& it : items) {
+    SerialWorker writer(1);
+    for (size_t idx = 0; idx < items.size(); ++idx) {
+        const Item& it = items[idx];
         const TensorInfo& fi = *it.ft->info;
         TensorReport tr;
         tr.name = fi.name;
@@ -211,56 +217,63 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
         tr.params = fi.numel();
         tr.delta_bytes = fi.nbytes();
         tr.reason = it.reason;
-        w.buf.clear();
         TensorPrefix pre{fi.name, it.kind, fi.dtype, fi.shape};
-        bool written = false;
+        std::shared_ptr<CodedTensor> coded;
+        const uint8_t* pl = nullptr;
         if (it.kind == RecordKind::CODED) {
             const TensorInfo& bi = *it.base->info;
             DeltaView dv{it.base->data(), bi.dtype, it.ft->data(), fi.dtype, fi.shape[0], fi.shape[1]};
             TensorStats st;
             std::optional<CodedTensor> ct = encode_tensor(dv, cp, pool, st);
             if (ct) {
-                write_prefix(w, pre);
-                w.u64(tensor_fingerprint(bi.dtype, bi.shape, it.base->data(), bi.nbytes()));
-                w.u8(static_cast<uint8_t>(bi.dtype));
-                write_coded_body(w, *ct, opt.entropy);
+                coded = std::make_shared<CodedTensor>(std::move(*ct));
                 tr.kind = "coded";
                 tr.err2 = st.err2;
                 tr.ref2 = st.ref2;
-                written = true;
-            } else if (bi.dtype == fi.dtype) {
-                pre.kind = RecordKind::EXACT_DELTA;
-                tr.reason = "non-finite";
             } else {
-                pre.kind = RecordKind::WHOLE;
+                pre.kind = bi.dtype == fi.dtype ? RecordKind::EXACT_DELTA : RecordKind::WHOLE;
                 tr.reason = "non-finite";
             }
         }
-        if (!written && pre.kind == RecordKind::EXACT_DELTA) {
-            const TensorInfo& bi = *it.base->info;
-            write_prefix(w, pre);
-            w.u64(tensor_fingerprint(bi.dtype, bi.shape, it.base->data(), bi.nbytes()));
-            uint8_t* pl = planes.get(fi.nbytes() + 1);
-            exact_delta_planes(it.base->data(), it.ft->data(), fi.numel(), dtype_size(fi.dtype), pl, pool);
-            w.blob(pl, fi.nbytes(), true);
+        if (!coded && pre.kind == RecordKind::EXACT_DELTA) {
+            uint8_t* buf = planes[idx % 2].get(fi.nbytes() + 1);
+            exact_delta_planes(it.base->data(), it.ft->data(), fi.numel(), dtype_size(fi.dtype), buf, pool);
+            pl = buf;
             tr.kind = "exact";
-        } else if (!written) {
+        } else if (!coded) {
             pre.kind = RecordKind::WHOLE;
-            write_prefix(w, pre);
-            const WholeReason why = tr.reason == "non-finite" ? WholeReason::DTYPE_CHANGED : it.why;
-            w.u8(static_cast<uint8_t>(why));
-            w.blob(it.ft->data(), fi.nbytes(), true);
             tr.kind = "whole";
         }
-        const uint64_t before = dcx.bytes();
-        dcx.section(SectionType::TENSOR, w.buf);
-        tr.stored_bytes = dcx.bytes() - before;
-        rep.delta_bytes += tr.delta_bytes;
-        rep.tensors.push_back(std::move(tr));
-        it.ft->release();
-        if (it.base) it.base->release();
-        if (opt.progress) opt.progress(++done, items.size(), fi.name);
+        writer.submit([&, idx, pre, coded, pl, tr = std::move(tr)]() mutable {
+            const Item& it = items[idx];
+            const TensorInfo& fi = *it.ft->info;
+            w.buf.clear();
+            write_prefix(w, pre);
+            if (pre.kind == RecordKind::CODED) {
+                const TensorInfo& bi = *it.base->info;
+                w.u64(tensor_fingerprint(bi.dtype, bi.shape, it.base->data(), bi.nbytes()));
+                w.u8(static_cast<uint8_t>(bi.dtype));
+                write_coded_body(w, *coded, opt.entropy);
+            } else if (pre.kind == RecordKind::EXACT_DELTA) {
+                const TensorInfo& bi = *it.base->info;
+                w.u64(tensor_fingerprint(bi.dtype, bi.shape, it.base->data(), bi.nbytes()));
+                w.blob(pl, fi.nbytes(), true);
+            } else {
+                const WholeReason why = tr.reason == "non-finite" ? WholeReason::DTYPE_CHANGED : it.why;
+                w.u8(static_cast<uint8_t>(why));
+                w.blob(it.ft->data(), fi.nbytes(), true);
+            }
+            const uint64_t before = dcx.bytes();
+            dcx.section(SectionType::TENSOR, w.buf);
+            tr.stored_bytes = dcx.bytes() - before;
+            rep.delta_bytes += tr.delta_bytes;
+            rep.tensors[idx] = std::move(tr);
+            it.ft->release();
+            if (it.base) it.base->release();
+            if (opt.progress) opt.progress(++done, items.size(), fi.name);
+        });
     }
+    writer.wait();
 
     json stats = json::parse(rep.to_json(opt))["summary"];
     stats.erase("dcx_bytes");
