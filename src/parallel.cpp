@@ -1,17 +1,26 @@
 // deltacodec — thread pool.
 #include "deltacodec/parallel.hpp"
 
+#include <algorithm>
+#include <system_error>
+
 namespace deltacodec {
 
 unsigned resolve_threads(unsigned requested) {
-    if (requested) return requested;
+    if (requested) return std::min(requested, kMaxThreads);
     const unsigned hw = std::thread::hardware_concurrency();
-    return hw ? hw : 1;
+    return hw ? std::min(hw, kMaxThreads) : 1;
 }
 
 ThreadPool::ThreadPool(unsigned threads) {
     const unsigned n = resolve_threads(threads);
-    for (unsigned i = 1; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
+    for (unsigned i = 1; i < n; ++i) {
+        try {
+            workers_.emplace_back([this] { worker_loop(); });
+        } catch (const std::system_error&) {
+            break;  // the system gives no more threads: run with what we have
+        }
+    }
 }
 
 ThreadPool::~ThreadPool() {
@@ -88,9 +97,16 @@ void ThreadPool::parallel_for(size_t n, const std::function<void(size_t)>& fn) {
     if (err) std::rethrow_exception(err);
 }
 
-SerialWorker::SerialWorker(size_t depth) : depth_(depth ? depth : 1), thread_([this] { loop(); }) {}
+SerialWorker::SerialWorker(size_t depth) : depth_(depth ? depth : 1) {
+    try {
+        thread_ = std::thread([this] { loop(); });
+    } catch (const std::system_error&) {
+        // No thread to be had: submit() runs each job itself.
+    }
+}
 
 SerialWorker::~SerialWorker() {
+    if (!thread_.joinable()) return;
     {
         std::unique_lock<std::mutex> lk(mu_);
         cv_.wait(lk, [&] { return pending_ == 0; });
@@ -135,6 +151,16 @@ void SerialWorker::rethrow_locked(std::unique_lock<std::mutex>& lk) {
 }
 
 void SerialWorker::submit(std::function<void()> job) {
+    if (!thread_.joinable()) {
+        if (error_) std::rethrow_exception(error_);
+        try {
+            job();
+        } catch (...) {
+            error_ = std::current_exception();
+            throw;
+        }
+        return;
+    }
     std::unique_lock<std::mutex> lk(mu_);
     cv_.wait(lk, [&] { return pending_ < depth_ || error_; });
     rethrow_locked(lk);
@@ -145,6 +171,10 @@ void SerialWorker::submit(std::function<void()> job) {
 }
 
 void SerialWorker::wait() {
+    if (!thread_.joinable()) {
+        if (error_) std::rethrow_exception(error_);
+        return;
+    }
     std::unique_lock<std::mutex> lk(mu_);
     cv_.wait(lk, [&] { return pending_ == 0; });
     rethrow_locked(lk);

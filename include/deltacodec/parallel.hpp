@@ -65,7 +65,10 @@ private:
     std::thread thread_;
 };
 
-/// Resolves a -T value: 0 = all cores.
+/// More threads than this are never started (a huge -T is capped, not obeyed).
+inline constexpr unsigned kMaxThreads = 256;
+
+/// Resolves a -T value: 0 = all cores; capped at kMaxThreads.
 unsigned resolve_threads(unsigned requested);
 
 }  // namespace deltacodec
