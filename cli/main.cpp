@@ -104,7 +104,9 @@ int main(int argc, char** argv) {
     c->add_option("--entropy", entropy, "entropy coding of stored blobs: zstd or none")->check(CLI::IsMember({"zstd", "none"}))->capture_default_str();
     c->add_option("--include", co.include, "compress the 2-D tensors whose names match this regex (replaces the default rule)");
     c->add_option("--exclude", co.exclude, "never compress tensors whose names match this regex");
-    c->add_option("-T,--threads", co.threads, "threads (0 = all cores)")->capture_default_str();
+    c->add_option("-T,--threads", co.threads, "threads (0 = all cores)")
+        ->check(CLI::Range(0u, deltacodec::kMaxThreads))
+        ->capture_default_str();
     c->add_option("--report", report, "write a per-tensor JSON report here");
     c->add_flag("-f,--force", co.overwrite, "overwrite OUT");
     c->add_flag("-q,--quiet", c_quiet, "print nothing but errors");
@@ -118,7 +120,9 @@ int main(int argc, char** argv) {
     d->add_option("BASE", d_base, "base checkpoint")->required();
     d->add_option("IN", d_in, ".dcx file")->required();
     d->add_option("-o,--output", d_out, "output .safetensors file, or directory when the fine-tune was one")->required();
-    d->add_option("-T,--threads", dopt.threads, "threads (0 = all cores)")->capture_default_str();
+    d->add_option("-T,--threads", dopt.threads, "threads (0 = all cores)")
+        ->check(CLI::Range(0u, deltacodec::kMaxThreads))
+        ->capture_default_str();
     d->add_flag("-f,--force", dopt.overwrite, "overwrite OUT");
     d->add_flag("-q,--quiet", d_quiet, "print nothing but errors");
 

@@ -1,6 +1,8 @@
 // The AVX2/F16C kernels against the baseline kernels: bit-identical results.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -69,7 +71,45 @@ TEST(Kernels, Avx2MatchesGenericBitForBit) {
         fast->haar_inverse(m1.data(), o2.data(), t.data(), p);
         EXPECT_TRUE(same_bits(o1, o2)) << p;
     }
+    for (int p : {8, 32, 256}) {
+        std::vector<float> c(p), work1 = random_floats(p * p, 11 + p, false), work2 = work1, s(p * p);
+        for (int n = p, off = 0; n >= 2; off += n / 2, n /= 2)
+            for (int i = 0; i < n / 2; ++i) c[off + i] = 0.5f / std::cos(3.14159265f * (2 * i + 1) / (2.f * n));
+        g.dct_rows(work1.data(), p, p, s.data(), c.data());
+        fast->dct_rows(work2.data(), p, p, s.data(), c.data());
+        EXPECT_TRUE(same_bits(work1, work2)) << p;
+        g.dct_rows_t(work1.data(), p, p, s.data(), c.data());
+        fast->dct_rows_t(work2.data(), p, p, s.data(), c.data());
+        EXPECT_TRUE(same_bits(work1, work2)) << p;
+        g.transpose(work1.data(), s.data(), p);
+        fast->transpose(work1.data(), work2.data(), p);
+        std::vector<float> s2(s.begin(), s.end());
+        EXPECT_TRUE(same_bits(s2, work2)) << p;
+    }
     const auto c = random_floats(4099, 9, false);
+    {
+        const auto d = random_floats(c.size(), 10, false);
+        EXPECT_EQ(g.sum_sq(c.data(), c.size()), fast->sum_sq(c.data(), c.size()));
+        EXPECT_EQ(g.sq_diff_sum(c.data(), d.data(), c.size()), fast->sq_diff_sum(c.data(), d.data(), c.size()));
+        EXPECT_NEAR(g.sum_sq(c.data(), c.size()), [&] {
+            double s = 0;
+            for (float v : c) s += double(v) * v;
+            return s;
+        }(), 1e-3);
+        float lo1, hi1, lo2, hi2;
+        g.minmax(c.data(), c.size(), &lo1, &hi1);
+        fast->minmax(c.data(), c.size(), &lo2, &hi2);
+        EXPECT_EQ(lo1, *std::min_element(c.begin(), c.end()));
+        EXPECT_EQ(hi1, *std::max_element(c.begin(), c.end()));
+        EXPECT_EQ(lo1, lo2);
+        EXPECT_EQ(hi1, hi2);
+        auto bad = c;
+        EXPECT_TRUE(g.all_finite(bad.data(), bad.size()) && fast->all_finite(bad.data(), bad.size()));
+        bad[4000] = NAN;
+        EXPECT_FALSE(g.all_finite(bad.data(), bad.size()) || fast->all_finite(bad.data(), bad.size()));
+        bad[4000] = -INFINITY;
+        EXPECT_FALSE(g.all_finite(bad.data(), bad.size()) || fast->all_finite(bad.data(), bad.size()));
+    }
     for (int bits = 1; bits <= 8; ++bits) {
         std::vector<uint8_t> q1(c.size()), q2(c.size());
         g.quantize(c.data(), c.size(), bits, -2.5f, 2.25f, q1.data());
