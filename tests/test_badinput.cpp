@@ -222,6 +222,21 @@ TEST_F(BadInput, BadOptions) {
     expect_fail(with({"--include", "("}), "bad regex");
     expect_fail(with({"--exclude", "[a-"}), "bad regex");
     expect_fail(with({"-T", "x"}), "threads");
+    expect_fail(with({"-T", "-1"}), "negative threads");
+    // An absurd thread count is refused or capped, never honoured (it once exhausted the machine).
+    for (const char* t : {"100000000", "4294967295"}) {
+        const RunResult r = run_cli(with({"-T", t, "-q"}), dir.path());
+        if (r.rc == 0) {
+            EXPECT_EQ(r.err, "");
+            ASSERT_EQ(run_cli({"compress", base, ft, "-o", dir / "t1.dcx", "-T", "1", "-q", "-f"}, dir.path()).rc, 0);
+            EXPECT_EQ(read_bytes(out("x.dcx")), read_bytes(dir / "t1.dcx"));
+            fs::remove(out("x.dcx"));
+        } else {
+            EXPECT_EQ(r.err_lines().size(), 1u) << r.err;
+            EXPECT_EQ(r.err.rfind("deltacodec: error: ", 0), 0u) << r.err;
+            EXPECT_TRUE(dir_entries(out_dir).empty());
+        }
+    }
     expect_fail(with({"--bogus"}), "bad flag");
     expect_fail({"compress", base, ft}, "no -o");
     expect_fail({"compress", base, "-o", out("x.dcx")}, "one input");
