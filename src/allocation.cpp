@@ -44,7 +44,8 @@ BitSpec BitSpec::parse(std::string_view text) {
         std::snprintf(buf, sizeof buf, "fractions sum to %g, not 1", sum);
         throw bad(buf);
     }
-    std::stable_sort(spec.tiers.begin(), spec.tiers.end(), [](const BitTier& a, const BitTier& b) { return a.bits > b.bits; });
+    std::stable_sort(spec.tiers.begin(), spec.tiers.end(),
+                     [](const BitTier& a, const BitTier& b) { return a.bits > b.bits; });
     return spec;
 }
 

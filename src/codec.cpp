@@ -18,9 +18,12 @@ uint64_t CodedTensor::kept_per_patch() const {
     const uint64_t p2 = static_cast<uint64_t>(patch) * patch;
     if (transform != TransformId::HAAR) return p2;
     switch (bands) {
-        case Bands::ALL: return p2;
-        case Bands::LL_LH_HL: return p2 / 4 * 3;
-        case Bands::LL_ONLY: return p2 / 4;
+        case Bands::ALL:
+            return p2;
+        case Bands::LL_LH_HL:
+            return p2 / 4 * 3;
+        case Bands::LL_ONLY:
+            return p2 / 4;
     }
     return p2;
 }
@@ -46,8 +49,8 @@ struct Plan {
     uint64_t p2, nr, nc, n, k;
     std::vector<uint32_t> kept;  // kept coefficient positions, row-major
     std::vector<uint8_t> kept_m;
-    std::vector<uint8_t> low;    // low-frequency positions
-    std::vector<float> qn;       // JPEG table (empty: none)
+    std::vector<uint8_t> low;  // low-frequency positions
+    std::vector<float> qn;     // JPEG table (empty: none)
     std::unique_ptr<Transform> tr;
 
     Plan(uint64_t rows, uint64_t cols, int patch, TransformId id, Bands bands, bool jpeg) : p(patch) {
@@ -106,7 +109,8 @@ void check_alloc(uint64_t n, uint64_t elem, const char* what) {
 
 std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams& prm, ThreadPool& pool,
                                          TensorStats& stats) {
-    if (!patch_size_ok(prm.patch)) throw Error("patch size " + std::to_string(prm.patch) + " is not a multiple of 8 in 8..256");
+    if (!patch_size_ok(prm.patch))
+        throw Error("patch size " + std::to_string(prm.patch) + " is not a multiple of 8 in 8..256");
     const Plan pl(dv.rows, dv.cols, prm.patch, prm.transform, prm.bands, prm.jpeg_table);
     const int p = pl.p;
     const uint64_t cols = dv.cols;
@@ -195,8 +199,10 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
         bool any = false;
         for (uint64_t pc = 0; pc < pl.nc; ++pc) {
             const uint64_t id = pr * pl.nc + pc;
-            if (width[id]) any = true;
-            else err += e_patch[id];
+            if (width[id])
+                any = true;
+            else
+                err += e_patch[id];
         }
         if (!any) {
             row_err[pr] = err;
@@ -271,7 +277,8 @@ void validate_coded(const CodedTensor& ct) {
     require(find_transform(ct.transform) != nullptr, "corrupt record: unknown transform");
     require(ct.transform == TransformId::HAAR || ct.bands == Bands::ALL, "corrupt record: bands on a DCT tensor");
     require((ct.flags & ~(kFlagJpeg | kFlagMetaF32)) == 0, "corrupt record: unknown flags");
-    require(!(ct.flags & kFlagJpeg) || ct.transform == TransformId::DCT, "corrupt record: JPEG table on a non-DCT tensor");
+    require(!(ct.flags & kFlagJpeg) || ct.transform == TransformId::DCT,
+            "corrupt record: JPEG table on a non-DCT tensor");
     require(std::isfinite(ct.scale) && ct.scale >= 0, "corrupt record: bad scale");
     require(!ct.widths.empty() && ct.widths.size() <= 9, "corrupt record: bad width table");
     for (size_t i = 0; i < ct.widths.size(); ++i) {

@@ -113,7 +113,8 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     const CodecParams& cp = opt.codec;
     if (!patch_size_ok(cp.patch))
         throw Error("--patch " + std::to_string(cp.patch) + " is not a multiple of 8 between 8 and 256");
-    if (cp.jpeg_table && cp.transform != TransformId::DCT) throw Error("--quant-table jpeg applies to --method dct only");
+    if (cp.jpeg_table && cp.transform != TransformId::DCT)
+        throw Error("--quant-table jpeg applies to --method dct only");
     const std::regex skip_re = make_regex(kDefaultSkipPattern, "default");
     const bool has_inc = !opt.include.empty(), has_exc = !opt.exclude.empty();
     const std::regex inc_re = make_regex(has_inc ? opt.include : ".", "--include");

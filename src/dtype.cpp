@@ -1,11 +1,11 @@
 // deltacodec — dtype table and float16/bfloat16 conversions (plain bit arithmetic).
 #include "deltacodec/dtype.hpp"
 
-#include "kernels.hpp"
-
 #include <array>
 #include <cstring>
 #include <stdexcept>
+
+#include "kernels.hpp"
 
 namespace deltacodec {
 namespace {
@@ -15,8 +15,21 @@ struct DTypeRow {
     size_t size;
 };
 constexpr std::array<DTypeRow, kNumDTypes> kTable = {{
-    {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2}, {"BF16", 2}, {"I32", 4},
-    {"U32", 4}, {"F32", 4}, {"F64", 8}, {"I64", 8}, {"U64", 8}, {"F8_E5M2", 1}, {"F8_E4M3", 1},
+    {"BOOL", 1},
+    {"U8", 1},
+    {"I8", 1},
+    {"I16", 2},
+    {"U16", 2},
+    {"F16", 2},
+    {"BF16", 2},
+    {"I32", 4},
+    {"U32", 4},
+    {"F32", 4},
+    {"F64", 8},
+    {"I64", 8},
+    {"U64", 8},
+    {"F8_E5M2", 1},
+    {"F8_E4M3", 1},
 }};
 
 inline uint32_t bits_of(float f) {
@@ -120,20 +133,34 @@ uint16_t f32_to_bf16(float f) {
 
 void to_f32(DType t, const void* src, float* dst, size_t n) {
     switch (t) {
-        case DType::F32: std::memcpy(dst, src, n * 4); return;
-        case DType::F16: kernels().f16_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
-        case DType::BF16: kernels().bf16_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
-        default: break;
+        case DType::F32:
+            std::memcpy(dst, src, n * 4);
+            return;
+        case DType::F16:
+            kernels().f16_to_f32(static_cast<const uint16_t*>(src), dst, n);
+            return;
+        case DType::BF16:
+            kernels().bf16_to_f32(static_cast<const uint16_t*>(src), dst, n);
+            return;
+        default:
+            break;
     }
     throw std::logic_error("to_f32: dtype is not compressible");
 }
 
 void from_f32(DType t, const float* src, void* dst, size_t n) {
     switch (t) {
-        case DType::F32: std::memcpy(dst, src, n * 4); return;
-        case DType::F16: kernels().f32_to_f16(src, static_cast<uint16_t*>(dst), n); return;
-        case DType::BF16: kernels().f32_to_bf16(src, static_cast<uint16_t*>(dst), n); return;
-        default: break;
+        case DType::F32:
+            std::memcpy(dst, src, n * 4);
+            return;
+        case DType::F16:
+            kernels().f32_to_f16(src, static_cast<uint16_t*>(dst), n);
+            return;
+        case DType::BF16:
+            kernels().f32_to_bf16(src, static_cast<uint16_t*>(dst), n);
+            return;
+        default:
+            break;
     }
     throw std::logic_error("from_f32: dtype is not compressible");
 }

@@ -1,17 +1,15 @@
 // deltacodec — linear quantizer and LSB-first bit packing, reference and fast forms.
 #include "deltacodec/quantize.hpp"
 
-#include "kernels.hpp"
-
 #include <cmath>
 #include <cstring>
+
+#include "kernels.hpp"
 
 namespace deltacodec {
 
 namespace {
-inline float inv_step(int bits, float lo, float hi) {
-    return static_cast<float>((1u << bits) - 1) / (hi - lo);
-}
+inline float inv_step(int bits, float lo, float hi) { return static_cast<float>((1u << bits) - 1) / (hi - lo); }
 }  // namespace
 
 void quantize_ref(const float* c, size_t n, int bits, float lo, float hi, uint8_t* q) {

@@ -1,16 +1,19 @@
 // deltacodec — the transform table, band masks and the JPEG quantization table.
+#include "deltacodec/transform.hpp"
+
 #include <algorithm>
 #include <cmath>
-
-#include "deltacodec/transform.hpp"
 
 namespace deltacodec {
 
 std::string_view bands_name(Bands b) {
     switch (b) {
-        case Bands::ALL: return "all";
-        case Bands::LL_LH_HL: return "ll_lh_hl";
-        case Bands::LL_ONLY: return "ll_only";
+        case Bands::ALL:
+            return "all";
+        case Bands::LL_LH_HL:
+            return "ll_lh_hl";
+        case Bands::LL_ONLY:
+            return "ll_only";
     }
     return "?";
 }
@@ -67,9 +70,8 @@ std::vector<uint8_t> lowfreq_mask(TransformId, int p) {
 std::vector<float> jpeg_table(int p) {
     // ITU-T T.81 Annex K, Table K.1: luminance quantization table.
     static const int k[8][8] = {
-        {16, 11, 10, 16, 24, 40, 51, 61},     {12, 12, 14, 19, 26, 58, 60, 55},
-        {14, 13, 16, 24, 40, 57, 69, 56},     {14, 17, 22, 29, 51, 87, 80, 62},
-        {18, 22, 37, 56, 68, 109, 103, 77},   {24, 35, 55, 64, 81, 104, 113, 92},
+        {16, 11, 10, 16, 24, 40, 51, 61},     {12, 12, 14, 19, 26, 58, 60, 55},    {14, 13, 16, 24, 40, 57, 69, 56},
+        {14, 17, 22, 29, 51, 87, 80, 62},     {18, 22, 37, 56, 68, 109, 103, 77},  {24, 35, 55, 64, 81, 104, 113, 92},
         {49, 64, 78, 87, 103, 121, 120, 101}, {72, 92, 95, 98, 112, 100, 103, 99},
     };
     // Bilinear resize with sample centres aligned: source coordinate (i+0.5)*8/p - 0.5, clamped.
@@ -84,7 +86,8 @@ std::vector<float> jpeg_table(int p) {
             const int y0 = static_cast<int>(y), x0 = static_cast<int>(x);
             const int y1 = std::min(y0 + 1, 7), x1 = std::min(x0 + 1, 7);
             const double fy = y - y0, fx = x - x0;
-            t[i * p + j] = (1 - fy) * ((1 - fx) * k[y0][x0] + fx * k[y0][x1]) + fy * ((1 - fx) * k[y1][x0] + fx * k[y1][x1]);
+            t[i * p + j] =
+                (1 - fy) * ((1 - fx) * k[y0][x0] + fx * k[y0][x1]) + fy * ((1 - fx) * k[y1][x0] + fx * k[y1][x1]);
         }
     std::vector<float> out(t.size());
     for (size_t i = 0; i < t.size(); ++i) out[i] = static_cast<float>(t[i] / t[0]);

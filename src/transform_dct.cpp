@@ -14,7 +14,8 @@ std::vector<double> dct_basis(int p) {
     std::vector<double> d(static_cast<size_t>(p) * p);
     for (int k = 0; k < p; ++k)
         for (int n = 0; n < p; ++n)
-            d[k * p + n] = (k == 0 ? std::sqrt(1.0 / p) : std::sqrt(2.0 / p)) * std::cos(M_PI * (2 * n + 1) * k / (2.0 * p));
+            d[k * p + n] =
+                (k == 0 ? std::sqrt(1.0 / p) : std::sqrt(2.0 / p)) * std::cos(M_PI * (2 * n + 1) * k / (2.0 * p));
     return d;
 }
 
@@ -32,7 +33,8 @@ public:
             }
         fast_ = (p & (p - 1)) == 0;
         for (int n = p; n >= 2; n /= 2)
-            for (int i = 0; i < n / 2; ++i) c_.push_back(static_cast<float>(0.5 / std::cos(M_PI * (2 * i + 1) / (2.0 * n))));
+            for (int i = 0; i < n / 2; ++i)
+                c_.push_back(static_cast<float>(0.5 / std::cos(M_PI * (2 * i + 1) / (2.0 * n))));
         for (int k = 0; k < p; ++k) s_.push_back(static_cast<float>(std::sqrt((k == 0 ? 1.0 : 2.0) / p)));
     }
     void forward(const float* in, float* out, float* scratch) const override {

@@ -94,7 +94,8 @@ TEST(Codec, ReportedErrorMatchesDecodedErrorForEveryConfiguration) {
                         // The seed's min/max quantizer has no zero level: at 1-2 bits it can
                         // cost more than dropping a patch (error > 1). At 4 bits it may not.
                         if (s[0] == '4' && !c.jpeg_table) {  // the JPEG table multiplies high-band error
-                            EXPECT_LT(err, 1.0) << "p=" << ps << " " << s << " t=" << int(t) << " b=" << int(b) << " v=" << variant;
+                            EXPECT_LT(err, 1.0)
+                                << "p=" << ps << " " << s << " t=" << int(t) << " b=" << int(b) << " v=" << variant;
                         }
                     }
                 }

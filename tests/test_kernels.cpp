@@ -91,11 +91,14 @@ TEST(Kernels, Avx2MatchesGenericBitForBit) {
         const auto d = random_floats(c.size(), 10, false);
         EXPECT_EQ(g.sum_sq(c.data(), c.size()), fast->sum_sq(c.data(), c.size()));
         EXPECT_EQ(g.sq_diff_sum(c.data(), d.data(), c.size()), fast->sq_diff_sum(c.data(), d.data(), c.size()));
-        EXPECT_NEAR(g.sum_sq(c.data(), c.size()), [&] {
-            double s = 0;
-            for (float v : c) s += double(v) * v;
-            return s;
-        }(), 1e-3);
+        EXPECT_NEAR(
+            g.sum_sq(c.data(), c.size()),
+            [&] {
+                double s = 0;
+                for (float v : c) s += double(v) * v;
+                return s;
+            }(),
+            1e-3);
         float lo1, hi1, lo2, hi2;
         g.minmax(c.data(), c.size(), &lo1, &hi1);
         fast->minmax(c.data(), c.size(), &lo2, &hi2);

@@ -43,9 +43,9 @@ TEST(Mutation, HostileRecordsAreRefusedCleanly) {
     TempDir dir;
     const uint64_t r = 40, c = 72;
     const auto b1 = gaussian(r * c, 0.05, 1), b2 = gaussian(16 * 8, 0.05, 2), b3 = gaussian(64, 1, 3);
-    write_safetensors(dir / "base.safetensors", {make_tensor("layer.w", DType::F16, {r, c}, b1),
-                                                 make_tensor("layer.v", DType::F32, {16, 8}, b2),
-                                                 make_tensor("norm.weight", DType::BF16, {64}, b3)});
+    write_safetensors(dir / "base.safetensors",
+                      {make_tensor("layer.w", DType::F16, {r, c}, b1), make_tensor("layer.v", DType::F32, {16, 8}, b2),
+                       make_tensor("norm.weight", DType::BF16, {64}, b3)});
     write_safetensors(dir / "ft.safetensors",
                       {make_tensor("layer.w", DType::F16, {r, c}, perturb(b1, r, c, 0.01, 4)),
                        make_tensor("layer.v", DType::F32, {16, 8}, perturb(b2, 16, 8, 0.01, 5)),
@@ -77,10 +77,18 @@ TEST(Mutation, HostileRecordsAreRefusedCleanly) {
         for (int e = 0; e < edits; ++e) {
             const uint64_t at = s.offset + rng() % s.size;
             switch (kind) {
-                case 0: f[at] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;  // bit flip
-                case 1: f[at] = static_cast<uint8_t>(rng()); break;                 // random byte
-                case 2: f[at] = 0xff; break;                                        // large values
-                case 3: f[at] = 0x00; break;                                        // zeros
+                case 0:
+                    f[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+                    break;  // bit flip
+                case 1:
+                    f[at] = static_cast<uint8_t>(rng());
+                    break;  // random byte
+                case 2:
+                    f[at] = 0xff;
+                    break;  // large values
+                case 3:
+                    f[at] = 0x00;
+                    break;  // zeros
             }
         }
         fix_checksum(f, s);

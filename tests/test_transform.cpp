@@ -98,8 +98,8 @@ TEST(Transform, KeptMasks) {
     EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::LL_ONLY, p)), p * p / 4);
     const auto ll = kept_mask(TransformId::HAAR, Bands::LL_ONLY, p);
     EXPECT_EQ(ll[0], 1);
-    EXPECT_EQ(ll[p / 2], 0);             // LH
-    EXPECT_EQ(ll[(p / 2) * p], 0);       // HL
+    EXPECT_EQ(ll[p / 2], 0);        // LH
+    EXPECT_EQ(ll[(p / 2) * p], 0);  // HL
     const auto three = kept_mask(TransformId::HAAR, Bands::LL_LH_HL, p);
     EXPECT_EQ(three[(p - 1) * p + p - 1], 0);  // HH dropped
     EXPECT_EQ(three[p - 1], 1);

@@ -10,7 +10,21 @@ namespace deltacodec {
 
 /// safetensors dtypes; the numeric values are the .dcx dtype codes (FORMAT.md).
 enum class DType : uint8_t {
-    BOOL = 0, U8, I8, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64, F8_E5M2, F8_E4M3,
+    BOOL = 0,
+    U8,
+    I8,
+    I16,
+    U16,
+    F16,
+    BF16,
+    I32,
+    U32,
+    F32,
+    F64,
+    I64,
+    U64,
+    F8_E5M2,
+    F8_E4M3,
 };
 inline constexpr int kNumDTypes = 15;
 
