@@ -1,5 +1,6 @@
 // deltacodec — decompress (base + .dcx → fine-tuned checkpoint) and info.
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <set>
 
@@ -155,8 +156,24 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     DcxReader rd(f);
     Opened o = open_dcx(f, rd);
     const Checkpoint base = Checkpoint::open(base_path);
-    for (const std::string& in : {base_path, dcx_path})
+    // The output may not replace an input: the .dcx, the base, any file of a base
+    // directory (a shard inside it), nor, for a directory output (replaced whole),
+    // a directory holding an input.
+    std::vector<std::string> inputs = {base_path, dcx_path};
+    if (base.is_directory())
+        for (const Shard& sh : base.shards()) inputs.push_back(base_path + "/" + sh.file);
+    std::error_code ec;
+    const std::filesystem::path out_abs = std::filesystem::weakly_canonical(out_path, ec);
+    for (const std::string& in : inputs) {
         if (same_file(in, out_path)) throw Error("refusing to overwrite the input " + in + " with the output");
+        const std::filesystem::path in_abs = std::filesystem::weakly_canonical(in, ec);
+        if (o.hdr.directory && !out_abs.empty() && !ec) {
+            auto o_it = out_abs.begin(), i_it = in_abs.begin();  // is out_abs a proper prefix of in_abs?
+            while (o_it != out_abs.end() && i_it != in_abs.end() && *o_it == *i_it) ++o_it, ++i_it;
+            if (o_it == out_abs.end() && i_it != in_abs.end())
+                throw Error("refusing to replace " + out_path + ": it holds the input " + in);
+        }
+    }
 
     DecompressReport rep;
     rep.directory = o.hdr.directory;
