@@ -87,6 +87,14 @@ void Checkpoint::build_index() {
     }
 }
 
+std::vector<std::string> Checkpoint::file_paths() const {
+    std::vector<std::string> out;
+    if (!is_dir_) return {path_};
+    for (const Shard& s : shards_) out.push_back(path_ + "/" + s.file);
+    for (const std::string& f : aux_) out.push_back(path_ + "/" + f);
+    return out;
+}
+
 const TensorRef* Checkpoint::find(const std::string& name) const {
     auto it = by_name_.find(name);
     return it == by_name_.end() ? nullptr : &order_[it->second];

@@ -122,7 +122,10 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
 
     const Checkpoint base = Checkpoint::open(base_path);
     const Checkpoint ft = Checkpoint::open(ft_path);
-    for (const std::string& in : {base_path, ft_path})
+    std::vector<std::string> inputs = {base_path, ft_path};
+    for (const Checkpoint* c : {&base, &ft})
+        for (const std::string& f : c->file_paths()) inputs.push_back(f);
+    for (const std::string& in : inputs)
         if (same_file(in, out_path)) throw Error("refusing to overwrite the input " + in + " with the output");
 
     // Plan every tensor before writing anything.

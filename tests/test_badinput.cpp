@@ -306,10 +306,8 @@ TEST_F(BadInput, OutputInsideAnInputDirectory) {
     }
 }
 
-// Known issue in src/compress.cpp (not fixed here): the output is compared with the BASE and
-// FINETUNED paths only, so `-o DIR/model.safetensors -f` replaces a shard of a base or
-// fine-tune given as a directory (the run succeeds and the input is gone).
-TEST_F(BadInput, DISABLED_CompressOutputOverAShardOfAnInputDirectory) {
+// `-o DIR/model.safetensors -f` must not replace a shard of a base or fine-tune directory.
+TEST_F(BadInput, CompressOutputOverAShardOfAnInputDirectory) {
     fs::create_directories(dir / "bd");
     fs::copy_file(base, dir / "bd/model.safetensors");
     const auto shard = read_bytes(dir / "bd/model.safetensors");

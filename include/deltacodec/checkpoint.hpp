@@ -38,6 +38,9 @@ public:
     /// Non-tensor regular files of a directory (config.json, tokenizer files,
     /// the index), by name; empty for a single file.
     const std::vector<std::string>& aux_files() const { return aux_; }
+    /// Paths of every file the checkpoint consists of (shards and, for a
+    /// directory, its other files), for checks that an output replaces none.
+    std::vector<std::string> file_paths() const;
 
     Checkpoint(Checkpoint&&) = default;
     Checkpoint& operator=(Checkpoint&&) = default;
