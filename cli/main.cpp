@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
     // compress
     CompressOptions co;
     std::string c_base, c_ft, c_out, method = "dwt", bits = "2:0.5,0:0.5", bands = "ll_lh_hl", qtable = "none",
-                                     importance = "pre", meta = "f16", entropy = "zstd", report;
+                                     importance = "pre", meta = "f16", range = "minmax", entropy = "zstd", report;
     int patch = 64;
     bool c_quiet = false;
     int c_verbose = 0;
@@ -100,6 +100,9 @@ int main(int argc, char** argv) {
     c->add_option("--bands", bands, "dwt bands kept: all, ll_lh_hl, ll_only")->check(CLI::IsMember({"all", "ll_lh_hl", "ll_only"}))->capture_default_str();
     c->add_option("--quant-table", qtable, "dct coefficient weighting: none or jpeg")->check(CLI::IsMember({"none", "jpeg"}))->capture_default_str();
     c->add_option("--importance", importance, "patch ranking: pre (Frobenius norm) or post (low-frequency energy)")->check(CLI::IsMember({"pre", "post"}))->capture_default_str();
+    c->add_option("--range", range, "per-patch quantizer range: minmax (the seed's) or mse (shrunk to least error)")
+        ->check(CLI::IsMember({"minmax", "mse"}))
+        ->capture_default_str();
     c->add_option("--meta", meta, "per-patch range precision: f16 or f32")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
     c->add_option("--entropy", entropy, "entropy coding of stored blobs: zstd or none")->check(CLI::IsMember({"zstd", "none"}))->capture_default_str();
     c->add_option("--include", co.include, "compress the 2-D tensors whose names match this regex (replaces the default rule)");
@@ -154,6 +157,7 @@ int main(int argc, char** argv) {
             co.codec.jpeg_table = qtable == "jpeg";
             co.codec.post_importance = importance == "post";
             co.codec.meta_f32 = meta == "f32";
+            co.codec.range = range == "mse" ? RangeRule::MSE : RangeRule::MINMAX;
             co.entropy = entropy == "zstd";
             Progress prog{!c_quiet && isatty(2) != 0};
             co.progress = [&prog](size_t a, size_t b, const std::string& n) { prog(a, b, n); };

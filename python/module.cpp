@@ -15,8 +15,8 @@ py::object from_json(const std::string& s) { return py::module_::import("json").
 py::object compress_py(const std::string& base, const std::string& finetuned, const std::string& out,
                        const std::string& method, int patch, const std::string& bits, const std::string& bands,
                        const std::string& quant_table, const std::string& importance, const std::string& meta,
-                       const std::string& entropy, const std::string& include, const std::string& exclude,
-                       unsigned threads, bool overwrite) {
+                       const std::string& entropy, const std::string& range, const std::string& include,
+                       const std::string& exclude, unsigned threads, bool overwrite) {
     CompressOptions o;
     const TransformEntry* tr = find_transform(method);
     if (!tr) throw Error("unknown method '" + method + "' (dct or dwt)");
@@ -28,6 +28,8 @@ py::object compress_py(const std::string& base, const std::string& finetuned, co
     if (importance != "pre" && importance != "post") throw Error("importance is pre or post");
     if (meta != "f16" && meta != "f32") throw Error("meta is f16 or f32");
     if (entropy != "zstd" && entropy != "none") throw Error("entropy is zstd or none");
+    if (range != "minmax" && range != "mse") throw Error("range is minmax or mse");
+    o.codec.range = range == "mse" ? RangeRule::MSE : RangeRule::MINMAX;
     o.codec.jpeg_table = quant_table == "jpeg";
     o.codec.post_importance = importance == "post";
     o.codec.meta_f32 = meta == "f32";
@@ -80,8 +82,8 @@ PYBIND11_MODULE(deltacodec, m) {
     m.def("compress", &compress_py, py::arg("base"), py::arg("finetuned"), py::arg("out"), py::kw_only(),
           py::arg("method") = "dwt", py::arg("patch") = 64, py::arg("bits") = "2:0.5,0:0.5",
           py::arg("bands") = "ll_lh_hl", py::arg("quant_table") = "none", py::arg("importance") = "pre",
-          py::arg("meta") = "f16", py::arg("entropy") = "zstd", py::arg("include") = "", py::arg("exclude") = "",
-          py::arg("threads") = 0, py::arg("overwrite") = false,
+          py::arg("meta") = "f16", py::arg("entropy") = "zstd", py::arg("range") = "minmax", py::arg("include") = "",
+          py::arg("exclude") = "", py::arg("threads") = 0, py::arg("overwrite") = false,
           "Compress FINETUNED against BASE into OUT (.dcx). Returns the report as a dict "
           "({'summary', 'options', 'tensors', ...}); raises deltacodec.Error on bad input.");
     m.def("decompress", &decompress_py, py::arg("base"), py::arg("dcx"), py::arg("out"), py::kw_only(),

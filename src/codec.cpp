@@ -79,6 +79,10 @@ void scatter_patch(const float* patch, int p, uint64_t h, uint64_t c0, uint64_t 
     for (uint64_t i = 0; i < h; ++i) std::memcpy(strip + i * cols + c0, patch + i * p, w * sizeof(float));
 }
 
+// Range shrink factors tried by RangeRule::MSE, largest first (ties keep the larger).
+constexpr float kRangeShrink[] = {1.f,  0.9f,  0.8f, 0.7f,  0.6f, 0.5f,  0.42f, 0.35f,
+                                  0.3f, 0.25f, 0.2f, 0.15f, 0.1f, 0.05f, 0.f};
+
 // Per-thread scratch that survives across patch rows and tensors: large
 // buffers allocated afresh each time cost more in page faults and zeroing
 // than the work itself. Contents are garbage on entry.
@@ -231,19 +235,40 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
             kn.minmax(vals, pl.k, &lo, &hi);
             // Step 5b: the range as stored (f16 fractions of `scale`, rounded outward).
             uint8_t* mr = ct.meta.data() + meta_idx[id] * mb;
-            if (prm.meta_f32) {
-                std::memcpy(mr, &lo, 4);
-                std::memcpy(mr + 4, &hi, 4);
-            } else {
-                const uint16_t l16 = scale > 0 ? f32_to_f16_down(lo / scale) : 0;
-                const uint16_t h16 = scale > 0 ? f32_to_f16_up(hi / scale) : 0;
-                lo = f16_to_f32(l16) * scale;
-                hi = f16_to_f32(h16) * scale;
-                mr[0] = static_cast<uint8_t>(l16);
-                mr[1] = static_cast<uint8_t>(l16 >> 8);
-                mr[2] = static_cast<uint8_t>(h16);
-                mr[3] = static_cast<uint8_t>(h16 >> 8);
+            auto store_range = [&](float& l, float& hgh) {
+                if (prm.meta_f32) {
+                    std::memcpy(mr, &l, 4);
+                    std::memcpy(mr + 4, &hgh, 4);
+                } else {
+                    const uint16_t l16 = scale > 0 ? f32_to_f16_down(l / scale) : 0;
+                    const uint16_t h16 = scale > 0 ? f32_to_f16_up(hgh / scale) : 0;
+                    l = f16_to_f32(l16) * scale;
+                    hgh = f16_to_f32(h16) * scale;
+                    mr[0] = static_cast<uint8_t>(l16);
+                    mr[1] = static_cast<uint8_t>(l16 >> 8);
+                    mr[2] = static_cast<uint8_t>(h16);
+                    mr[3] = static_cast<uint8_t>(h16 >> 8);
+                }
+            };
+            if (prm.range == RangeRule::MSE) {
+                // Shrink the range toward zero by the factor (from a fixed list,
+                // 0 included) whose stored range gives the least error on this
+                // patch's coefficients; 0 rebuilds zeros, so a coded patch never
+                // costs more error than dropping it.
+                double best_e = INFINITY;
+                float best = 1.f;
+                for (float f : kRangeShrink) {
+                    float l = lo * f, hh = hi * f;
+                    store_range(l, hh);
+                    kn.quantize(vals, pl.k, b, l, hh, q.data());
+                    kn.dequantize(q.data(), pl.k, b, l, hh, vhat);
+                    const double e = kn.sq_diff_sum(vals, vhat, pl.k);
+                    if (e < best_e) best_e = e, best = f;
+                }
+                lo *= best;
+                hi *= best;
             }
+            store_range(lo, hi);
             kn.quantize(vals, pl.k, b, lo, hi, q.data());
             pack_bits(q.data(), pl.k, b, ct.codes.data() + code_off[id]);
             kn.dequantize(q.data(), pl.k, b, lo, hi, vhat);

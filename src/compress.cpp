@@ -48,6 +48,7 @@ json options_json(const CompressOptions& o) {
             {"quant_table", o.codec.jpeg_table ? "jpeg" : "none"},
             {"importance", o.codec.post_importance ? "post" : "pre"},
             {"meta", o.codec.meta_f32 ? "f32" : "f16"},
+            {"range", o.codec.range == RangeRule::MSE ? "mse" : "minmax"},
             {"entropy", o.entropy ? "zstd" : "none"},
             {"include", o.include},
             {"exclude", o.exclude}};
@@ -70,6 +71,7 @@ std::string describe(const CompressOptions& o) {
     if (o.codec.jpeg_table) s += " quant-table=jpeg";
     if (o.codec.post_importance) s += " importance=post";
     if (o.codec.meta_f32) s += " meta=f32";
+    if (o.codec.range == RangeRule::MSE) s += " range=mse";
     return s;
 }
 

@@ -226,8 +226,8 @@ TEST_F(Cli, DefaultRoundTripAndRecordKinds) {
 TEST_F(Cli, EverySeedConfiguration) {
     for (const char* p : {"8", "16", "32", "64"})
         for (const char* bits : {"2:0.5,0:0.5", "4:0.5,0:0.5", "2:0.34,1:0.33,0:0.33", "4:0.34,2:0.33,0:0.33"}) {
-            // Known codec issue (see DISABLED_OneBitAndJpegBeatNoDelta): with a 1-bit tier the min/max
-            // quantizer rebuilds a delta worse than none, so < 1 is only required of the others.
+            // The seed's min/max quantizer with a 1-bit tier rebuilds a delta worse than none (see
+            // CliRange.MseNeverWorseThanNoDelta), so < 1 is only required of the others.
             const bool one_bit = std::string(bits).find("1:") != std::string::npos;
             const json r = round_trip({"--method", "dct", "--patch", p, "--bits", bits, "-T", "2"},
                                       std::string("dct_p") + p + "_" + bits, !one_bit);
@@ -424,12 +424,13 @@ TEST(CliExample, TinyVitPairRoundTrips) {
     EXPECT_EQ(SafetensorsFile::open(dir / "ex.safetensors").metadata(), SafetensorsFile::open(ft).metadata());
 }
 
-// Known issue in the codec (src/codec.cpp, per-patch [lo, hi] = [min, max]): with a 1-bit tier every
-// kept coefficient is rebuilt as lo or hi, i.e. at ±max of its patch, and with the JPEG table the
-// high frequencies are amplified back by up to ~12×; either way the rebuilt delta is further from the
-// true delta than no delta at all (rel. error > 1; 2.6 at p=64, 3.5 with jpeg on the example pair).
-// Enable with --gtest_also_run_disabled_tests once the encoder picks error-minimizing ranges.
-TEST(CliKnownIssue, DISABLED_OneBitAndJpegBeatNoDelta) {
+// The seed's per-patch [lo, hi] = [min, max] rebuilds every kept coefficient at ±max of its patch
+// at 1 bit, and the JPEG table amplifies high-frequency error back by up to ~12×: the rebuilt delta
+// is then further from the true delta than no delta at all (rel. error > 1; 1.9 at p=32, 8.5 with
+// jpeg on the example pair). That is the seed's method and stays the default; `--range mse` picks,
+// per patch, the shrunk range with the least error (0 included), so it never does worse than
+// dropping the patch. (Task accuracy is another matter: see docs/RESULTS.md.)
+TEST(CliRange, MseNeverWorseThanNoDelta) {
     TempDir dir;
     const std::string base = std::string(DELTACODEC_SOURCE_DIR) + "/examples/base.safetensors",
                       ft = std::string(DELTACODEC_SOURCE_DIR) + "/examples/finetuned.safetensors";
@@ -443,6 +444,14 @@ TEST(CliKnownIssue, DISABLED_OneBitAndJpegBeatNoDelta) {
                                          "-q",       "-f", "--report", dir / "x.json"};
         args.insert(args.end(), cfg.begin(), cfg.end());
         ASSERT_EQ(run_cli(args, dir.path()).rc, 0);
-        EXPECT_LT(json::parse(read_text(dir / "x.json"))["summary"]["rel_error"].get<double>(), 1.0) << cfg.back();
+        const double minmax = json::parse(read_text(dir / "x.json"))["summary"]["rel_error"].get<double>();
+        args.push_back("--range");
+        args.push_back("mse");
+        ASSERT_EQ(run_cli(args, dir.path()).rc, 0);
+        const json rep = json::parse(read_text(dir / "x.json"));
+        EXPECT_EQ(rep["options"]["range"], "mse");
+        const double mse = rep["summary"]["rel_error"].get<double>();
+        EXPECT_LT(mse, 1.0) << cfg.back();
+        EXPECT_LT(mse, minmax) << cfg.back();
     }
 }

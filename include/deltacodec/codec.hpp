@@ -20,6 +20,12 @@ inline constexpr int kMinPatch = 8, kMaxPatch = 256;
 /// number of bytes at every width and band choice).
 bool patch_size_ok(int p);
 
+/// How each coded patch's quantizer range is chosen.
+enum class RangeRule : uint8_t {
+    MINMAX,  ///< the seed's: [min, max] of the patch's coefficients
+    MSE,     ///< [min, max] shrunk toward 0 by the factor that minimises the patch's squared error
+};
+
 struct CodecParams {
     TransformId transform = TransformId::HAAR;
     Bands bands = Bands::LL_LH_HL;
@@ -28,6 +34,7 @@ struct CodecParams {
     bool jpeg_table = false;       ///< divide DCT coefficients by the resized JPEG table
     bool post_importance = false;  ///< rank patches by low-frequency energy after the transform
     bool meta_f32 = false;         ///< per-patch ranges in f32 instead of f16 (FORMAT.md)
+    RangeRule range = RangeRule::MINMAX;
 };
 
 /// Step 1: the delta of a 2-D tensor, read row by row in f32 (ft − base).
