@@ -157,6 +157,19 @@ def rel_error_measured(base_t, ft_t, rebuilt_t):
     return (num / den) ** 0.5 if den > 0 else 0.0
 
 
+def run_cli(cmd, tries=3):
+    """Run the CLI; retry transient failures (seen: 'Resource temporarily unavailable'
+    while the machine was overloaded)."""
+    for i in range(tries):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode == 0 or i == tries - 1:
+            return r
+        print(f"[results] retrying after rc={r.returncode}: {(r.stderr or r.stdout).strip()[-200:]}",
+              flush=True)
+        time.sleep(10)
+    return r
+
+
 def run_one(cli, pair, c, work, threads, tensors, ref):
     kind, base, ft = pair["kind"], pair["base"], pair["finetuned"]
     dcx = os.path.join(work, "out.dcx")
@@ -173,14 +186,13 @@ def run_one(cli, pair, c, work, threads, tensors, ref):
            "quant_table": c["quant_table"], "importance": c["importance"],
            "options": options_text(c), "command": shown, "error": ""}
     t0 = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = run_cli(cmd)
     row["compress_s"] = round(time.time() - t0, 2)
     if r.returncode != 0:
         row["error"] = f"compress rc={r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}"
         return row
     t0 = time.time()
-    r = subprocess.run([cli, "decompress", base, dcx, "-o", rebuilt, "-f"], capture_output=True,
-                       text=True)
+    r = run_cli([cli, "decompress", base, dcx, "-o", rebuilt, "-f"])
     row["decompress_s"] = round(time.time() - t0, 2)
     if r.returncode != 0:
         row["error"] = f"decompress rc={r.returncode}: {(r.stderr or r.stdout).strip()[-300:]}"
@@ -276,9 +288,17 @@ def best(ref, rows, method, tol=1.0):
     return max(cand, key=lambda r: sign * r["value"]), False
 
 
+def sort_key(r):
+    return (r["method"], r["quant_table"] != "none", r["importance"] != "pre", int(r["p"]),
+            S_LIST.index(r["strategy"]) if r["strategy"] in S_LIST else 9,
+            ["all", "ll_lh_hl", "ll_only", ""].index(r["bands"]) if r["bands"] in
+            ("all", "ll_lh_hl", "ll_only", "") else 9)
+
+
 def find(rows, **kw):
     for r in rows:
-        if all(r.get(k) == v for k, v in kw.items()):
+        if all((v in r.get("tables", [r.get("table")])) if k == "table" else r.get(k) == v
+               for k, v in kw.items()):
             return r
     return None
 
@@ -336,12 +356,10 @@ def facts(results):
     """Generated statements comparing our numbers with the seed's claims."""
     out = []
     for name, res in results.items():
-        if name == "example":
-            continue
         ref, rows = res["ref"], res["rows"]
         m = ref["metric"]
         lab = MODEL_LABEL.get(name, name)
-        base = find(rows, table="2.2", method="dct", p=32, strategy=SEED_DCT_BEST,
+        base = find(rows, method="dct", p=32, strategy=SEED_DCT_BEST,
                     quant_table="none", importance="pre")
         jpeg = find(rows, method="dct", p=32, strategy=SEED_DCT_BEST, quant_table="jpeg")
         post = find(rows, method="dct", p=32, strategy=SEED_DCT_BEST, importance="post")
@@ -361,15 +379,20 @@ def facts(results):
                        + " / ".join(f"{b['ratio']:.2f}×" for b in bands) + ", metric "
                        + " / ".join(fmt_metric(b["value"], m) for b in bands) + ".")
         # patch size trend for DWT 50/50 2-bit
-        tr = [find(rows, table="2.3", p=p, strategy=SEED_DWT_BEST) for p in (16, 32, 64)]
+        tr = [find(rows, method="dwt", bands="ll_lh_hl", p=p, strategy=SEED_DWT_BEST)
+              for p in (16, 32, 64)]
         if all(t and not t.get("error") for t in tr):
             out.append(f"- {lab}: DWT ll_lh_hl 2:0.5,0:0.5 at p = 16/32/64: ratio "
                        + " / ".join(f"{t['ratio']:.2f}×" for t in tr) + ", metric "
                        + " / ".join(fmt_metric(t["value"], m) for t in tr) + ".")
-        d, _ = best(ref, rows, "dct")
-        w, _ = best(ref, rows, "dwt")
+        d, dok = best(ref, rows, "dct")
+        w, wok = best(ref, rows, "dwt")
         if d and w:
-            out.append(f"- {lab}: best DCT {d['p']}px `{d['strategy']}` {d['ratio']:.2f}× "
+            how = {(True, True): "highest ratio within 1% of the fine-tune",
+                   (False, False): "nothing within 1% of the fine-tune; best metric"}.get(
+                (dok, wok), f"DCT {'within 1%' if dok else 'best metric'}, DWT "
+                            f"{'within 1%' if wok else 'best metric'}")
+            out.append(f"- {lab} ({how}): best DCT {d['p']}px `{d['strategy']}` {d['ratio']:.2f}× "
                        f"({fmt_metric(d['value'], m)}), best DWT {w['p']}px `{w['strategy']}` "
                        f"{w['ratio']:.2f}× ({fmt_metric(w['value'], m)}).")
     return out
@@ -397,7 +420,9 @@ def write_results(results, outdir, args, cli_version, elapsed):
     for name, res in results.items():
         m = res.get("meta", {})
         runs.append(f"{name}: {len(res['rows'])} runs, grid "
-                    f"{'QUICK (reduced)' if m.get('quick') else 'full'}, {m.get('date', '?')}, "
+                    f"{'QUICK (reduced)' if m.get('quick') else 'full'}"
+                    f"{', INTERRUPTED after ' + m['partial'] if m.get('partial') else ''}, "
+                    f"{m.get('date', '?')}, "
                     f"{m.get('minutes', '?')} min")
     L.append("Runs: " + "; ".join(runs) + ".\n")
     L.append("How to read the columns: **ratio** is the CLI's real ratio (`summary.ratio` of "
@@ -444,7 +469,7 @@ def write_results(results, outdir, args, cli_version, elapsed):
             L.append(intro + "\n")
         for name in zoo_names:
             res = results[name]
-            rs = [r for r in res["rows"] if table in r["tables"]]
+            rs = sorted((r for r in res["rows"] if table in r["tables"]), key=sort_key)
             if not rs:
                 continue
             ref = res["ref"]
@@ -487,7 +512,8 @@ def write_results(results, outdir, args, cli_version, elapsed):
                  f"repository root; the harness adds `-T {args.threads} --report FILE -f -q`, then runs "
                  f"`deltacodec decompress examples/base.safetensors out.dcx -o rebuilt.safetensors` and "
                  f"`eval/evaluate.py tiny rebuilt.safetensors`.\n")
-        L.append(md_table(HDR + ["command"], [row_cells(r, True) for r in res["rows"]]) + "\n")
+        L.append(md_table(HDR + ["command"], [row_cells(r, True) for r in
+                                              sorted(res["rows"], key=sort_key)]) + "\n")
 
     L.append("## Generated facts (compare with the seed's claims)\n")
     L.append("\n".join(facts(results)) or "_(no zoo results)_")
@@ -519,20 +545,30 @@ def main(argv=None):
     ap.add_argument("--work", default=None)
     ap.add_argument("--fresh", action="store_true",
                     help="do not reuse cached runs of models not run this time")
+    ap.add_argument("--render-only", action="store_true",
+                    help="run nothing; rebuild RESULTS.md from docs/results/*.runs.json")
     ap.add_argument("--only-run", action="store_true",
                     help="write RESULTS.md from the models run this time only")
     a = ap.parse_args(argv)
     cli = os.path.abspath(a.cli)
-    if not os.access(cli, os.X_OK):
+    if not os.access(cli, os.X_OK) and not a.render_only:
         sys.exit(f"run_experiments: {cli} is not an executable (build it: make build)")
-    v = subprocess.run([cli, "--version"], capture_output=True, text=True)
-    cli_version = (v.stdout or v.stderr).strip().splitlines()[0] if v.returncode == 0 else "unknown"
+    cli_version = "unknown"
+    if os.access(cli, os.X_OK):
+        v = subprocess.run([cli, "--version"], capture_output=True, text=True)
+        if v.returncode == 0:
+            cli_version = (v.stdout or v.stderr).strip().splitlines()[0]
     work = a.work or tempfile.mkdtemp(prefix="dcx-results-")
     os.makedirs(work, exist_ok=True)
+    if not a.render_only:
+        # A private copy, so a rebuild of build/ during a long run cannot change the binary.
+        private = os.path.join(work, "deltacodec")
+        shutil.copy2(cli, private)
+        cli = private
     t_start = time.time()
     resdir = os.path.join(a.out, "results")
     os.makedirs(resdir, exist_ok=True)
-    wanted = [m.strip() for m in a.models.split(",") if m.strip()]
+    wanted = [] if a.render_only else [m.strip() for m in a.models.split(",") if m.strip()]
     results = {}
     for name, pair in pairs(wanted).items():
         ref = reference(pair)
@@ -540,6 +576,9 @@ def main(argv=None):
         uniq = {}
         for table, c in grid:
             uniq.setdefault(key(c), (c, []))[1].append(table)
+        if not a.quick:  # run the quick grid's configurations first: an interrupted run is still useful
+            qk = {key(c) for _, c in (example_grid(True) if name == "example" else zoo_grid(True))}
+            uniq = dict(sorted(uniq.items(), key=lambda kv: kv[0] not in qk))
         base_t, ft_t = st.load(pair["base"]), st.load(pair["finetuned"])
         rows = []
         print(f"[results] {name}: {len(uniq)} runs", flush=True)
@@ -554,6 +593,13 @@ def main(argv=None):
                                  f"err {r['rel_error']:.3f} {r['metric']} {r['value']:.4f}")
             print(f"[results] {name} {i + 1}/{len(uniq)} {r['command']}: {msg} "
                   f"({time.time() - t0:.1f}s)", flush=True)
+            if i + 1 < len(uniq):  # partial cache, so an interrupted run still leaves its rows
+                with open(os.path.join(resdir, f"{name}.runs.json"), "w") as f:
+                    json.dump({"pair": pair, "ref": ref, "rows": rows,
+                               "meta": {"quick": a.quick, "cli": cli_version,
+                                        "partial": f"{i + 1} of {len(uniq)}",
+                                        "date": datetime.datetime.utcnow().strftime(
+                                            "%Y-%m-%d %H:%M UTC")}}, f, indent=1, default=str)
         results[name] = {"pair": pair, "ref": ref, "rows": rows,
                          "meta": {"quick": a.quick, "cli": cli_version,
                                   "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"),
