@@ -189,6 +189,7 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
         meta_idx[i] = coded;
         coded += width[i] != 0;
     }
+    if (ct.widths.size() == 1) ct.selectors.clear();
     const size_t mb = ct.meta_bytes_per_patch();
     ct.meta.assign(coded * mb, 0);
     ct.codes.assign(code_off[pl.n], 0);
@@ -312,14 +313,20 @@ void validate_coded(const CodedTensor& ct) {
     }
     require(ct.rows <= (uint64_t{1} << 40) / ct.cols, "corrupt record: tensor too large");
     const uint64_t n = ct.num_patches();
-    require(ct.selectors.size() == n, "corrupt record: selector count");
     uint64_t coded = 0, code_bytes = 0;
     const uint64_t k = ct.kept_per_patch();
-    for (uint8_t s : ct.selectors) {
-        require(s < ct.widths.size(), "corrupt record: selector out of range");
-        const uint8_t b = ct.widths[s];
-        coded += b != 0;
-        code_bytes += k * b / 8;
+    if (ct.widths.size() == 1) {
+        require(ct.selectors.empty(), "corrupt record: selector count");
+        coded = ct.widths[0] ? n : 0;
+        code_bytes = n * (k * ct.widths[0] / 8);
+    } else {
+        require(ct.selectors.size() == n, "corrupt record: selector count");
+        for (uint8_t s : ct.selectors) {
+            require(s < ct.widths.size(), "corrupt record: selector out of range");
+            const uint8_t b = ct.widths[s];
+            coded += b != 0;
+            code_bytes += k * b / 8;
+        }
     }
     require(ct.meta.size() == coded * ct.meta_bytes_per_patch(), "corrupt record: metadata size");
     require(ct.codes.size() == code_bytes, "corrupt record: code size");
@@ -346,7 +353,7 @@ void decode_tensor(const CodedTensor& ct, ThreadPool& pool,
     std::vector<uint64_t> code_off(pl.n + 1, 0), meta_idx(pl.n, 0);
     uint64_t m = 0;
     for (uint64_t i = 0; i < pl.n; ++i) {
-        const uint8_t b = ct.widths[ct.selectors[i]];
+        const uint8_t b = ct.width_of(i);
         code_off[i + 1] = code_off[i] + pl.k * b / 8;
         meta_idx[i] = m;
         m += b != 0;
@@ -362,7 +369,7 @@ void decode_tensor(const CodedTensor& ct, ThreadPool& pool,
         std::vector<uint8_t> q(pl.k);
         for (uint64_t pc = 0; pc < pl.nc; ++pc) {
             const uint64_t id = pr * pl.nc + pc, c0 = pc * p, w = std::min<uint64_t>(p, ct.cols - c0);
-            const int b = ct.widths[ct.selectors[id]];
+            const int b = ct.width_of(id);
             if (b == 0) continue;  // dropped patch: Δ̂ = 0
             float lo, hi;
             const uint8_t* mr = ct.meta.data() + meta_idx[id] * ct.meta_bytes_per_patch();

@@ -170,8 +170,8 @@ DcxReader::DcxReader(const MappedFile& file) : f_(file) {
     const uint16_t major = r.u16();
     r.u16();
     if (major != kDcxMajor)
-        throw Error(path + ": .dcx format version " + std::to_string(major) + " is not supported (this reader: " +
-                    std::to_string(kDcxMajor) + ")");
+        throw Error(path + ": .dcx format version " + std::to_string(major) +
+                    " is not supported (this reader: " + std::to_string(kDcxMajor) + ")");
 }
 
 bool DcxReader::next(Section& s) {
@@ -184,7 +184,8 @@ bool DcxReader::next(Section& s) {
     const uint32_t flags = r.u32();
     const uint64_t len = r.u64();
     if (flags != 0) throw Error(path + ": corrupt section header at byte " + std::to_string(pos_));
-    if (len > left - 24) throw Error(path + ": truncated .dcx file (section at byte " + std::to_string(pos_) + " is cut off)");
+    if (len > left - 24)
+        throw Error(path + ": truncated .dcx file (section at byte " + std::to_string(pos_) + " is cut off)");
     const uint8_t* payload = f_.data() + pos_ + 16;
     ByteReader cr(payload + len, 8, path);
     if (cr.u64() != xxh3(payload, len))
@@ -193,8 +194,10 @@ bool DcxReader::next(Section& s) {
         case SectionType::HEADER:
         case SectionType::FILE:
         case SectionType::TENSOR:
-        case SectionType::END: break;
-        default: throw Error(path + ": unknown section type at byte " + std::to_string(pos_));
+        case SectionType::END:
+            break;
+        default:
+            throw Error(path + ": unknown section type at byte " + std::to_string(pos_));
     }
     s = Section{static_cast<SectionType>(type), payload, len, pos_};
     pos_ += 24 + len;
@@ -249,15 +252,20 @@ CodedTensor read_coded_body(ByteReader& r, uint64_t rows, uint64_t cols) {
     int s = 0;
     while ((size_t{1} << s) < ct.widths.size()) ++s;
     const std::vector<uint8_t> sel = r.blob(packed_size(n, s));
-    ct.selectors.assign(n, 0);
-    if (s) unpack_bits(sel.data(), n, s, ct.selectors.data());
     // Sizes of meta and codes follow from the selectors; check before decompressing.
     uint64_t coded = 0, code_bytes = 0;
     const uint64_t k = ct.kept_per_patch();
-    for (uint8_t v : ct.selectors) {
-        if (v >= nw) r.fail("selector out of range");
-        coded += ct.widths[v] != 0;
-        code_bytes += k * ct.widths[v] / 8;
+    if (s == 0) {  // one width: no selectors stored, none held
+        coded = ct.widths[0] ? n : 0;
+        code_bytes = n * (k * ct.widths[0] / 8);
+    } else {
+        ct.selectors.assign(n, 0);
+        unpack_bits(sel.data(), n, s, ct.selectors.data());
+        for (uint8_t v : ct.selectors) {
+            if (v >= nw) r.fail("selector out of range");
+            coded += ct.widths[v] != 0;
+            code_bytes += k * ct.widths[v] / 8;
+        }
     }
     ct.meta = r.blob(coded * ct.meta_bytes_per_patch());
     ct.codes = r.blob(code_bytes);

@@ -295,6 +295,7 @@ std::string info_json(const std::string& dcx_path) {
                 if (ct.transform == TransformId::HAAR) t["bands"] = std::string(bands_name(ct.bands));
                 t["widths"] = ct.widths;
                 std::vector<uint64_t> per(ct.widths.size(), 0);
+                if (ct.selectors.empty()) per[0] = ct.num_patches();
                 for (uint8_t sel : ct.selectors) ++per[sel];
                 t["patches_per_width"] = per;
                 coded_params += numel;

@@ -58,14 +58,17 @@ struct CodedTensor {
     Bands bands = Bands::ALL;
     uint8_t flags = 0;
     float scale = 0;
-    std::vector<uint8_t> widths;     ///< distinct widths, increasing
-    std::vector<uint8_t> selectors;  ///< per patch: index into widths
-    std::vector<uint8_t> meta;       ///< per coded patch: lo, hi (f16 or f32)
-    std::vector<uint8_t> codes;      ///< packed codes, patch after patch
+    std::vector<uint8_t> widths;  ///< distinct widths, increasing
+    /// Per patch: index into widths. Empty when there is one width (then every
+    /// patch has it), so a record never needs memory its file does not hold.
+    std::vector<uint8_t> selectors;
+    std::vector<uint8_t> meta;   ///< per coded patch: lo, hi (f16 or f32)
+    std::vector<uint8_t> codes;  ///< packed codes, patch after patch
 
     uint64_t patch_rows() const { return (rows + patch - 1) / patch; }
     uint64_t patch_cols() const { return (cols + patch - 1) / patch; }
     uint64_t num_patches() const { return patch_rows() * patch_cols(); }
+    uint8_t width_of(uint64_t patch_index) const { return widths[selectors.empty() ? 0 : selectors[patch_index]]; }
     /// Coefficients stored per coded patch (p², 3p²/4 or p²/4).
     uint64_t kept_per_patch() const;
     size_t meta_bytes_per_patch() const { return (flags & kFlagMetaF32) ? 8 : 4; }
