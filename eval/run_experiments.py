@@ -304,42 +304,58 @@ def find(rows, **kw):
 
 
 # ------------------------------------------------------------------------- plots
+def _plot_one(ax, name, res):
+    from matplotlib.ticker import FormatStrFormatter
+    ref, rows = res["ref"], res["rows"]
+    scale = 100.0 if ref["metric"] == "accuracy" else 1.0
+    styles = {("dct", "none", "pre"): ("o", "DCT"), ("dct", "jpeg", "pre"): ("x", "DCT + JPEG table"),
+              ("dct", "none", "post"): ("+", "DCT + post importance")}
+    groups = {}
+    for r in rows:
+        if r.get("error") or r.get("value") is None:
+            continue
+        if r["method"] == "dwt":
+            g = (f"DWT {r['bands']}", {"all": "s", "ll_lh_hl": "^", "ll_only": "v"}[r["bands"]])
+        else:
+            mk, lab = styles[(r["method"], r["quant_table"], r["importance"])]
+            g = (lab, mk)
+        groups.setdefault(g, []).append((r["ratio"], r["value"] * scale))
+    for (lab, mk), pts in sorted(groups.items()):
+        xs, ys = zip(*pts)
+        ax.scatter(xs, ys, marker=mk, label=lab, alpha=0.8)
+    ax.axhline(ref["ft"] * scale, color="g", ls="--", lw=1, label="fine-tune")
+    ax.axhline(ref["base"] * scale, color="r", ls=":", lw=1, label="base")
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g×"))
+    ax.set_xlabel("real compression ratio (delta bytes / .dcx bytes)")
+    ax.set_ylabel("accuracy (%)" if ref["metric"] == "accuracy" else "bits per byte (lower is better)")
+    ax.set_title(MODEL_LABEL.get(name, name))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+
+
 def plot(results, outdir):
+    """docs/results/metric_vs_ratio.png (all models) and <model>_metric_vs_ratio.png each."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     names = list(results)
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        ref, rows = results[name]["ref"], results[name]["rows"]
-        scale = 100.0 if ref["metric"] == "accuracy" else 1.0
-        styles = {("dct", "none", "pre"): ("o", "DCT"), ("dct", "jpeg", "pre"): ("x", "DCT + JPEG table"),
-                  ("dct", "none", "post"): ("+", "DCT + post importance")}
-        groups = {}
-        for r in rows:
-            if r.get("error") or r.get("value") is None:
-                continue
-            if r["method"] == "dwt":
-                g = (f"DWT {r['bands']}", {"all": "s", "ll_lh_hl": "^", "ll_only": "v"}[r["bands"]])
-            else:
-                mk, lab = styles[(r["method"], r["quant_table"], r["importance"])]
-                g = (lab, mk)
-            groups.setdefault(g, []).append((r["ratio"], r["value"] * scale))
-        for (lab, mk), pts in sorted(groups.items()):
-            xs, ys = zip(*pts)
-            ax.scatter(xs, ys, marker=mk, label=lab, alpha=0.8)
-        ax.axhline(ref["ft"] * scale, color="g", ls="--", lw=1, label="fine-tune")
-        ax.axhline(ref["base"] * scale, color="r", ls=":", lw=1, label="base")
-        ax.set_xscale("log")
-        ax.set_xlabel("real compression ratio (delta bytes / .dcx bytes)")
-        ax.set_ylabel("accuracy (%)" if ref["metric"] == "accuracy" else "bits per byte (lower is better)")
-        ax.set_title(MODEL_LABEL.get(name, name))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    cols = 2 if len(names) > 1 else 1
+    nrows = (len(names) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(6.5 * cols, 4.5 * nrows), squeeze=False)
+    for i, name in enumerate(names):
+        _plot_one(axes[i // cols][i % cols], name, results[name])
+    for j in range(len(names), nrows * cols):
+        axes[j // cols][j % cols].axis("off")
     fig.tight_layout()
     p = os.path.join(outdir, "metric_vs_ratio.png")
-    fig.savefig(p, dpi=110)
+    fig.savefig(p, dpi=100)
     plt.close(fig)
+    for name in names:
+        f1, ax = plt.subplots(figsize=(6.5, 4.5))
+        _plot_one(ax, name, results[name])
+        f1.tight_layout()
+        f1.savefig(os.path.join(outdir, f"{name}_metric_vs_ratio.png"), dpi=100)
+        plt.close(f1)
     return p
 
 
@@ -454,7 +470,7 @@ def write_results(results, outdir, args, cli_version, elapsed):
                      fmt_change(gain, ref["metric"]),
                      f"{info.get('train_seconds_base', 0) + info.get('train_seconds_finetune', 0):.0f} s"])
     L.append(md_table(["pair", "architecture", "params", "dtype", "metric (fine-tune task)", "base",
-                       "fine-tune", "gain", "train time"], rows))
+                       "fine-tune", "gain", "train time (wall, shared 2-core machine)"], rows))
     L.append("\nbits per byte: lower is better. Details of data and training: `docs/EVAL.md`.\n")
 
     zoo_names = [n for n in results if n != "example"]
@@ -527,7 +543,8 @@ def write_results(results, outdir, args, cli_version, elapsed):
     L.append("## Files\n")
     L.append("- `docs/results/<model>.csv`, `docs/results/all.csv`: every run, every column "
              "(including compress/decompress seconds, .dcx bytes, measured relative error).")
-    L.append("- `docs/results/metric_vs_ratio.png`: the plot above.")
+    L.append("- `docs/results/metric_vs_ratio.png`: the plot above; "
+             "`docs/results/<model>_metric_vs_ratio.png`: one per model.")
     L.append("- Regenerate: `make zoo && make results` (or `/usr/bin/python3 eval/run_experiments.py "
              "--cli build/deltacodec [--models example,vit] [--quick]`).\n")
     with open(os.path.join(outdir, "RESULTS.md"), "w") as f:

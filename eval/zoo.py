@@ -290,9 +290,10 @@ def measure(kind, base_p, ft_p):
     return out
 
 
-def build_example(force=True):
+def build_example(force=True, exdir=None):
     """examples/{base,finetuned}.safetensors: tiny ViT, fp16, < 4 MB in total."""
-    exdir = os.path.join(ROOT, "examples")
+    exdir = exdir or os.path.join(ROOT, "examples")
+    os.makedirs(exdir, exist_ok=True)
     base_p = os.path.join(exdir, "base.safetensors")
     ft_p = os.path.join(exdir, "finetuned.safetensors")
     if not force and os.path.exists(base_p) and os.path.exists(ft_p):
@@ -320,9 +321,10 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(ROOT, "zoo"))
     ap.add_argument("--force", action="store_true")
     ap.add_argument("--example", action="store_true")
+    ap.add_argument("--example-dir", default=None, help="write the example pair here instead of examples/")
     a = ap.parse_args(argv)
     if a.example:
-        build_example()
+        build_example(exdir=a.example_dir)
         return
     for name in a.only.split(","):
         build_pair(name.strip(), a.out, a.force)
