@@ -51,6 +51,7 @@ zoo: build
 
 results: build
 	$(PY) eval/run_experiments.py --cli $(BUILD)/deltacodec
+	$(PY) eval/range_study.py --cli $(BUILD)/deltacodec
 
 # ---- benchmarks (issue: speed and scale) ----
 bench: build

@@ -109,6 +109,8 @@ def options_text(c):
         o.append(f"quant-table={c['quant_table']}")
     if c["importance"] != "pre":
         o.append(f"importance={c['importance']}")
+    if c.get("range", "minmax") != "minmax":
+        o.append(f"range={c['range']}")
     return " ".join(o) or "-"
 
 
@@ -120,6 +122,8 @@ def cli_args(c):
         a += ["--quant-table", c["quant_table"]]
     if c["importance"] != "pre":
         a += ["--importance", c["importance"]]
+    if c.get("range", "minmax") != "minmax":
+        a += ["--range", c["range"]]
     return a
 
 

@@ -263,7 +263,15 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
                     store_range(l, hh);
                     kn.quantize(vals, pl.k, b, l, hh, q.data());
                     kn.dequantize(q.data(), pl.k, b, l, hh, vhat);
-                    const double e = kn.sq_diff_sum(vals, vhat, pl.k);
+                    double e = 0;
+                    if (pl.qn.empty()) {
+                        e = kn.sq_diff_sum(vals, vhat, pl.k);
+                    } else {  // error as rebuilt: the JPEG table scales it back up
+                        for (uint64_t i = 0; i < pl.k; ++i) {
+                            const double d = (static_cast<double>(vals[i]) - vhat[i]) * pl.qn[pl.kept[i]];
+                            e += d * d;
+                        }
+                    }
                     if (e < best_e) best_e = e, best = f;
                 }
                 lo *= best;

@@ -438,6 +438,7 @@ TEST(CliRange, MseNeverWorseThanNoDelta) {
         {"--method", "dct", "--patch", "8", "--bits", "2:0.34,1:0.33,0:0.33"},
         {"--method", "dct", "--patch", "64", "--bits", "2:0.34,1:0.33,0:0.33"},
         {"--method", "dct", "--patch", "64", "--quant-table", "jpeg"},
+        {"--method", "dct", "--patch", "32", "--bits", "2:0.34,1:0.33,0:0.33", "--quant-table", "jpeg"},
     };
     for (const auto& cfg : configs) {
         std::vector<std::string> args = {"compress", base, ft,         "-o",          dir / "x.dcx",
