@@ -66,6 +66,10 @@ kernel=$(uname -r)
 rev=$(git -C "$(dirname "$0")/.." rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$(dirname "$0")/.." status --porcelain --untracked-files=no -- src include cli 2>/dev/null | wc -l)
 [ "$dirty" -gt 0 ] && rev="$rev (+ uncommitted changes in src/include/cli)"
+root="$(dirname "$0")/.."
+if [ -n "$(find "$root/src" "$root/include" "$root/cli" -newer "$CLI" -type f 2>/dev/null | head -1)" ]; then
+  rev="$rev; WARNING: $CLI is older than some source files (not rebuilt)"
+fi
 
 # ---- 1. the pair (cached) ------------------------------------------------------
 if [ -f "$PAIR/.complete" ]; then
@@ -202,7 +206,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 {
   echo "### End-to-end: $LAYERS-layer Llama-2-7B-shaped fp16 pair ($FT_MB MB fine-tuned checkpoint)"
   echo
-  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $rev"
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); source tree at run time: commit $rev"
   echo "- machine: $(nproc) cores, $cpu_model, $mem_gib GiB RAM, Linux $kernel"
   echo "- command: \`LAYERS=$LAYERS BENCH_DIR=$BENCH_DIR bash bench/run_bench.sh $BUILD\` (-T $THREADS)"
   echo "- load average (1/5/15 min) before: $load_before; after: $load_after"
