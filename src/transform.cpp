@@ -67,6 +67,20 @@ std::vector<uint8_t> lowfreq_mask(TransformId, int p) {
     return m;
 }
 
+void separable_reference(const std::vector<double>& m, const float* in, float* out, int p, bool inverse) {
+    // forward: out[u][v] = Σ_x Σ_y M[u][x] M[v][y] in[x][y]; inverse: the transpose.
+    for (int a = 0; a < p; ++a)
+        for (int b = 0; b < p; ++b) {
+            double s = 0;
+            for (int x = 0; x < p; ++x)
+                for (int y = 0; y < p; ++y) {
+                    const double w = inverse ? m[x * p + a] * m[y * p + b] : m[a * p + x] * m[b * p + y];
+                    s += w * in[x * p + y];
+                }
+            out[a * p + b] = static_cast<float>(s);
+        }
+}
+
 std::vector<float> jpeg_table(int p) {
     // ITU-T T.81 Annex K, Table K.1: luminance quantization table.
     static const int k[8][8] = {

@@ -84,26 +84,7 @@ private:
 
 std::unique_ptr<Transform> make_dct(int p) { return std::make_unique<DctTransform>(p); }
 
-void dct2_reference(const float* in, float* out, int p) {
-    const std::vector<double> d = dct_basis(p);
-    for (int u = 0; u < p; ++u)
-        for (int v = 0; v < p; ++v) {
-            double s = 0;
-            for (int x = 0; x < p; ++x)
-                for (int y = 0; y < p; ++y) s += d[u * p + x] * d[v * p + y] * in[x * p + y];
-            out[u * p + v] = static_cast<float>(s);
-        }
-}
-
-void idct2_reference(const float* in, float* out, int p) {
-    const std::vector<double> d = dct_basis(p);
-    for (int x = 0; x < p; ++x)
-        for (int y = 0; y < p; ++y) {
-            double s = 0;
-            for (int u = 0; u < p; ++u)
-                for (int v = 0; v < p; ++v) s += d[u * p + x] * d[v * p + y] * in[u * p + v];
-            out[x * p + y] = static_cast<float>(s);
-        }
-}
+void dct2_reference(const float* in, float* out, int p) { separable_reference(dct_basis(p), in, out, p, false); }
+void idct2_reference(const float* in, float* out, int p) { separable_reference(dct_basis(p), in, out, p, true); }
 
 }  // namespace deltacodec

@@ -34,27 +34,7 @@ std::vector<double> haar_matrix(int p) {
 
 std::unique_ptr<Transform> make_haar(int p) { return std::make_unique<HaarTransform>(p); }
 
-// Reference: Y = H X H^T with the explicit matrix, in double.
-void haar2_reference(const float* in, float* out, int p) {
-    const std::vector<double> m = haar_matrix(p);
-    for (int u = 0; u < p; ++u)
-        for (int v = 0; v < p; ++v) {
-            double s = 0;
-            for (int x = 0; x < p; ++x)
-                for (int y = 0; y < p; ++y) s += m[u * p + x] * m[v * p + y] * in[x * p + y];
-            out[u * p + v] = static_cast<float>(s);
-        }
-}
-
-void ihaar2_reference(const float* in, float* out, int p) {
-    const std::vector<double> m = haar_matrix(p);
-    for (int x = 0; x < p; ++x)
-        for (int y = 0; y < p; ++y) {
-            double s = 0;
-            for (int u = 0; u < p; ++u)
-                for (int v = 0; v < p; ++v) s += m[u * p + x] * m[v * p + y] * in[u * p + v];
-            out[x * p + y] = static_cast<float>(s);
-        }
-}
+void haar2_reference(const float* in, float* out, int p) { separable_reference(haar_matrix(p), in, out, p, false); }
+void ihaar2_reference(const float* in, float* out, int p) { separable_reference(haar_matrix(p), in, out, p, true); }
 
 }  // namespace deltacodec

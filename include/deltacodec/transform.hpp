@@ -55,6 +55,11 @@ std::vector<uint8_t> lowfreq_mask(TransformId id, int p);
 /// divided by its [0][0] entry (FORMAT.md).
 std::vector<float> jpeg_table(int p);
 
+/// The plain reference for any separable orthonormal transform with 1-D
+/// analysis matrix M (p×p, row-major, double): Y = M X Mᵀ, or X = Mᵀ Y M
+/// when `inverse`; direct O(p^4) sums in double.
+void separable_reference(const std::vector<double>& m, const float* in, float* out, int p, bool inverse);
+
 // Plain reference versions (direct formulas, O(p^4)); tests compare against them.
 void dct2_reference(const float* in, float* out, int p);
 void idct2_reference(const float* in, float* out, int p);
