@@ -352,21 +352,39 @@ void validate_coded(const CodedTensor& ct) {
     }
 }
 
-void decode_tensor(const CodedTensor& ct, ThreadPool& pool,
-                   const std::function<void(uint64_t, uint64_t, const float*)>& sink) {
-    const Plan pl(ct.rows, ct.cols, ct.patch, ct.transform, ct.bands, ct.flags & kFlagJpeg);
+struct TensorDecoder::Impl {
+    const CodedTensor& ct;
+    Plan pl;
+    std::vector<uint64_t> code_off, meta_idx;  // where each patch's codes and metadata start
+    Impl(const CodedTensor& c)
+        : ct(c),
+          pl(c.rows, c.cols, c.patch, c.transform, c.bands, c.flags & kFlagJpeg),
+          code_off(pl.n + 1, 0),
+          meta_idx(pl.n, 0) {
+        uint64_t m = 0;
+        for (uint64_t i = 0; i < pl.n; ++i) {
+            const uint8_t b = ct.width_of(i);
+            code_off[i + 1] = code_off[i] + pl.k * b / 8;
+            meta_idx[i] = m;
+            m += b != 0;
+        }
+    }
+};
+
+TensorDecoder::TensorDecoder(const CodedTensor& ct) : impl_(std::make_unique<Impl>(ct)) {}
+TensorDecoder::~TensorDecoder() = default;
+uint64_t TensorDecoder::patch_rows() const { return impl_->pl.nr; }
+
+void TensorDecoder::decode_rows(ThreadPool& pool, uint64_t pr_begin, uint64_t pr_end,
+                                const std::function<void(uint64_t, uint64_t, const float*)>& sink) const {
+    const CodedTensor& ct = impl_->ct;
+    const Plan& pl = impl_->pl;
     const int p = pl.p;
     const bool f32meta = ct.flags & kFlagMetaF32;
-    // Where each patch's codes and metadata start.
-    std::vector<uint64_t> code_off(pl.n + 1, 0), meta_idx(pl.n, 0);
-    uint64_t m = 0;
-    for (uint64_t i = 0; i < pl.n; ++i) {
-        const uint8_t b = ct.width_of(i);
-        code_off[i + 1] = code_off[i] + pl.k * b / 8;
-        meta_idx[i] = m;
-        m += b != 0;
-    }
-    pool.parallel_for(pl.nr, [&](size_t pr) {
+    pr_end = std::min(pr_end, pl.nr);
+    if (pr_begin >= pr_end) return;
+    pool.parallel_for(pr_end - pr_begin, [&](size_t i_row) {
+        const uint64_t pr = pr_begin + i_row;
         const uint64_t r0 = pr * p, h = std::min<uint64_t>(p, ct.rows - r0);
         float* strip = scratch_floats(0, h * ct.cols);
         std::fill(strip, strip + h * ct.cols, 0.f);
@@ -380,7 +398,7 @@ void decode_tensor(const CodedTensor& ct, ThreadPool& pool,
             const int b = ct.width_of(id);
             if (b == 0) continue;  // dropped patch: Δ̂ = 0
             float lo, hi;
-            const uint8_t* mr = ct.meta.data() + meta_idx[id] * ct.meta_bytes_per_patch();
+            const uint8_t* mr = ct.meta.data() + impl_->meta_idx[id] * ct.meta_bytes_per_patch();
             if (f32meta) {
                 std::memcpy(&lo, mr, 4);
                 std::memcpy(&hi, mr + 4, 4);
@@ -388,7 +406,7 @@ void decode_tensor(const CodedTensor& ct, ThreadPool& pool,
                 lo = f16_to_f32(static_cast<uint16_t>(mr[0] | (mr[1] << 8))) * ct.scale;
                 hi = f16_to_f32(static_cast<uint16_t>(mr[2] | (mr[3] << 8))) * ct.scale;
             }
-            unpack_bits(ct.codes.data() + code_off[id], pl.k, b, q.data());
+            unpack_bits(ct.codes.data() + impl_->code_off[id], pl.k, b, q.data());
             dequantize(q.data(), pl.k, b, lo, hi, vhat);
             std::fill(block, block + pl.p2, 0.f);
             for (uint64_t i = 0; i < pl.k; ++i) block[pl.kept[i]] = vhat[i];
@@ -399,6 +417,12 @@ void decode_tensor(const CodedTensor& ct, ThreadPool& pool,
         }
         sink(r0, h, strip);
     });
+}
+
+void decode_tensor(const CodedTensor& ct, ThreadPool& pool,
+                   const std::function<void(uint64_t, uint64_t, const float*)>& sink) {
+    TensorDecoder d(ct);
+    d.decode_rows(pool, 0, d.patch_rows(), sink);
 }
 
 }  // namespace deltacodec

@@ -62,7 +62,8 @@ Opened open_dcx(const MappedFile& f, DcxReader& rd) {
 }
 
 void check_end(const MappedFile& f, const Section& s, size_t tensors) {
-    if (s.type != SectionType::END) throw Error(f.path() + ": corrupt .dcx file (unexpected section after the last tensor)");
+    if (s.type != SectionType::END)
+        throw Error(f.path() + ": corrupt .dcx file (unexpected section after the last tensor)");
     json j;
     try {
         j = json::parse(s.data, s.data + s.size);
@@ -81,7 +82,8 @@ const TensorRef& base_tensor(const Checkpoint& base, const std::string& name, DT
     if (b->info->dtype != dtype || b->info->shape != shape)
         throw Error("wrong base: tensor '" + name + "' of " + base.path() + " has another dtype or shape");
     if (tensor_fingerprint(dtype, shape, b->data(), b->info->nbytes()) != fingerprint)
-        throw Error("wrong base: tensor '" + name + "' of " + base.path() + " differs from the one this .dcx was made against");
+        throw Error("wrong base: tensor '" + name + "' of " + base.path() +
+                    " differs from the one this .dcx was made against");
     return *b;
 }
 
@@ -89,63 +91,94 @@ struct Buffers {
     Scratch out, blob;
 };
 
-// Decodes one TENSOR record into the fine-tune's bytes (a view into the .dcx
-// or into `buf`, valid until the next call).
-const uint8_t* rebuild_tensor(const Section& s, const TensorSpec& spec, const Checkpoint& base, ThreadPool& pool,
-                              const std::string& path, Buffers& buf) {
+// Hands rebuilt bytes to the writer thread. Whole tensors (stored, or exact
+// deltas) go as one piece from the tensor's own buffer set; coded tensors go in
+// chunks of a few MiB as bands of patch rows are decoded, so the write copies
+// from memory that is still in cache. Chunk buffers alternate; the writer's
+// depth of 1 means a buffer is free again once the next submit() returns.
+struct Emitter {
+    SerialWorker& writer;
+    SafetensorsWriter& w;
+    Scratch* chunk;  // two buffers, owned outside so that they outlive the writer's jobs
+    int flip = 0;
+    void whole(const uint8_t* p, uint64_t n) {
+        SafetensorsWriter* sw = &w;
+        writer.submit([sw, p, n] { sw->write(p, n); });
+    }
+    uint8_t* next_chunk(size_t n) { return chunk[flip].get(n); }
+    void submit_chunk(uint64_t n) {
+        const uint8_t* p = chunk[flip].get(0);
+        flip ^= 1;
+        whole(p, n);
+    }
+};
+constexpr uint64_t kChunkBytes = 4u << 20;
+
+// Decodes one TENSOR record and emits the fine-tune's bytes.
+void rebuild_tensor(const Section& s, const TensorSpec& spec, const Checkpoint& base, ThreadPool& pool,
+                    const std::string& path, Buffers& buf, Emitter& emit) {
     ByteReader r(s.data, s.size, path + ": tensor '" + spec.name + "'");
     const TensorPrefix p = read_prefix(r);
     if (p.name != spec.name || p.dtype != spec.dtype || p.shape != spec.shape)
         r.fail("record does not match the header's tensor list (corrupt file)");
     const uint64_t numel = shape_numel(spec.shape);
     const size_t es = dtype_size(spec.dtype);
-    const uint8_t* result = nullptr;
     switch (p.kind) {
         case RecordKind::WHOLE: {
             const uint8_t why = r.u8();
             if (why > 3) r.fail("unknown reason code");
-            result = r.blob_view(numel * es, buf.blob);
-            break;
+            const uint8_t* bytes = r.blob_view(numel * es, buf.blob);
+            r.expect_end();
+            emit.whole(bytes, numel * es);
+            return;
         }
         case RecordKind::EXACT_DELTA: {
             if (!dtype_is_compressible(spec.dtype)) r.fail("exact delta of a non-float tensor");
             const uint64_t fp = r.u64();
             const TensorRef& b = base_tensor(base, spec.name, spec.dtype, spec.shape, fp);
             const uint8_t* planes = r.blob_view(numel * es, buf.blob);
+            r.expect_end();
             uint8_t* out = buf.out.get(numel * es + 1);
             apply_exact_delta(b.data(), planes, numel, es, out, pool);
             b.release();
-            result = out;
-            break;
+            emit.whole(out, numel * es);
+            return;
         }
         case RecordKind::CODED: {
-            if (!dtype_is_compressible(spec.dtype) || spec.shape.size() != 2) r.fail("coded record of an uncodable tensor");
+            if (!dtype_is_compressible(spec.dtype) || spec.shape.size() != 2)
+                r.fail("coded record of an uncodable tensor");
             const uint64_t fp = r.u64();
             auto bdt = dtype_from_code(r.u8());
             if (!bdt || !dtype_is_compressible(*bdt)) r.fail("bad base dtype");
             // The base first: its tensor really exists, so it bounds the sizes the record declares.
             const TensorRef& b = base_tensor(base, spec.name, *bdt, spec.shape, fp);
             const CodedTensor ct = read_coded_body(r, spec.shape[0], spec.shape[1]);
-            uint8_t* out = buf.out.get(numel * es + 1);
+            r.expect_end();
             const uint64_t cols = ct.cols;
             const size_t bs = dtype_size(*bdt);
-            decode_tensor(ct, pool, [&](uint64_t r0, uint64_t n, const float* strip) {
-                thread_local std::vector<float> row;
-                row.resize(cols);
-                for (uint64_t i = 0; i < n; ++i) {
-                    const uint64_t rr = r0 + i;
-                    to_f32(*bdt, b.data() + rr * cols * bs, row.data(), cols);
-                    kernels().add(row.data(), strip + i * cols, row.data(), cols);
-                    from_f32(spec.dtype, row.data(), out + rr * cols * es, cols);
-                }
-            });
+            const TensorDecoder dec(ct);
+            const uint64_t band_bytes = static_cast<uint64_t>(ct.patch) * cols * es;
+            const uint64_t per_chunk = std::max<uint64_t>(pool.size(), kChunkBytes / std::max<uint64_t>(band_bytes, 1));
+            for (uint64_t pr = 0; pr < dec.patch_rows(); pr += per_chunk) {
+                const uint64_t pr_end = std::min(dec.patch_rows(), pr + per_chunk);
+                const uint64_t row0 = pr * ct.patch, row1 = std::min<uint64_t>(ct.rows, pr_end * ct.patch);
+                uint8_t* out = emit.next_chunk((row1 - row0) * cols * es + 1);
+                dec.decode_rows(pool, pr, pr_end, [&](uint64_t r0, uint64_t n, const float* strip) {
+                    thread_local std::vector<float> row;
+                    row.resize(cols);
+                    for (uint64_t i = 0; i < n; ++i) {
+                        const uint64_t rr = r0 + i;
+                        to_f32(*bdt, b.data() + rr * cols * bs, row.data(), cols);
+                        kernels().add(row.data(), strip + i * cols, row.data(), cols);
+                        from_f32(spec.dtype, row.data(), out + (rr - row0) * cols * es, cols);
+                    }
+                });
+                emit.submit_chunk((row1 - row0) * cols * es);
+            }
             b.release();
-            result = out;
-            break;
+            return;
         }
     }
-    r.expect_end();
-    return result;
 }
 
 }  // namespace
@@ -178,7 +211,8 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     DecompressReport rep;
     rep.directory = o.hdr.directory;
     std::unique_ptr<OutputDir> dir;
-    if (o.hdr.directory) dir = std::make_unique<OutputDir>(out_path, opt.overwrite);
+    if (o.hdr.directory)
+        dir = std::make_unique<OutputDir>(out_path, opt.overwrite);
     else if (is_directory(out_path))
         throw Error(out_path + " is a directory, but this .dcx rebuilds a single .safetensors file");
 
@@ -198,15 +232,15 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
         {
             // Tensor i is written on a background thread while tensor i+1 is
             // decoded into the other buffer set (depth 1 keeps that safe).
+            Scratch chunks[2];  // before the writer: its jobs may read them until it is destroyed
             SerialWorker writer(1);
+            Emitter emit{writer, w, chunks, 0};
             Section prev{};
             for (const TensorSpec& spec : sh.tensors) {
                 if (!have) throw Error(dcx_path + ": truncated .dcx file");
                 if (s.type != SectionType::TENSOR)
                     throw Error(dcx_path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
-                const uint8_t* bytes = rebuild_tensor(s, spec, base, pool, dcx_path, bufs[rep.tensors % 2]);
-                const uint64_t n = shape_numel(spec.shape) * dtype_size(spec.dtype);
-                writer.submit([&w, bytes, n] { w.write(bytes, n); });
+                rebuild_tensor(s, spec, base, pool, dcx_path, bufs[rep.tensors % 2], emit);
                 // submit() returned, so the previous tensor is written: its
                 // section's pages can leave our resident set.
                 if (prev.size) f.release(prev.offset, prev.size + 24);
@@ -219,8 +253,10 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
         }
         w.finish();
         rep.bytes_written += of.bytes_written();
-        if (dir) of.commit();
-        else single = std::move(ofp);
+        if (dir)
+            of.commit();
+        else
+            single = std::move(ofp);
     }
     if (!have) throw Error(dcx_path + ": truncated .dcx file (no END section)");
     check_end(f, s, rep.tensors);
@@ -260,7 +296,8 @@ std::string info_json(const std::string& dcx_path) {
     size_t n = 0;
     for (const ShardSpec& sh : o.hdr.shards) {
         for (const TensorSpec& spec : sh.tensors) {
-            if (s.type != SectionType::TENSOR) throw Error(dcx_path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
+            if (s.type != SectionType::TENSOR)
+                throw Error(dcx_path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
             ByteReader r(s.data, s.size, dcx_path + ": tensor '" + spec.name + "'");
             const TensorPrefix p = read_prefix(r);
             if (p.name != spec.name || p.dtype != spec.dtype || p.shape != spec.shape)

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -88,6 +89,22 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& delta, const CodecPara
 /// Checks that every size in a CodedTensor (e.g. read from a file) agrees
 /// with its shape and widths; throws Error. decode_tensor() requires it.
 void validate_coded(const CodedTensor& ct);
+
+/// Decodes a tensor a band of patch rows at a time (for streaming output in
+/// chunks); the per-patch offsets are computed once. Holds a reference to `ct`.
+class TensorDecoder {
+public:
+    explicit TensorDecoder(const CodedTensor& ct);
+    ~TensorDecoder();
+    uint64_t patch_rows() const;
+    /// As decode_tensor(), for patch rows [pr_begin, pr_end) only.
+    void decode_rows(ThreadPool& pool, uint64_t pr_begin, uint64_t pr_end,
+                     const std::function<void(uint64_t r0, uint64_t nrows, const float* strip)>& sink) const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 /// Decodes patch row by patch row: sink(r0, nrows, strip) receives Δ̂ rows
 /// [r0, r0+nrows) (nrows × cols floats); calls for different rows may run concurrently.
