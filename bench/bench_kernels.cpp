@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "deltacodec/codec.hpp"
+#include "fast_rng.hpp"
 #include "deltacodec/dtype.hpp"
 #include "deltacodec/parallel.hpp"
 #include "deltacodec/quantize.hpp"
@@ -235,23 +236,6 @@ BENCHMARK(BM_Memcpy)->Unit(benchmark::kMillisecond);
 
 // ---- whole tensors: a 4096×4096 fp16 pair, realistic delta --------------------
 
-// splitmix64 + Irwin–Hall(4) normals, as in make_pair (fast, so profiles of
-// the tensor cases are not dominated by set-up).
-struct FastRng {
-    uint64_t s;
-    uint64_t next() {
-        uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
-    float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }
-    float normal() {
-        const uint64_t x = next();
-        const float t = static_cast<float>((x & 0xFFFF) + ((x >> 16) & 0xFFFF) + ((x >> 32) & 0xFFFF) + (x >> 48));
-        return (t - 2.0f * 65535.0f) * (1.7320508f / 65536.0f);
-    }
-};
 
 // A Llama-2-7B q_proj-sized fp16 pair: base ~ N(0, 0.02), delta per row
 // ~ N(0, s_r), s_r = 1e-3 x 10^(u - 1/2) (log-uniform over a decade).

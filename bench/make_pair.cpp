@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "fast_rng.hpp"
 #include "deltacodec/dtype.hpp"
 #include "deltacodec/error.hpp"
 #include "deltacodec/io.hpp"
@@ -71,23 +72,7 @@ std::vector<Tensor> llama2_7b(int layers) {
 }
 
 // splitmix64: one multiply-xorshift round per 64 random bits.
-struct Rng {
-    uint64_t s;
-    explicit Rng(uint64_t seed) : s(seed) {}
-    uint64_t next() {
-        uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
-    float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }
-    // Irwin–Hall(4) on 16-bit parts, scaled to unit variance.
-    float normal() {
-        const uint64_t x = next();
-        const float s = static_cast<float>((x & 0xFFFF) + ((x >> 16) & 0xFFFF) + ((x >> 32) & 0xFFFF) + (x >> 48));
-        return (s - 2.0f * 65535.0f) * (1.7320508f / 65536.0f);
-    }
-};
+using Rng = FastRng;
 
 uint64_t row_seed(uint64_t seed, uint64_t tensor, uint64_t row, uint64_t stream) {
     Rng r(seed * 0x9E3779B97F4A7C15ull ^ (tensor << 40) ^ (row << 2) ^ stream);
