@@ -21,4 +21,10 @@ if /usr/bin/python3 -c "import torch" 2>/dev/null; then
   echo "== task accuracy (Fashion-MNIST test set): fine-tune vs rebuilt"
   /usr/bin/python3 eval/evaluate.py tiny examples/finetuned.safetensors | sed 's/^/  fine-tune: /'
   /usr/bin/python3 eval/evaluate.py tiny "$OUT/rebuilt.safetensors" | sed 's/^/  rebuilt:   /'
+  echo
+  echo "== the triple strategy keeps more accuracy for a little more size (see docs/RESULTS.md)"
+  "$CLI" compress examples/base.safetensors examples/finetuned.safetensors -o "$OUT/triple.dcx" \
+    --bits 2:0.34,1:0.33,0:0.33 | grep -E "file size|ratio"
+  "$CLI" decompress examples/base.safetensors "$OUT/triple.dcx" -o "$OUT/triple.safetensors" -q
+  /usr/bin/python3 eval/evaluate.py tiny "$OUT/triple.safetensors" | sed 's/^/  rebuilt:   /'
 fi
