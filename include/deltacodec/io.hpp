@@ -44,6 +44,8 @@ public:
     /// Flushes, closes and renames onto the target.
     void commit();
     const std::string& target() const { return target_; }
+    /// The temporary file being written (for a read-back check before commit()).
+    const std::string& temp_path() const { return temp_; }
 
 private:
     void flush();

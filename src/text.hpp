@@ -1,0 +1,33 @@
+// deltacodec (internal) — checks on names taken from untrusted files, and text made
+// safe to print on a terminal. One definition for the writers and the readers, so
+// compress refuses exactly what decompress and info would refuse.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace deltacodec {
+
+/// The most dimensions a tensor may have in a .dcx (its rank is one byte).
+inline constexpr size_t kMaxRank = 255;
+/// The longest tensor or file name a .dcx can hold (a u16 length).
+inline constexpr size_t kMaxNameBytes = 0xffff;
+
+/// True when `s` is well-formed UTF-8 (no overlongs, no surrogates, ≤ U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+
+/// Why `name` cannot be a tensor name in a .dcx ("" when it can): empty, longer
+/// than kMaxNameBytes, holds a NUL, or is not UTF-8.
+std::string tensor_name_problem(std::string_view name);
+
+/// Why `rel` cannot name a file inside a model directory ("" when it can). A
+/// relative path of '/'-separated components, each non-empty, not "." or "..",
+/// at most 255 bytes, without NUL or '\\'; UTF-8; at most kMaxNameBytes in all.
+std::string relative_path_problem(std::string_view rel);
+
+/// `s` for a terminal or a log line: control characters (C0, DEL, C1) and bytes
+/// that are not UTF-8 are written as \xNN; everything else is kept.
+std::string printable(std::string_view s);
+
+}  // namespace deltacodec
