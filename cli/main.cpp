@@ -23,7 +23,7 @@ struct Progress {
         const auto now = std::chrono::steady_clock::now();
         if (done != total && now - last < std::chrono::milliseconds(200)) return;
         last = now;
-        std::fprintf(stderr, "\r\033[K[%zu/%zu] %s", done, total, name.c_str());
+        std::fprintf(stderr, "\r\033[K[%zu/%zu] %s", done, total, printable(name).c_str());
         if (done == total) std::fprintf(stderr, "\r\033[K");
         std::fflush(stderr);
     }
@@ -44,35 +44,19 @@ void print_summary(const CompressReport& r, const CompressOptions& o, const std:
                 r.count("coded"), r.count("exact") + r.count("whole"), r.count("exact"), r.count("whole"), r.dropped.size());
     for (const TensorReport& t : r.tensors)
         if (t.kind == "whole" || (verbosity > 1 && t.kind != "coded"))
-            std::printf("    %-8s %s (%s)\n", t.kind.c_str(), t.name.c_str(), t.reason.c_str());
-    for (const std::string& d : r.dropped) std::printf("    dropped  %s (only in the base)\n", d.c_str());
+            std::printf("    %-8s %s (%s)\n", t.kind.c_str(), printable(t.name).c_str(), t.reason.c_str());
+    for (const std::string& d : r.dropped) std::printf("    dropped  %s (only in the base)\n", printable(d).c_str());
     if (verbosity > 1)
         for (const TensorReport& t : r.tensors)
             if (t.kind == "coded")
-                std::printf("    coded    %s  %.3f bit/param  rel.err %.4f\n", t.name.c_str(), t.bits_per_param(), t.rel_error());
+                std::printf("    coded    %s  %.3f bit/param  rel.err %.4f\n", printable(t.name).c_str(), t.bits_per_param(),
+                            t.rel_error());
     std::printf("  file size   %s (%llu bytes); delta at fine-tune dtypes %s\n", human(r.dcx_bytes).c_str(),
                 static_cast<unsigned long long>(r.dcx_bytes), human(r.delta_bytes).c_str());
     std::printf("  ratio       %.2fx (real bytes on disk, everything counted)\n", r.ratio());
     std::printf("  bits/param  %.4f over compressed tensors (all overheads), %.4f over the whole model\n",
                 r.bits_per_param(), r.bits_per_param_all());
     std::printf("  rel. error  %.4f  (||dhat - d|| / ||d|| over compressed tensors)\n", r.rel_error());
-}
-
-// Error messages quote names taken from input files; control characters there
-// (a newline in a tensor name or dtype) must not break the one-line message.
-std::string one_line(const std::string& s) {
-    std::string o;
-    for (const char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7f) {
-            char b[8];
-            std::snprintf(b, sizeof b, "\\x%02x", u);
-            o += b;
-        } else {
-            o += c;
-        }
-    }
-    return o;
 }
 
 }  // namespace
@@ -141,7 +125,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);
         std::string msg = e.what();
-        std::fprintf(stderr, "deltacodec: error: %s (see deltacodec %s--help)\n", one_line(msg).c_str(),
+        std::fprintf(stderr, "deltacodec: error: %s (see deltacodec %s--help)\n", printable(msg).c_str(),
                      app.get_subcommands().empty() ? "" : (app.get_subcommands()[0]->get_name() + " ").c_str());
         return 2;
     }
@@ -181,42 +165,33 @@ int main(int argc, char** argv) {
                             r.directory ? (" and " + std::to_string(r.files) + " files").c_str() : "",
                             human(r.bytes_written).c_str());
         } else if (*in) {
-            const std::string js = info_json(i_in);
+            const DcxInfo inf = info(i_in);
             if (i_json) {
-                std::printf("%s\n", js.c_str());
+                std::printf("%s\n", inf.to_json().c_str());
             } else {
-                const auto j = nlohmann::json::parse(js);
-                std::printf("%s: %s, %s layout, %zu shard(s), %zu file(s)\n", i_in.c_str(),
-                            j["producer"].get<std::string>().c_str(), j["layout"].get<std::string>().c_str(),
-                            j["shards"].get<size_t>(), j["files"].size());
-                std::printf("  options  %s\n", j["options"].dump().c_str());
-                size_t coded = 0, exact = 0, whole = 0;
-                for (const auto& t : j["tensors"]) {
-                    const std::string k = t["kind"];
-                    coded += k == "coded";
-                    exact += k == "exact";
-                    whole += k == "whole";
-                }
-                std::printf("  tensors  %zu coded, %zu lossless delta, %zu stored whole\n", coded, exact, whole);
-                const auto& s = j["summary"];
+                std::printf("%s: %s, %s layout, %zu shard(s), %zu file(s)\n", printable(i_in).c_str(),
+                            printable(inf.producer).c_str(), inf.directory ? "directory" : "file", inf.shards,
+                            inf.files.size());
+                std::string opts;
+                for (const auto& [k, v] : inf.options) opts += (opts.empty() ? "" : " ") + k + "=" + v;
+                std::printf("  options  %s\n", printable(opts).c_str());
+                std::printf("  tensors  %zu coded, %zu lossless delta, %zu stored whole\n", inf.count("coded"),
+                            inf.count("exact"), inf.count("whole"));
                 std::printf("  size     %s; ratio %.2fx; %.4f bits/param over coded tensors, %.4f over the model\n",
-                            human(j["bytes"].get<uint64_t>()).c_str(), s["ratio"].get<double>(),
-                            s["bits_per_param"].get<double>(), s["bits_per_param_all"].get<double>());
-                // END is untrusted: its stats are informative and may hold anything.
-                if (j["end"].contains("stats") && j["end"]["stats"].contains("rel_error") &&
-                    j["end"]["stats"]["rel_error"].is_number())
-                    std::printf("  rel. error at compression  %.4f\n", j["end"]["stats"]["rel_error"].get<double>());
+                            human(inf.bytes).c_str(), inf.ratio, inf.bits_per_param, inf.bits_per_param_all);
+                // END is untrusted: its stats are informative.
+                if (inf.has_rel_error) std::printf("  rel. error at compression  %.4f\n", inf.rel_error);
                 std::printf("  checksums OK\n");
             }
         }
     } catch (const Error& e) {
-        std::fprintf(stderr, "deltacodec: error: %s\n", one_line(e.what()).c_str());
+        std::fprintf(stderr, "deltacodec: error: %s\n", printable(e.what()).c_str());
         return 1;
     } catch (const std::bad_alloc&) {
         std::fprintf(stderr, "deltacodec: error: out of memory\n");
         return 1;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "deltacodec: internal error: %s\n", one_line(e.what()).c_str());
+        std::fprintf(stderr, "deltacodec: internal error: %s\n", printable(e.what()).c_str());
         return 3;
     }
     return 0;

@@ -305,7 +305,7 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
     return ct;
 }
 
-void validate_coded(const CodedTensor& ct) {
+void validate_coded_header(const CodedTensor& ct) {
     require(patch_size_ok(ct.patch), "corrupt record: bad patch size " + std::to_string(ct.patch));
     require(ct.rows > 0 && ct.cols > 0, "corrupt record: empty coded tensor");
     require(find_transform(ct.transform) != nullptr, "corrupt record: unknown transform");
@@ -320,6 +320,22 @@ void validate_coded(const CodedTensor& ct) {
         require(i == 0 || ct.widths[i] > ct.widths[i - 1], "corrupt record: widths not increasing");
     }
     require(ct.rows <= (uint64_t{1} << 40) / ct.cols, "corrupt record: tensor too large");
+}
+
+bool patch_range_ok(const uint8_t* m, size_t mb) {
+    float lo, hi;
+    if (mb == 8) {
+        std::memcpy(&lo, m, 4);
+        std::memcpy(&hi, m + 4, 4);
+    } else {
+        lo = f16_to_f32(static_cast<uint16_t>(m[0] | (m[1] << 8)));
+        hi = f16_to_f32(static_cast<uint16_t>(m[2] | (m[3] << 8)));
+    }
+    return std::isfinite(lo) && std::isfinite(hi);
+}
+
+void validate_coded(const CodedTensor& ct) {
+    validate_coded_header(ct);
     const uint64_t n = ct.num_patches();
     uint64_t coded = 0, code_bytes = 0;
     const uint64_t k = ct.kept_per_patch();
@@ -339,17 +355,8 @@ void validate_coded(const CodedTensor& ct) {
     require(ct.meta.size() == coded * ct.meta_bytes_per_patch(), "corrupt record: metadata size");
     require(ct.codes.size() == code_bytes, "corrupt record: code size");
     const size_t mb = ct.meta_bytes_per_patch();
-    for (size_t off = 0; off < ct.meta.size(); off += mb) {
-        float lo, hi;
-        if (mb == 8) {
-            std::memcpy(&lo, &ct.meta[off], 4);
-            std::memcpy(&hi, &ct.meta[off + 4], 4);
-        } else {
-            lo = f16_to_f32(static_cast<uint16_t>(ct.meta[off] | (ct.meta[off + 1] << 8)));
-            hi = f16_to_f32(static_cast<uint16_t>(ct.meta[off + 2] | (ct.meta[off + 3] << 8)));
-        }
-        require(std::isfinite(lo) && std::isfinite(hi), "corrupt record: non-finite patch range");
-    }
+    for (size_t off = 0; off < ct.meta.size(); off += mb)
+        require(patch_range_ok(&ct.meta[off], mb), "corrupt record: non-finite patch range");
 }
 
 struct TensorDecoder::Impl {

@@ -5,7 +5,8 @@
 
 #include "deltacodec/checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
-#include "header.hpp"
+#include "record.hpp"
+#include "text.hpp"
 
 namespace deltacodec {
 using json = nlohmann::json;
@@ -59,6 +60,29 @@ std::regex make_regex(const std::string& re, const char* flag) {
         return std::regex(re, std::regex::ECMAScript | std::regex::icase);
     } catch (const std::regex_error&) {
         throw Error(std::string("bad ") + flag + " regular expression '" + re + "'");
+    }
+}
+
+// Reads the finished temporary .dcx back as info would (header, every record and
+// blob, END): a file our own reader refuses is never renamed into place.
+void verify_readback(const std::string& temp, const std::string& out_path, size_t tensors) {
+    try {
+        const MappedFile f = MappedFile::open(temp);
+        DcxReader rd(f);
+        const OpenedDcx o = open_dcx(f, rd, true);
+        Section s = o.first;
+        size_t n = 0;
+        for (const ShardSpec& sh : o.hdr.shards)
+            for (const TensorSpec& spec : sh.tensors) {
+                verify_record_blobs(parse_record(s, spec, temp), temp);
+                ++n;
+                if (!rd.next(s)) throw Error(temp + ": truncated .dcx file");
+            }
+        check_end(f, s, n);
+        if (n != tensors) throw Error("tensor count " + std::to_string(n));
+    } catch (const Error& e) {
+        throw Error("the .dcx written for " + out_path + " does not read back (" + e.what() +
+                    "); nothing was written: please report this");
     }
 }
 
@@ -176,6 +200,16 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
         }
         items.push_back(it);
     }
+    // Refuse what no reader would accept, before writing anything.
+    for (const TensorRef& t : ft.tensors()) {
+        const TensorInfo& fi = *t.info;
+        const std::string why = tensor_name_problem(fi.name);
+        if (!why.empty())
+            throw Error(ft_path + ": a tensor has " + why + " ('" + fi.name + "'); a .dcx cannot hold it");
+        if (fi.shape.size() > kMaxRank)
+            throw Error(ft_path + ": tensor '" + fi.name + "' has " + std::to_string(fi.shape.size()) +
+                        " dimensions; a .dcx holds at most " + std::to_string(kMaxRank));
+    }
     if (!related)
         throw Error("base and fine-tune share no 2-D float tensor of the same name and shape: " + base_path +
                     " is not the base of " + ft_path);
@@ -193,9 +227,19 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
         if (!ft.find(t.info->name)) rep.dropped.push_back(t.info->name);
     hdr.dropped = rep.dropped;
 
+    for (const ShardSpec& ss : hdr.shards) {
+        const std::string why = relative_path_problem(ss.file);
+        if (!why.empty()) throw Error(ft_path + ": shard file '" + ss.file + "' has " + why + "; a .dcx cannot hold it");
+    }
+    const std::vector<uint8_t> header_bytes = header_to_bytes(hdr);
+    if (header_bytes.size() > kMaxHeaderJson)
+        throw Error(ft_path + ": its tensor list and metadata make a .dcx header of " +
+                    std::to_string(header_bytes.size() >> 20) + " MiB, over the format's limit of " +
+                    std::to_string(kMaxHeaderJson >> 20) + " MiB");
+
     OutputFile out(out_path, opt.overwrite);
     DcxWriter dcx(out);
-    dcx.section(SectionType::HEADER, header_to_bytes(hdr));
+    dcx.section(SectionType::HEADER, header_bytes);
     for (const std::string& f : ft.aux_files()) {
         const std::vector<uint8_t> data = read_file(ft.path() + "/" + f, kMaxAuxFile);
         ByteWriter w;
@@ -288,6 +332,8 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     json end = {{"tensors", items.size()}, {"stats", stats}};
     const std::string es = end.dump();
     dcx.section(SectionType::END, std::vector<uint8_t>(es.begin(), es.end()));
+    out.flush();
+    verify_readback(out.temp_path(), out_path, items.size());
     out.commit();
     rep.dcx_bytes = out.bytes_written();
     return rep;

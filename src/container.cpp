@@ -2,6 +2,9 @@
 #include "deltacodec/container.hpp"
 
 #include <xxhash.h>
+
+#include <algorithm>
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_getFrameHeader (exported by libzstd 1.5)
 #include <zstd.h>
 
 #include "deltacodec/error.hpp"
@@ -93,48 +96,87 @@ std::string ByteReader::str16() {
     return std::string(reinterpret_cast<const char*>(b), n);
 }
 
-std::vector<uint8_t> ByteReader::blob(uint64_t expected_raw) { return blob_impl(expected_raw, true); }
-std::vector<uint8_t> ByteReader::blob_upto(uint64_t max_raw) { return blob_impl(max_raw, false); }
-
-std::vector<uint8_t> ByteReader::blob_impl(uint64_t raw_limit, bool exact) {
-    const uint8_t codec = u8();
-    const uint64_t raw = u64();
-    const uint64_t stored = u64();
-    if (exact ? raw != raw_limit : raw > raw_limit) fail("blob size does not match its tensor");
-    if (stored > remaining()) fail("truncated or corrupt record");
-    const uint8_t* src = bytes(stored);
-    if (codec == kStored) {
-        if (stored != raw) fail("stored blob size mismatch");
-        return std::vector<uint8_t>(src, src + stored);
+BlobRef ByteReader::blob_ref() {
+    BlobRef b;
+    b.codec = u8();
+    b.raw = u64();
+    b.stored = u64();
+    if (b.stored > remaining()) fail("truncated or corrupt record");
+    b.src = bytes(b.stored);
+    if (b.codec == kStored) {
+        if (b.stored != b.raw) fail("stored blob size mismatch");
+        return b;
     }
-    if (codec != kZstd) fail("unknown blob codec " + std::to_string(codec));
-    const unsigned long long fcs = ZSTD_getFrameContentSize(src, stored);
-    if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs != raw) fail("corrupt zstd blob");
-    if (raw / kZstdMaxRatio > stored) fail("corrupt zstd blob");
-    std::vector<uint8_t> out(raw);
-    const size_t got = ZSTD_decompress(out.data(), out.size(), src, stored);
-    if (ZSTD_isError(got) || got != raw) fail("corrupt zstd blob");
+    if (b.codec != kZstd) fail("unknown blob codec " + std::to_string(b.codec));
+    // One frame, declaring its content size, a bounded window and a possible ratio.
+    ZSTD_frameHeader zfh;
+    if (ZSTD_getFrameHeader(&zfh, b.src, b.stored) != 0 || zfh.frameType != ZSTD_frame ||
+        zfh.frameContentSize != b.raw || zfh.windowSize > kMaxZstdWindow)
+        fail("corrupt zstd blob");
+    if (b.raw / kZstdMaxRatio > b.stored) fail("corrupt zstd blob");
+    const size_t fsz = ZSTD_findFrameCompressedSize(b.src, b.stored);
+    if (ZSTD_isError(fsz) || fsz != b.stored) fail("corrupt zstd blob");
+    return b;
+}
+
+void decode_blob(const BlobRef& b, uint8_t* out, const std::string& ctx) {
+    if (b.codec == kStored) {
+        if (b.raw) std::memcpy(out, b.src, b.raw);
+        return;
+    }
+    thread_local std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+    const size_t got = ZSTD_decompressDCtx(dctx.get(), out, b.raw, b.src, b.stored);
+    if (ZSTD_isError(got) || got != b.raw) throw Error(ctx + ": corrupt zstd blob");
+}
+
+void stream_blob_impl(const BlobRef& b, const std::string& ctx, void* sink_ctx,
+                      void (*sink)(void*, const uint8_t*, size_t)) {
+    constexpr size_t kPiece = 1 << 20;
+    if (b.codec == kStored) {
+        for (uint64_t off = 0; off < b.raw; off += kPiece)
+            sink(sink_ctx, b.src + off, static_cast<size_t>(std::min<uint64_t>(kPiece, b.raw - off)));
+        return;
+    }
+    std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> ds(ZSTD_createDStream(), ZSTD_freeDStream);
+    if (!ds || ZSTD_isError(ZSTD_DCtx_setParameter(ds.get(), ZSTD_d_windowLogMax, 24)))
+        throw Error(ctx + ": cannot start a zstd decoder");
+    std::unique_ptr<uint8_t[]> buf(new uint8_t[kPiece]);
+    ZSTD_inBuffer in{b.src, static_cast<size_t>(b.stored), 0};
+    uint64_t total = 0;
+    for (;;) {
+        ZSTD_outBuffer out{buf.get(), kPiece, 0};
+        const size_t r = ZSTD_decompressStream(ds.get(), &out, &in);
+        if (ZSTD_isError(r) || total + out.pos > b.raw) throw Error(ctx + ": corrupt zstd blob");
+        total += out.pos;
+        if (out.pos) sink(sink_ctx, buf.get(), out.pos);
+        if (r == 0) break;                                  // frame complete
+        if (in.pos == in.size && out.pos < out.size) throw Error(ctx + ": corrupt zstd blob");  // truncated
+    }
+    if (total != b.raw || in.pos != in.size) throw Error(ctx + ": corrupt zstd blob");
+}
+
+std::vector<uint8_t> ByteReader::blob(uint64_t expected_raw) {
+    const BlobRef b = blob_ref();
+    if (b.raw != expected_raw) fail("blob size does not match its tensor");
+    std::vector<uint8_t> out(b.raw);
+    decode_blob(b, out.data(), ctx_);
+    return out;
+}
+
+std::vector<uint8_t> ByteReader::blob_upto(uint64_t max_raw) {
+    const BlobRef b = blob_ref();
+    if (b.raw > max_raw) fail("blob size does not match its tensor");
+    std::vector<uint8_t> out(b.raw);
+    decode_blob(b, out.data(), ctx_);
     return out;
 }
 
 const uint8_t* ByteReader::blob_view(uint64_t expected_raw, Scratch& scratch) {
-    const uint8_t codec = u8();
-    const uint64_t raw = u64();
-    const uint64_t stored = u64();
-    if (raw != expected_raw) fail("blob size does not match its tensor");
-    if (stored > remaining()) fail("truncated or corrupt record");
-    const uint8_t* src = bytes(stored);
-    if (codec == kStored) {
-        if (stored != raw) fail("stored blob size mismatch");
-        return src;
-    }
-    if (codec != kZstd) fail("unknown blob codec " + std::to_string(codec));
-    const unsigned long long fcs = ZSTD_getFrameContentSize(src, stored);
-    if (fcs == ZSTD_CONTENTSIZE_ERROR || fcs != raw) fail("corrupt zstd blob");
-    if (raw / kZstdMaxRatio > stored) fail("corrupt zstd blob");
-    uint8_t* out = scratch.get(raw ? raw : 1);
-    const size_t got = ZSTD_decompress(out, raw, src, stored);
-    if (ZSTD_isError(got) || got != raw) fail("corrupt zstd blob");
+    const BlobRef b = blob_ref();
+    if (b.raw != expected_raw) fail("blob size does not match its tensor");
+    if (b.codec == kStored) return b.src;
+    uint8_t* out = scratch.get(b.raw ? b.raw : 1);
+    decode_blob(b, out, ctx_);
     return out;
 }
 
@@ -168,10 +210,11 @@ DcxReader::DcxReader(const MappedFile& file) : f_(file) {
     if (f_.size() < 16 || std::memcmp(f_.data(), kDcxMagic, 8) != 0) throw Error(path + ": not a .dcx file");
     ByteReader r(f_.data() + 8, 8, path);
     const uint16_t major = r.u16();
-    r.u16();
+    r.u16();  // minor: a reader accepts any (FORMAT.md)
     if (major != kDcxMajor)
         throw Error(path + ": .dcx format version " + std::to_string(major) +
                     " is not supported (this reader: " + std::to_string(kDcxMajor) + ")");
+    if (r.u32() != 0) throw Error(path + ": corrupt .dcx file header (reserved bytes are not zero)");
 }
 
 bool DcxReader::next(Section& s) {
@@ -229,8 +272,9 @@ void write_coded_body(ByteWriter& w, const CodedTensor& ct, bool entropy) {
     w.blob(ct.codes.data(), ct.codes.size(), entropy);
 }
 
-CodedTensor read_coded_body(ByteReader& r, uint64_t rows, uint64_t cols) {
-    CodedTensor ct;
+CodedBody parse_coded_body(ByteReader& r, uint64_t rows, uint64_t cols) {
+    CodedBody b;
+    CodedTensor& ct = b.ct;
     ct.rows = r.u64();
     ct.cols = r.u64();
     if (ct.rows != rows || ct.cols != cols) r.fail("coded shape does not match the tensor's");
@@ -246,31 +290,136 @@ CodedTensor read_coded_body(ByteReader& r, uint64_t rows, uint64_t cols) {
     const uint8_t* wp = r.bytes(nw);
     ct.widths.assign(wp, wp + nw);
     if (!patch_size_ok(ct.patch)) r.fail("bad patch size");
-    const uint64_t n = r.u64();
-    if (rows == 0 || cols == 0 || rows > (uint64_t{1} << 40) / cols || n != ct.num_patches())
+    b.n = r.u64();
+    if (rows == 0 || cols == 0 || rows > (uint64_t{1} << 40) / cols || b.n != ct.num_patches())
         r.fail("patch count does not match the shape");
-    int s = 0;
-    while ((size_t{1} << s) < ct.widths.size()) ++s;
-    const std::vector<uint8_t> sel = r.blob(packed_size(n, s));
-    // Sizes of meta and codes follow from the selectors; check before decompressing.
-    uint64_t coded = 0, code_bytes = 0;
-    const uint64_t k = ct.kept_per_patch();
-    if (s == 0) {  // one width: no selectors stored, none held
-        coded = ct.widths[0] ? n : 0;
-        code_bytes = n * (k * ct.widths[0] / 8);
+    while ((size_t{1} << b.sel_bits) < ct.widths.size()) ++b.sel_bits;
+    b.sel = r.blob_ref();
+    if (b.sel.raw != packed_size(b.n, b.sel_bits)) r.fail("blob size does not match its tensor");
+    b.meta = r.blob_ref();
+    b.codes = r.blob_ref();
+    try {
+        validate_coded_header(ct);
+    } catch (const Error& e) {
+        r.fail(e.what());
+    }
+    return b;
+}
+
+namespace {
+// Patches coded and code bytes implied by per-width patch counts.
+void implied_sizes(const CodedBody& b, const std::vector<uint64_t>& per_width, uint64_t& meta, uint64_t& codes) {
+    const uint64_t k = b.ct.kept_per_patch();
+    uint64_t coded = 0;
+    codes = 0;
+    for (size_t w = 0; w < per_width.size(); ++w) {
+        coded += b.ct.widths[w] ? per_width[w] : 0;
+        codes += per_width[w] * (k * b.ct.widths[w] / 8);
+    }
+    meta = coded * b.ct.meta_bytes_per_patch();
+}
+}  // namespace
+
+CodedTensor decode_coded_body(const CodedBody& b, const std::string& ctx) {
+    CodedTensor ct = b.ct;
+    std::vector<uint64_t> per(ct.widths.size(), 0);
+    if (b.sel_bits == 0) {  // one width: no selectors stored, none held
+        per[0] = b.n;
     } else {
-        ct.selectors.assign(n, 0);
-        unpack_bits(sel.data(), n, s, ct.selectors.data());
+        std::vector<uint8_t> sel(b.sel.raw);
+        decode_blob(b.sel, sel.data(), ctx);
+        ct.selectors.assign(b.n, 0);
+        unpack_bits(sel.data(), b.n, b.sel_bits, ct.selectors.data());
         for (uint8_t v : ct.selectors) {
-            if (v >= nw) r.fail("selector out of range");
-            coded += ct.widths[v] != 0;
-            code_bytes += k * ct.widths[v] / 8;
+            if (v >= ct.widths.size()) throw Error(ctx + ": selector out of range");
+            ++per[v];
         }
     }
-    ct.meta = r.blob(coded * ct.meta_bytes_per_patch());
-    ct.codes = r.blob(code_bytes);
-    validate_coded(ct);
+    uint64_t meta = 0, codes = 0;
+    implied_sizes(b, per, meta, codes);
+    if (b.meta.raw != meta || b.codes.raw != codes) throw Error(ctx + ": blob size does not match its tensor");
+    ct.meta.resize(meta);
+    decode_blob(b.meta, ct.meta.data(), ctx);
+    ct.codes.resize(codes);
+    decode_blob(b.codes, ct.codes.data(), ctx);
+    try {
+        validate_coded(ct);
+    } catch (const Error& e) {
+        throw Error(ctx + ": " + e.what());
+    }
     return ct;
+}
+
+std::vector<uint64_t> check_coded_body(const CodedBody& b, const std::string& ctx) {
+    const CodedTensor& ct = b.ct;
+    std::vector<uint64_t> per(ct.widths.size(), 0);
+    if (b.sel_bits == 0) {
+        per[0] = b.n;
+    } else {
+        // Count selectors as they stream by: LSB-first fields of sel_bits bits. When
+        // fields do not straddle bytes, a histogram of byte values does it in one
+        // increment per byte; the fields are read from the 256 values at the end.
+        const uint64_t mask = (uint64_t{1} << b.sel_bits) - 1;
+        bool bad = false;
+        auto count = [&](uint64_t v, uint64_t times) {
+            if (v >= per.size()) bad = times > 0 || bad;
+            else per[v] += times;
+        };
+        if (8 % b.sel_bits == 0) {
+            const uint64_t f = 8 / b.sel_bits, full = b.n / f, rem = b.n % f;
+            std::vector<uint64_t> hist(256, 0);
+            uint64_t pos = 0;
+            int last = -1;
+            stream_blob(b.sel, ctx, [&](const uint8_t* p, size_t n) {
+                const size_t take = static_cast<size_t>(std::min<uint64_t>(n, full > pos ? full - pos : 0));
+                for (size_t i = 0; i < take; ++i) ++hist[p[i]];
+                if (take < n && pos + take == full) last = p[take];
+                pos += n;
+            });
+            for (int v = 0; v < 256; ++v)
+                for (uint64_t k = 0; k < f; ++k) count((static_cast<uint64_t>(v) >> (k * b.sel_bits)) & mask, hist[v]);
+            for (uint64_t k = 0; k < rem; ++k) count((static_cast<uint64_t>(last) >> (k * b.sel_bits)) & mask, 1);
+        } else {
+            uint64_t acc = 0, seen = 0;
+            int have = 0;
+            stream_blob(b.sel, ctx, [&](const uint8_t* p, size_t n) {
+                for (size_t i = 0; i < n; ++i) {
+                    acc |= static_cast<uint64_t>(p[i]) << have;
+                    have += 8;
+                    while (have >= b.sel_bits && seen < b.n) {
+                        count(acc & mask, 1);
+                        acc >>= b.sel_bits;
+                        have -= b.sel_bits;
+                        ++seen;
+                    }
+                }
+            });
+        }
+        if (bad) throw Error(ctx + ": selector out of range");
+    }
+    uint64_t meta = 0, codes = 0;
+    implied_sizes(b, per, meta, codes);
+    if (b.meta.raw != meta || b.codes.raw != codes) throw Error(ctx + ": blob size does not match its tensor");
+    const size_t mb = ct.meta_bytes_per_patch();
+    uint8_t carry[8];
+    size_t nc = 0;
+    bool finite = true;
+    stream_blob(b.meta, ctx, [&](const uint8_t* p, size_t n) {
+        for (size_t i = 0; i < n; ++i) {
+            carry[nc++] = p[i];
+            if (nc == mb) {
+                finite = finite && patch_range_ok(carry, mb);
+                nc = 0;
+            }
+        }
+    });
+    if (!finite) throw Error(ctx + ": corrupt record: non-finite patch range");
+    stream_blob(b.codes, ctx, [](const uint8_t*, size_t) {});
+    return per;
+}
+
+CodedTensor read_coded_body(ByteReader& r, uint64_t rows, uint64_t cols) {
+    return decode_coded_body(parse_coded_body(r, rows, cols), r.context());
 }
 
 }  // namespace deltacodec

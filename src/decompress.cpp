@@ -6,74 +6,13 @@
 
 #include "deltacodec/checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
-#include "header.hpp"
 #include "kernels.hpp"
+#include "record.hpp"
 
 namespace deltacodec {
 using json = nlohmann::json;
 
 namespace {
-
-// A FILE section, checked but not held decoded: a FILE may decode to 1 GiB and a
-// hostile .dcx may hold many, so each is decoded again, one at a time, when written.
-struct AuxFile {
-    std::string name;
-    Section sec;
-    uint64_t bytes;
-};
-
-// The decoded contents of a FILE section that open_dcx() has checked.
-std::vector<uint8_t> aux_data(const AuxFile& a, const std::string& path) {
-    ByteReader r(a.sec.data, a.sec.size, path);
-    r.str16();
-    return r.blob_upto(kMaxAuxFile);
-}
-
-// Reads the HEADER and FILE sections; leaves `rd` at the first TENSOR section.
-struct Opened {
-    DcxHeader hdr;
-    std::vector<AuxFile> files;
-    Section first{};  // the first section after the FILE sections
-};
-
-Opened open_dcx(const MappedFile& f, DcxReader& rd) {
-    Opened o;
-    Section s;
-    if (!rd.next(s) || s.type != SectionType::HEADER) throw Error(f.path() + ": corrupt .dcx file (no HEADER first)");
-    o.hdr = header_from_bytes(s.data, s.size, f.path());
-    std::set<std::string> names;
-    for (;;) {
-        if (!rd.next(s)) throw Error(f.path() + ": truncated .dcx file");
-        if (s.type != SectionType::FILE) break;
-        if (!o.hdr.directory) throw Error(f.path() + ": corrupt .dcx file (FILE section in a single-file layout)");
-        ByteReader r(s.data, s.size, f.path());
-        std::string name = r.str16();
-        if (!is_plain_file_name(name) || name.find('\0') != std::string::npos)
-            r.fail("unsafe file name in FILE section");
-        for (const ShardSpec& sh : o.hdr.shards)
-            if (sh.file == name) r.fail("FILE section would overwrite shard " + name);
-        if (!names.insert(name).second) r.fail("file '" + name + "' twice");
-        const uint64_t bytes = r.blob_upto(kMaxAuxFile).size();  // decoded to check it, then dropped
-        r.expect_end();
-        o.files.push_back(AuxFile{std::move(name), s, bytes});
-    }
-    o.first = s;
-    return o;
-}
-
-void check_end(const MappedFile& f, const Section& s, size_t tensors) {
-    if (s.type != SectionType::END)
-        throw Error(f.path() + ": corrupt .dcx file (unexpected section after the last tensor)");
-    json j;
-    try {
-        j = json::parse(s.data, s.data + s.size);
-    } catch (const json::exception&) {
-        throw Error(f.path() + ": corrupt END section");
-    }
-    if (!j.is_object() || !j.contains("tensors") || !j["tensors"].is_number_unsigned() ||
-        j["tensors"].get<uint64_t>() != tensors)
-        throw Error(f.path() + ": corrupt END section (tensor count)");
-}
 
 const TensorRef& base_tensor(const Checkpoint& base, const std::string& name, DType dtype, const Shape& shape,
                              uint64_t fingerprint) {
@@ -117,27 +56,24 @@ constexpr uint64_t kChunkBytes = 4u << 20;
 // Decodes one TENSOR record and emits the fine-tune's bytes.
 void rebuild_tensor(const Section& s, const TensorSpec& spec, const Checkpoint& base, ThreadPool& pool,
                     const std::string& path, Buffers& buf, Emitter& emit) {
-    ByteReader r(s.data, s.size, path + ": tensor '" + spec.name + "'");
-    const TensorPrefix p = read_prefix(r);
-    if (p.name != spec.name || p.dtype != spec.dtype || p.shape != spec.shape)
-        r.fail("record does not match the header's tensor list (corrupt file)");
+    const Record rec = parse_record(s, spec, path);
+    const std::string ctx = path + ": tensor '" + spec.name + "'";
     const uint64_t numel = shape_numel(spec.shape);
     const size_t es = dtype_size(spec.dtype);
-    switch (p.kind) {
-        case RecordKind::WHOLE: {
-            const uint8_t why = r.u8();
-            if (why > 3) r.fail("unknown reason code");
-            const uint8_t* bytes = r.blob_view(numel * es, buf.blob);
-            r.expect_end();
-            emit.whole(bytes, numel * es);
+    // The data of a WHOLE or EXACT_DELTA record: a view of the file when stored, else decoded.
+    auto data_view = [&]() -> const uint8_t* {
+        if (rec.data.codec == 0) return rec.data.src;
+        uint8_t* p = buf.blob.get(rec.data.raw + 1);
+        decode_blob(rec.data, p, ctx);
+        return p;
+    };
+    switch (rec.prefix.kind) {
+        case RecordKind::WHOLE:
+            emit.whole(data_view(), numel * es);
             return;
-        }
         case RecordKind::EXACT_DELTA: {
-            if (!dtype_is_compressible(spec.dtype)) r.fail("exact delta of a non-float tensor");
-            const uint64_t fp = r.u64();
-            const TensorRef& b = base_tensor(base, spec.name, spec.dtype, spec.shape, fp);
-            const uint8_t* planes = r.blob_view(numel * es, buf.blob);
-            r.expect_end();
+            const TensorRef& b = base_tensor(base, spec.name, spec.dtype, spec.shape, rec.fingerprint);
+            const uint8_t* planes = data_view();
             uint8_t* out = buf.out.get(numel * es + 1);
             apply_exact_delta(b.data(), planes, numel, es, out, pool);
             b.release();
@@ -145,17 +81,12 @@ void rebuild_tensor(const Section& s, const TensorSpec& spec, const Checkpoint& 
             return;
         }
         case RecordKind::CODED: {
-            if (!dtype_is_compressible(spec.dtype) || spec.shape.size() != 2)
-                r.fail("coded record of an uncodable tensor");
-            const uint64_t fp = r.u64();
-            auto bdt = dtype_from_code(r.u8());
-            if (!bdt || !dtype_is_compressible(*bdt)) r.fail("bad base dtype");
+            const DType bdt = rec.base_dtype;
             // The base first: its tensor really exists, so it bounds the sizes the record declares.
-            const TensorRef& b = base_tensor(base, spec.name, *bdt, spec.shape, fp);
-            const CodedTensor ct = read_coded_body(r, spec.shape[0], spec.shape[1]);
-            r.expect_end();
+            const TensorRef& b = base_tensor(base, spec.name, bdt, spec.shape, rec.fingerprint);
+            const CodedTensor ct = decode_coded_body(rec.coded, ctx);
             const uint64_t cols = ct.cols;
-            const size_t bs = dtype_size(*bdt);
+            const size_t bs = dtype_size(bdt);
             const TensorDecoder dec(ct);
             const uint64_t band_bytes = static_cast<uint64_t>(ct.patch) * cols * es;
             const uint64_t per_chunk = std::max<uint64_t>(pool.size(), kChunkBytes / std::max<uint64_t>(band_bytes, 1));
@@ -168,7 +99,7 @@ void rebuild_tensor(const Section& s, const TensorSpec& spec, const Checkpoint& 
                     row.resize(cols);
                     for (uint64_t i = 0; i < n; ++i) {
                         const uint64_t rr = r0 + i;
-                        to_f32(*bdt, b.data() + rr * cols * bs, row.data(), cols);
+                        to_f32(bdt, b.data() + rr * cols * bs, row.data(), cols);
                         kernels().add(row.data(), strip + i * cols, row.data(), cols);
                         from_f32(spec.dtype, row.data(), out + (rr - row0) * cols * es, cols);
                     }
@@ -187,7 +118,7 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
                             const DecompressOptions& opt) {
     const MappedFile f = MappedFile::open(dcx_path);
     DcxReader rd(f);
-    Opened o = open_dcx(f, rd);
+    const OpenedDcx o = open_dcx(f, rd, true);
     const Checkpoint base = Checkpoint::open(base_path);
     // The output may not replace an input: the .dcx, the base, any file of a base
     // directory (a shard inside it), nor, for a directory output (replaced whole),
@@ -263,99 +194,15 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     if (single) single->commit();
     if (dir) {
         for (const AuxFile& a : o.files) {
-            const std::vector<uint8_t> data = aux_data(a, dcx_path);
             OutputFile af(dir->path_of(a.name), false);
-            af.write(data.data(), data.size());
+            stream_blob(a.data, dcx_path + ": file '" + a.name + "'", [&](const uint8_t* p, size_t n) { af.write(p, n); });
             af.commit();
-            rep.bytes_written += data.size();
+            rep.bytes_written += a.data.raw;
             ++rep.files;
         }
         dir->commit();
     }
     return rep;
-}
-
-std::string info_json(const std::string& dcx_path) {
-    const MappedFile f = MappedFile::open(dcx_path);
-    DcxReader rd(f);
-    Opened o = open_dcx(f, rd);
-    json j;
-    j["file"] = dcx_path;
-    j["bytes"] = f.size();
-    j["producer"] = o.hdr.producer;
-    j["options"] = o.hdr.options;
-    j["layout"] = o.hdr.directory ? "directory" : "file";
-    j["shards"] = o.hdr.shards.size();
-    json files = json::array();
-    for (const AuxFile& a : o.files) files.push_back({{"name", a.name}, {"bytes", a.bytes}});
-    j["files"] = files;
-    j["dropped_base_tensors"] = o.hdr.dropped;
-    json ts = json::array();
-    Section s = o.first;
-    uint64_t delta_bytes = 0, params = 0, coded_params = 0, coded_bytes = 0;
-    size_t n = 0;
-    for (const ShardSpec& sh : o.hdr.shards) {
-        for (const TensorSpec& spec : sh.tensors) {
-            if (s.type != SectionType::TENSOR)
-                throw Error(dcx_path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
-            ByteReader r(s.data, s.size, dcx_path + ": tensor '" + spec.name + "'");
-            const TensorPrefix p = read_prefix(r);
-            if (p.name != spec.name || p.dtype != spec.dtype || p.shape != spec.shape)
-                r.fail("record does not match the header's tensor list (corrupt file)");
-            const uint64_t numel = shape_numel(spec.shape);
-            json t = {{"name", spec.name},
-                      {"dtype", std::string(dtype_name(spec.dtype))},
-                      {"shape", spec.shape},
-                      {"stored_bytes", s.size + 24}};
-            if (p.kind == RecordKind::WHOLE) {
-                static const char* why[] = {"new", "reshaped", "dtype", "not-float"};
-                const uint8_t w = r.u8();
-                if (w > 3) r.fail("unknown reason code");
-                r.blob(numel * dtype_size(spec.dtype));
-                t["kind"] = "whole";
-                t["reason"] = why[w];
-            } else if (p.kind == RecordKind::EXACT_DELTA) {
-                if (!dtype_is_compressible(spec.dtype)) r.fail("exact delta of a non-float tensor");
-                r.u64();
-                r.blob(numel * dtype_size(spec.dtype));
-                t["kind"] = "exact";
-            } else {
-                if (!dtype_is_compressible(spec.dtype) || spec.shape.size() != 2)
-                    r.fail("coded record of an uncodable tensor");
-                r.u64();
-                auto bdt = dtype_from_code(r.u8());
-                if (!bdt || !dtype_is_compressible(*bdt)) r.fail("bad base dtype");
-                const CodedTensor ct = read_coded_body(r, spec.shape[0], spec.shape[1]);
-                t["kind"] = "coded";
-                t["transform"] = std::string(find_transform(ct.transform)->name);
-                t["patch"] = ct.patch;
-                if (ct.transform == TransformId::HAAR) t["bands"] = std::string(bands_name(ct.bands));
-                t["widths"] = ct.widths;
-                std::vector<uint64_t> per(ct.widths.size(), 0);
-                if (ct.selectors.empty()) per[0] = ct.num_patches();
-                for (uint8_t sel : ct.selectors) ++per[sel];
-                t["patches_per_width"] = per;
-                coded_params += numel;
-                coded_bytes += s.size + 24;
-            }
-            r.expect_end();
-            t["bits_per_param"] = numel ? 8.0 * (s.size + 24) / numel : 0.0;
-            delta_bytes += numel * dtype_size(spec.dtype);
-            params += numel;
-            ts.push_back(t);
-            ++n;
-            if (!rd.next(s)) throw Error(dcx_path + ": truncated .dcx file");
-        }
-    }
-    check_end(f, s, n);
-    j["end"] = json::parse(s.data, s.data + s.size);
-    j["tensors"] = ts;
-    j["summary"] = {{"tensors", n},
-                    {"delta_bytes", delta_bytes},
-                    {"ratio", f.size() ? static_cast<double>(delta_bytes) / f.size() : 0.0},
-                    {"bits_per_param", coded_params ? 8.0 * coded_bytes / coded_params : 0.0},
-                    {"bits_per_param_all", params ? 8.0 * f.size() / params : 0.0}};
-    return j.dump(2);
 }
 
 }  // namespace deltacodec

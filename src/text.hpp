@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "deltacodec/error.hpp"
+
 namespace deltacodec {
 
 /// The most dimensions a tensor may have in a .dcx (its rank is one byte).
@@ -26,8 +28,6 @@ std::string tensor_name_problem(std::string_view name);
 /// at most 255 bytes, without NUL or '\\'; UTF-8; at most kMaxNameBytes in all.
 std::string relative_path_problem(std::string_view rel);
 
-/// `s` for a terminal or a log line: control characters (C0, DEL, C1) and bytes
-/// that are not UTF-8 are written as \xNN; everything else is kept.
-std::string printable(std::string_view s);
+// printable(): declared in deltacodec/error.hpp (public), defined in text.cpp.
 
 }  // namespace deltacodec

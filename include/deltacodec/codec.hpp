@@ -86,6 +86,12 @@ struct TensorStats {
 std::optional<CodedTensor> encode_tensor(const DeltaView& delta, const CodecParams& params, ThreadPool& pool,
                                          TensorStats& stats);
 
+/// Checks a CodedTensor's fixed fields (patch, transform, bands, flags, scale,
+/// widths, shape bound), not its selectors, metadata or codes; throws Error.
+void validate_coded_header(const CodedTensor& ct);
+/// True when the patch range at `m` (4 bytes of f16 or 8 of f32) is finite.
+bool patch_range_ok(const uint8_t* m, size_t meta_bytes);
+
 /// Checks that every size in a CodedTensor (e.g. read from a file) agrees
 /// with its shape and widths; throws Error. decode_tensor() requires it.
 void validate_coded(const CodedTensor& ct);

@@ -39,6 +39,32 @@ private:
     size_t cap_ = 0;
 };
 
+/// A blob as stored in a record (FORMAT.md "Blobs"), checked but not decoded:
+/// its header agrees with itself, its bytes lie inside the record, and a zstd blob
+/// is exactly one frame that declares `raw` bytes, a window of at most
+/// kMaxZstdWindow and a ratio of at most kZstdMaxRatio.
+struct BlobRef {
+    uint8_t codec = 0;  ///< 0 = stored, 1 = zstd
+    uint64_t raw = 0, stored = 0;
+    const uint8_t* src = nullptr;
+};
+/// Largest zstd window a reader accepts (our writer's frames use at most 512 KiB):
+/// bounds what a streaming decode of a hostile frame can allocate.
+inline constexpr uint64_t kMaxZstdWindow = 16ull << 20;
+
+/// Decodes a checked blob into `out` (blob.raw bytes); throws Error("<ctx>: corrupt ...").
+void decode_blob(const BlobRef& blob, uint8_t* out, const std::string& ctx);
+/// Decodes a checked blob in pieces of at most 1 MiB, handing each to `sink`, in
+/// memory bounded by kMaxZstdWindow whatever `blob.raw` declares. Throws Error.
+template <typename Sink>
+void stream_blob(const BlobRef& blob, const std::string& ctx, Sink&& sink);
+void stream_blob_impl(const BlobRef& blob, const std::string& ctx, void* sink_ctx,
+                      void (*sink)(void*, const uint8_t*, size_t));
+template <typename Sink>
+void stream_blob(const BlobRef& blob, const std::string& ctx, Sink&& sink) {
+    stream_blob_impl(blob, ctx, &sink, [](void* c, const uint8_t* p, size_t n) { (*static_cast<Sink*>(c))(p, n); });
+}
+
 /// Appends little-endian values to a byte buffer.
 class ByteWriter {
 public:
@@ -78,6 +104,8 @@ public:
     float f32();
     const uint8_t* bytes(size_t n);
     std::string str16();
+    /// Reads and checks a blob's header without decoding it (see BlobRef).
+    BlobRef blob_ref();
     /// Reads a blob whose decoded size must equal `expected_raw`.
     std::vector<uint8_t> blob(uint64_t expected_raw);
     /// Reads a blob whose decoded size must equal `expected_raw`, without a
@@ -89,9 +117,9 @@ public:
     size_t remaining() const { return n_ - pos_; }
     void expect_end();
     [[noreturn]] void fail(const std::string& why) const;
+    const std::string& context() const { return ctx_; }
 
 private:
-    std::vector<uint8_t> blob_impl(uint64_t raw, bool exact);
     const uint8_t* p_;
     size_t n_, pos_ = 0;
     std::string ctx_;
@@ -137,6 +165,19 @@ private:
 namespace deltacodec {
 /// CODED body after the common tensor prefix (FORMAT.md), both directions.
 void write_coded_body(ByteWriter& w, const CodedTensor& ct, bool entropy);
+/// A CODED body read and checked up to its blobs, which are not decoded yet.
+struct CodedBody {
+    CodedTensor ct;  ///< fixed fields only: selectors, meta and codes empty
+    uint64_t n = 0;  ///< patches
+    int sel_bits = 0;
+    BlobRef sel, meta, codes;
+};
+CodedBody parse_coded_body(ByteReader& r, uint64_t rows, uint64_t cols);
+/// Decodes its blobs into a validated CodedTensor (memory: the tensor's own codes).
+CodedTensor decode_coded_body(const CodedBody& b, const std::string& ctx);
+/// Verifies its blobs by streaming, in bounded memory whatever the declared
+/// shape (for info); returns the patches per width.
+std::vector<uint64_t> check_coded_body(const CodedBody& b, const std::string& ctx);
 /// Reads and validates a CODED body for a tensor of the given 2-D shape.
 CodedTensor read_coded_body(ByteReader& r, uint64_t rows, uint64_t cols);
 }  // namespace deltacodec

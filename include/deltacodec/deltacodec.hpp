@@ -84,8 +84,47 @@ struct DecompressReport {
 DecompressReport decompress(const std::string& base, const std::string& dcx, const std::string& out,
                             const DecompressOptions& opt);
 
-/// Reads and fully verifies a .dcx file (framing, checksums, every record);
-/// returns its description as JSON text.
+/// One tensor record of a .dcx, as info() describes it.
+struct DcxTensor {
+    std::string name;
+    std::string dtype;
+    Shape shape;
+    std::string kind;    ///< "coded", "exact", "whole"
+    std::string reason;  ///< whole: "new", "reshaped", "dtype", "not-float"
+    uint64_t stored_bytes = 0;
+    // coded only:
+    std::string transform, bands;
+    int patch = 0;
+    std::vector<int> widths;
+    std::vector<uint64_t> patches_per_width;
+};
+
+/// What info() reads from a .dcx. Every string in it came from the file: print
+/// it through a filter for control characters (the CLI does).
+struct DcxInfo {
+    std::string file;
+    uint64_t bytes = 0;
+    std::string producer;
+    std::vector<std::pair<std::string, std::string>> options;  ///< as recorded (informative)
+    bool directory = false;
+    size_t shards = 0;
+    std::vector<std::pair<std::string, uint64_t>> files;  ///< directory files: name, bytes
+    std::vector<std::string> dropped_base_tensors;
+    std::vector<DcxTensor> tensors;
+    bool has_rel_error = false;
+    double rel_error = 0;  ///< recorded at compression (informative)
+    uint64_t delta_bytes = 0;
+    double ratio = 0, bits_per_param = 0, bits_per_param_all = 0;
+    size_t count(const std::string& kind) const;
+    /// The description as JSON text (the CLI's `info --json`).
+    std::string to_json() const;
+};
+
+/// Reads and fully verifies a .dcx file (framing, checksums, every record and
+/// blob) without a base. Memory: a small multiple of the HEADER's size plus a
+/// constant (blobs are checked by streaming), whatever the records declare.
+DcxInfo info(const std::string& dcx);
+/// info(dcx).to_json().
 std::string info_json(const std::string& dcx);
 
 /// The options as the CLI spells them, e.g. "dwt p=64 2:0.5,0:0.5 bands=ll_lh_hl".

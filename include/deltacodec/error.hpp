@@ -3,34 +3,23 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace deltacodec {
 
+/// `s` made safe for a terminal or a log line: control characters (C0, DEL, C1)
+/// and bytes that are not UTF-8 are written as \xNN; everything else is kept.
+/// Names read from files (tensor names, file names, producer strings) are
+/// attacker-controlled: print them through this.
+std::string printable(std::string_view s);
+
 /// Every failure the library reports: bad input, corrupt or hostile files,
-/// mismatched models, I/O errors. `what()` is one line, meant for a user.
-/// Control characters in the message (e.g. from a hostile tensor name) are
-/// written as \xNN, so it stays one line whatever the input.
+/// mismatched models, I/O errors. `what()` is one line, meant for a user:
+/// the message goes through printable(), so it stays one line and carries no
+/// terminal escape whatever the input.
 class Error : public std::runtime_error {
 public:
-    explicit Error(const std::string& msg) : std::runtime_error(one_line(msg)) {}
-
-private:
-    static std::string one_line(const std::string& s) {
-        static const char* hex = "0123456789abcdef";
-        std::string out;
-        out.reserve(s.size());
-        for (char ch : s) {
-            const auto c = static_cast<unsigned char>(ch);
-            if (c < 0x20 || c == 0x7f) {
-                out += "\\x";
-                out += hex[c >> 4];
-                out += hex[c & 15];
-            } else {
-                out += ch;
-            }
-        }
-        return out;
-    }
+    explicit Error(const std::string& msg) : std::runtime_error(printable(msg)) {}
 };
 
 /// Throws Error(msg) when `cond` is false.

@@ -40,6 +40,8 @@ public:
     OutputFile& operator=(const OutputFile&) = delete;
 
     void write(const void* data, size_t n);
+    /// Writes out what is buffered (the temporary file then holds every byte so far).
+    void flush();
     uint64_t bytes_written() const { return written_; }
     /// Flushes, closes and renames onto the target.
     void commit();
@@ -48,7 +50,6 @@ public:
     const std::string& temp_path() const { return temp_; }
 
 private:
-    void flush();
     std::string target_, temp_;
     int fd_ = -1;
     bool overwrite_;

@@ -1,0 +1,104 @@
+// deltacodec — the one reader of .dcx sections (see record.hpp).
+#include "record.hpp"
+
+#include <set>
+
+#include "deltacodec/error.hpp"
+#include "text.hpp"
+
+namespace deltacodec {
+using json = nlohmann::json;
+
+OpenedDcx open_dcx(const MappedFile& f, DcxReader& rd, bool verify_files) {
+    OpenedDcx o;
+    Section s;
+    if (!rd.next(s) || s.type != SectionType::HEADER) throw Error(f.path() + ": corrupt .dcx file (no HEADER first)");
+    o.hdr = header_from_bytes(s.data, s.size, f.path());
+    std::set<std::string> names;
+    for (;;) {
+        if (!rd.next(s)) throw Error(f.path() + ": truncated .dcx file");
+        if (s.type != SectionType::FILE) break;
+        if (!o.hdr.directory) throw Error(f.path() + ": corrupt .dcx file (FILE section in a single-file layout)");
+        ByteReader r(s.data, s.size, f.path());
+        std::string name = r.str16();
+        if (!is_plain_file_name(name) || !tensor_name_problem(name).empty()) r.fail("unsafe file name in FILE section");
+        for (const ShardSpec& sh : o.hdr.shards)
+            if (sh.file == name) r.fail("FILE section would overwrite shard " + name);
+        if (!names.insert(name).second) r.fail("file '" + name + "' twice");
+        const BlobRef b = r.blob_ref();
+        if (b.raw > kMaxAuxFile) r.fail("FILE larger than 1 GiB");
+        r.expect_end();
+        if (verify_files) stream_blob(b, f.path() + ": file '" + name + "'", [](const uint8_t*, size_t) {});
+        o.files.push_back(AuxFile{std::move(name), b});
+    }
+    o.first = s;
+    return o;
+}
+
+Record parse_record(const Section& s, const TensorSpec& spec, const std::string& path) {
+    if (s.type != SectionType::TENSOR)
+        throw Error(path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
+    ByteReader r(s.data, s.size, path + ": tensor '" + spec.name + "'");
+    Record rec;
+    rec.prefix = read_prefix(r);
+    const TensorPrefix& p = rec.prefix;
+    if (p.name != spec.name || p.dtype != spec.dtype || p.shape != spec.shape)
+        r.fail("record does not match the header's tensor list (corrupt file)");
+    const uint64_t nbytes = shape_numel(spec.shape) * dtype_size(spec.dtype);
+    switch (p.kind) {
+        case RecordKind::WHOLE:
+            rec.why = r.u8();
+            if (rec.why > 3) r.fail("unknown reason code");
+            rec.data = r.blob_ref();
+            if (rec.data.raw != nbytes) r.fail("blob size does not match its tensor");
+            break;
+        case RecordKind::EXACT_DELTA:
+            if (!dtype_is_compressible(spec.dtype)) r.fail("exact delta of a non-float tensor");
+            rec.fingerprint = r.u64();
+            rec.data = r.blob_ref();
+            if (rec.data.raw != nbytes) r.fail("blob size does not match its tensor");
+            break;
+        case RecordKind::CODED: {
+            if (!dtype_is_compressible(spec.dtype) || spec.shape.size() != 2)
+                r.fail("coded record of an uncodable tensor");
+            rec.fingerprint = r.u64();
+            const auto bdt = dtype_from_code(r.u8());
+            if (!bdt || !dtype_is_compressible(*bdt)) r.fail("bad base dtype");
+            rec.base_dtype = *bdt;
+            rec.coded = parse_coded_body(r, spec.shape[0], spec.shape[1]);
+            break;
+        }
+    }
+    r.expect_end();
+    return rec;
+}
+
+std::vector<uint64_t> verify_record_blobs(const Record& rec, const std::string& ctx) {
+    if (rec.prefix.kind == RecordKind::CODED) return check_coded_body(rec.coded, ctx);
+    stream_blob(rec.data, ctx, [](const uint8_t*, size_t) {});
+    return {};
+}
+
+EndStats check_end(const MappedFile& f, const Section& s, size_t tensors) {
+    if (s.type != SectionType::END)
+        throw Error(f.path() + ": corrupt .dcx file (unexpected section after the last tensor)");
+    json j;
+    try {
+        j = json::parse(s.data, s.data + s.size);
+    } catch (const json::exception&) {
+        throw Error(f.path() + ": corrupt END section");
+    }
+    if (!j.is_object() || !j.contains("tensors") || !j["tensors"].is_number_unsigned() ||
+        j["tensors"].get<uint64_t>() != tensors)
+        throw Error(f.path() + ": corrupt END section (tensor count)");
+    EndStats e;
+    e.tensors = tensors;
+    if (j.contains("stats") && j["stats"].is_object() && j["stats"].contains("rel_error") &&
+        j["stats"]["rel_error"].is_number()) {
+        e.has_rel_error = true;
+        e.rel_error = j["stats"]["rel_error"].get<double>();
+    }
+    return e;
+}
+
+}  // namespace deltacodec

@@ -1,0 +1,57 @@
+// deltacodec (internal) — the one reader of a .dcx's sections: HEADER, FILE and
+// TENSOR records parsed and checked up to their blobs, shared by decompress, info
+// and compress's read-back check. Blobs are decoded (decompress) or verified by
+// streaming in bounded memory (info, read-back) by the caller.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "deltacodec/container.hpp"
+#include "header.hpp"
+
+namespace deltacodec {
+
+/// A FILE section, checked (name, blob header) but not decoded.
+struct AuxFile {
+    std::string name;  ///< relative path inside the output directory
+    BlobRef data;
+};
+
+/// The HEADER and FILE sections of a .dcx; `first` is the section after them.
+struct OpenedDcx {
+    DcxHeader hdr;
+    std::vector<AuxFile> files;
+    Section first{};
+};
+
+/// Reads HEADER and FILE sections from `rd` (which must be at the start).
+/// `verify_files`: also decode each FILE blob by streaming to check it.
+OpenedDcx open_dcx(const MappedFile& f, DcxReader& rd, bool verify_files);
+
+/// One TENSOR record, checked against the HEADER's entry for it, blobs not decoded.
+struct Record {
+    TensorPrefix prefix;
+    uint8_t why = 0;           ///< WHOLE: reason code
+    uint64_t fingerprint = 0;  ///< EXACT_DELTA, CODED: the base tensor's
+    DType base_dtype{};        ///< CODED: the base tensor's dtype
+    BlobRef data;              ///< WHOLE: the tensor; EXACT_DELTA: its byte planes
+    CodedBody coded;           ///< CODED
+};
+/// `s` must be a TENSOR section; throws Error naming the tensor otherwise.
+Record parse_record(const Section& s, const TensorSpec& spec, const std::string& path);
+
+/// What info shows of the END section (informative: written by the compressor).
+struct EndStats {
+    uint64_t tensors = 0;
+    bool has_rel_error = false;
+    double rel_error = 0;
+};
+/// Checks the END section against the number of tensors read; returns its stats.
+EndStats check_end(const MappedFile& f, const Section& s, size_t tensors);
+
+/// Streams every blob of a record to check it decodes (bounded memory, no base
+/// needed); returns the patches per width of a CODED record (empty otherwise).
+std::vector<uint64_t> verify_record_blobs(const Record& rec, const std::string& ctx);
+
+}  // namespace deltacodec
