@@ -8,6 +8,7 @@
 #include "deltacodec/deltacodec.hpp"
 #include "header.hpp"
 #include "kernels.hpp"
+#include "text.hpp"
 
 namespace deltacodec {
 using json = nlohmann::json;
@@ -48,8 +49,7 @@ Opened open_dcx(const MappedFile& f, DcxReader& rd) {
         if (!o.hdr.directory) throw Error(f.path() + ": corrupt .dcx file (FILE section in a single-file layout)");
         ByteReader r(s.data, s.size, f.path());
         std::string name = r.str16();
-        if (!is_plain_file_name(name) || name.find('\0') != std::string::npos)
-            r.fail("unsafe file name in FILE section");
+        if (!relative_path_problem(name).empty()) r.fail("unsafe file name in FILE section");
         for (const ShardSpec& sh : o.hdr.shards)
             if (sh.file == name) r.fail("FILE section would overwrite shard " + name);
         if (!names.insert(name).second) r.fail("file '" + name + "' twice");
@@ -57,6 +57,16 @@ Opened open_dcx(const MappedFile& f, DcxReader& rd) {
         r.expect_end();
         o.files.push_back(AuxFile{std::move(name), s, bytes});
     }
+    // A name may not also be a folder of another ("a" and "a/b"), nor lie inside a shard.
+    for (const AuxFile& a : o.files)
+        for (size_t p = a.name.find('/'); p != std::string::npos; p = a.name.find('/', p + 1)) {
+            const std::string folder = a.name.substr(0, p);
+            bool clash = names.count(folder) > 0;
+            for (const ShardSpec& sh : o.hdr.shards) clash = clash || sh.file == folder;
+            if (clash)
+                throw Error(f.path() + ": corrupt .dcx file (file '" + printable(a.name) + "' lies inside the file '" +
+                            printable(folder) + "')");
+        }
     o.first = s;
     return o;
 }
@@ -188,7 +198,7 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     const MappedFile f = MappedFile::open(dcx_path);
     DcxReader rd(f);
     Opened o = open_dcx(f, rd);
-    const Checkpoint base = Checkpoint::open(base_path);
+    const Checkpoint base = Checkpoint::open(base_path, opt.follow_symlinks);
     // The output may not replace an input: the .dcx, the base, any file of a base
     // directory (a shard inside it), nor, for a directory output (replaced whole),
     // a directory holding an input.
@@ -211,10 +221,14 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     DecompressReport rep;
     rep.directory = o.hdr.directory;
     std::unique_ptr<OutputDir> dir;
-    if (o.hdr.directory)
-        dir = std::make_unique<OutputDir>(out_path, opt.overwrite);
-    else if (is_directory(out_path))
+    if (o.hdr.directory) {
+        std::vector<std::string> writes;  // what -f may replace in an existing directory
+        for (const ShardSpec& sh : o.hdr.shards) writes.push_back(sh.file);
+        for (const AuxFile& a : o.files) writes.push_back(a.name);
+        dir = std::make_unique<OutputDir>(out_path, opt.overwrite, writes);
+    } else if (is_directory(out_path)) {
         throw Error(out_path + " is a directory, but this .dcx rebuilds a single .safetensors file");
+    }
 
     size_t total = 0;
     for (const ShardSpec& sh : o.hdr.shards) total += sh.tensors.size();
