@@ -69,8 +69,21 @@ struct TempSlot {
 };
 TempSlot g_temps[kTempSlots];
 
+std::atomic<int> g_cleaning{0};
+
+// Once a signal handler has begun removing the temporaries, a thread about to
+// create one waits here for the process to end instead.
+void wait_if_cleaning() noexcept {
+    if (g_cleaning.load() != 0)
+        for (;;) ::pause();
+}
+
+// Registered *before* the path is created, so that there is no moment when a
+// temporary exists unregistered. Names are ".NAME.PID.RAND.tmp": should creating
+// one fail because it exists, that file is a leftover of this naming scheme.
 int temp_register(const std::string& path, bool dir) {
     if (path.size() >= PATH_MAX) throw Error("path too long: " + printable(path));
+    wait_if_cleaning();
     for (int i = 0; i < kTempSlots; ++i) {
         int expected = 0;
         if (!g_temps[i].state.compare_exchange_strong(expected, 1)) continue;
@@ -142,7 +155,8 @@ void remove_tree_raw(const char* root) noexcept {
         }
         ::close(cur);
         if (parent < 0) {
-            ::rmdir(root);
+            // Not empty: another thread added an entry meanwhile; walk again (bounded).
+            if (::rmdir(root) != 0 && errno == ENOTEMPTY && rounds < 1000) continue;
             return;
         }
         const int rc = ::unlinkat(parent, name, AT_REMOVEDIR);
@@ -152,11 +166,14 @@ void remove_tree_raw(const char* root) noexcept {
 }
 
 void clean_temps() noexcept {
-    for (TempSlot& s : g_temps) {
-        const int st = s.state.load(std::memory_order_acquire);
-        if (st == 2) ::unlink(s.path);
-        if (st == 3) remove_tree_raw(s.path);
-    }
+    // Other threads run on while this one cleans; one that was already creating a
+    // file when cleaning began is caught by the second pass (new ones wait).
+    for (int pass = 0; pass < 2; ++pass)
+        for (TempSlot& s : g_temps) {
+            const int st = s.state.load(std::memory_order_acquire);
+            if (st == 2) ::unlink(s.path);
+            if (st == 3) remove_tree_raw(s.path);
+        }
 }
 
 // ---------------------------------------------------------------------------
@@ -181,8 +198,6 @@ int map_register(const void* p, uint64_t size, const char* path) {
     }
     return -1;  // table full: a fault there is reported without the file's name
 }
-
-std::atomic<int> g_cleaning{0};
 
 void write_all(const char* s, size_t n) noexcept {
     while (n > 0) {
@@ -322,14 +337,13 @@ void MappedFile::release(uint64_t offset, uint64_t len) const {
 OutputFile::OutputFile(const std::string& target, bool overwrite)
     : target_(target), temp_(temp_name_for(target)), overwrite_(overwrite) {
     check_target();
+    slot_ = temp_register(temp_, false);
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd_ < 0) throw Error("cannot create " + target_ + ": " + errno_text());
-    try {
-        slot_ = temp_register(temp_, false);
-    } catch (...) {
-        ::close(fd_);
-        ::unlink(temp_.c_str());
-        throw;
+    if (fd_ < 0) {
+        const std::string e = errno_text();
+        temp_unregister(slot_);
+        temp_.clear();  // not ours: the destructor must not remove it
+        throw Error("cannot create " + target_ + ": " + e);
     }
     buf_.reserve(1 << 22);
 }
@@ -481,12 +495,13 @@ OutputDir::OutputDir(const std::string& target, bool overwrite, const std::vecto
             throw Error("refusing to replace " + target_ + ": it holds " + foreign +
                         ", which this rebuild does not write (-f replaces only a previous rebuild)");
     }
-    if (::mkdir(temp_.c_str(), 0755) != 0) throw Error("cannot create " + target_ + ": " + errno_text());
-    try {
-        slot_ = temp_register(temp_, true);
-    } catch (...) {
-        ::rmdir(temp_.c_str());
-        throw;
+    slot_ = temp_register(temp_, true);
+    if (::mkdir(temp_.c_str(), 0755) != 0) {
+        const std::string e = errno_text();
+        temp_unregister(slot_);
+        slot_ = -1;
+        committed_ = true;  // nothing of ours to remove
+        throw Error("cannot create " + target_ + ": " + e);
     }
 }
 
@@ -500,6 +515,7 @@ std::string OutputDir::path_of(const std::string& rel) {
     if (!problem.empty()) throw Error("cannot write '" + printable(rel) + "': " + problem);
     const size_t last = rel.rfind('/');
     if (last != std::string::npos) {
+        wait_if_cleaning();
         int fd = ::open(temp_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) throw Error("cannot open " + temp_ + ": " + errno_text());
         size_t pos = 0;
