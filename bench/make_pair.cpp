@@ -206,7 +206,10 @@ int main(int argc, char** argv) {
         }
 
         std::filesystem::create_directories(out);
-        OutputDir base_dir(out + "/base", overwrite), ft_dir(out + "/finetuned", overwrite);
+        std::vector<std::string> writes = names;  // what -f may replace in an existing output
+        writes.push_back("model.safetensors.index.json");
+        writes.push_back("config.json");
+        OutputDir base_dir(out + "/base", overwrite, writes), ft_dir(out + "/finetuned", overwrite, writes);
         ThreadPool pool(threads);
         const Metadata meta{{"format", "pt"}};
 

@@ -62,6 +62,9 @@ void print_summary(const CompressReport& r, const CompressOptions& o, const std:
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Temporaries are removed on SIGINT/SIGTERM/SIGHUP (then the signal kills us as
+    // usual); an input that shrinks while mapped ends the run with exit status 1.
+    install_signal_handlers();
     CLI::App app{"deltacodec " + std::string(kVersion) +
                  ": store a fine-tuned model as a small compressed delta against its base, and rebuild it"};
     app.set_version_flag("--version", std::string("deltacodec ") + kVersion);
@@ -94,8 +97,10 @@ int main(int argc, char** argv) {
     c->add_option("-T,--threads", co.threads, "threads (0 = all cores)")
         ->check(CLI::Range(0u, deltacodec::kMaxThreads))
         ->capture_default_str();
-    c->add_option("--report", report, "write a per-tensor JSON report here");
-    c->add_flag("-f,--force", co.overwrite, "overwrite OUT");
+    c->add_option("--report", report, "write a per-tensor JSON report here (committed with OUT)");
+    c->add_flag("-f,--force", co.overwrite, "replace OUT (and the report) if it is a regular file");
+    c->add_flag("--follow-symlinks", co.follow_symlinks,
+                "read symbolic links inside model directories (refused by default)");
     c->add_flag("-q,--quiet", c_quiet, "print nothing but errors");
     c->add_flag("-v,--verbose", c_verbose, "list every tensor in the summary");
 
@@ -110,7 +115,10 @@ int main(int argc, char** argv) {
     d->add_option("-T,--threads", dopt.threads, "threads (0 = all cores)")
         ->check(CLI::Range(0u, deltacodec::kMaxThreads))
         ->capture_default_str();
-    d->add_flag("-f,--force", dopt.overwrite, "overwrite OUT");
+    d->add_flag("-f,--force", dopt.overwrite,
+                "replace OUT: a regular file, or a directory holding only a previous rebuild's files");
+    d->add_flag("--follow-symlinks", dopt.follow_symlinks,
+                "read symbolic links inside the base model directory (refused by default)");
     d->add_flag("-q,--quiet", d_quiet, "print nothing but errors");
 
     // info
@@ -145,16 +153,8 @@ int main(int argc, char** argv) {
             co.entropy = entropy == "zstd";
             Progress prog{!c_quiet && isatty(2) != 0};
             co.progress = [&prog](size_t a, size_t b, const std::string& n) { prog(a, b, n); };
-            // The report's temporary file is created first, so an unwritable or existing
-            // report fails before the .dcx is written (a failed run leaves no output).
-            std::unique_ptr<OutputFile> rf;
-            if (!report.empty()) rf = std::make_unique<OutputFile>(report, co.overwrite);
+            co.report = report;  // written and committed by compress() with the .dcx
             const CompressReport r = compress(c_base, c_ft, c_out, co);
-            if (rf) {
-                const std::string js = r.to_json(co) + "\n";
-                rf->write(js.data(), js.size());
-                rf->commit();
-            }
             if (!c_quiet) print_summary(r, co, c_out, c_verbose + 1);
         } else if (*d) {
             Progress prog{!d_quiet && isatty(2) != 0};

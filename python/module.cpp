@@ -1,5 +1,7 @@
 // deltacodec — Python bindings (pybind11): compress, decompress, info.
-// The work runs without the GIL; errors raise deltacodec.Error.
+// The work runs without the GIL; errors raise deltacodec.Error. The module does
+// not install signal handlers (install_signal_handlers() is the program's choice):
+// in Python, Ctrl-C arrives as KeyboardInterrupt after the call returns.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -16,7 +18,7 @@ py::object compress_py(const std::string& base, const std::string& finetuned, co
                        const std::string& method, int patch, const std::string& bits, const std::string& bands,
                        const std::string& quant_table, const std::string& importance, const std::string& meta,
                        const std::string& entropy, const std::string& range, const std::string& include,
-                       const std::string& exclude, unsigned threads, bool overwrite) {
+                       const std::string& exclude, unsigned threads, bool overwrite, bool follow_symlinks) {
     CompressOptions o;
     const TransformEntry* tr = find_transform(method);
     if (!tr) throw Error("unknown method '" + method + "' (dct or dwt)");
@@ -38,6 +40,7 @@ py::object compress_py(const std::string& base, const std::string& finetuned, co
     o.exclude = exclude;
     o.threads = threads;
     o.overwrite = overwrite;
+    o.follow_symlinks = follow_symlinks;
     std::string report;
     {
         py::gil_scoped_release nogil;
@@ -47,10 +50,11 @@ py::object compress_py(const std::string& base, const std::string& finetuned, co
 }
 
 py::dict decompress_py(const std::string& base, const std::string& dcx, const std::string& out, unsigned threads,
-                       bool overwrite) {
+                       bool overwrite, bool follow_symlinks) {
     DecompressOptions o;
     o.threads = threads;
     o.overwrite = overwrite;
+    o.follow_symlinks = follow_symlinks;
     DecompressReport r;
     {
         py::gil_scoped_release nogil;
@@ -84,10 +88,11 @@ PYBIND11_MODULE(deltacodec, m) {
           py::arg("bands") = "ll_lh_hl", py::arg("quant_table") = "none", py::arg("importance") = "pre",
           py::arg("meta") = "f16", py::arg("entropy") = "zstd", py::arg("range") = "minmax", py::arg("include") = "",
           py::arg("exclude") = "", py::arg("threads") = 0, py::arg("overwrite") = false,
+          py::arg("follow_symlinks") = false,
           "Compress FINETUNED against BASE into OUT (.dcx). Returns the report as a dict "
           "({'summary', 'options', 'tensors', ...}); raises deltacodec.Error on bad input.");
     m.def("decompress", &decompress_py, py::arg("base"), py::arg("dcx"), py::arg("out"), py::kw_only(),
-          py::arg("threads") = 0, py::arg("overwrite") = false,
+          py::arg("threads") = 0, py::arg("overwrite") = false, py::arg("follow_symlinks") = false,
           "Rebuild the fine-tuned checkpoint from BASE and a .dcx file into OUT.");
     m.def("info", &info_py, py::arg("dcx"), "Read and verify a .dcx file; returns its description as a dict.");
 }

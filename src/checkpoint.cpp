@@ -16,7 +16,7 @@ bool ends_with(const std::string& s, const std::string& suf) {
 }
 }  // namespace
 
-Checkpoint Checkpoint::open(const std::string& path) {
+Checkpoint Checkpoint::open(const std::string& path, bool follow_symlinks) {
     Checkpoint c;
     c.path_ = path;
     if (!path_exists(path)) throw Error(path + ": no such file or directory");
@@ -26,7 +26,9 @@ Checkpoint Checkpoint::open(const std::string& path) {
         return c;
     }
     c.is_dir_ = true;
-    const std::vector<std::string> files = list_files(path);
+    // Every file, subfolders included (sorted relative paths); symbolic links,
+    // FIFOs, devices and unsafe names refused here, before anything is read.
+    const std::vector<std::string> files = list_tree(path, follow_symlinks);
     const std::set<std::string> present(files.begin(), files.end());
     if (present.count(kIndexFile)) {
         const std::string ipath = path + "/" + kIndexFile;
@@ -70,8 +72,13 @@ Checkpoint Checkpoint::open(const std::string& path) {
     } else {
         throw Error(path + ": directory has neither model.safetensors nor " + kIndexFile);
     }
+    // Everything that is not a shard of the checkpoint travels as a file: the
+    // index, config and tokenizer files, files in subfolders, and safetensors
+    // files that the index does not name (or beside model.safetensors).
+    std::set<std::string> shard_files;
+    for (const Shard& s : c.shards_) shard_files.insert(s.file);
     for (const std::string& f : files)
-        if (!ends_with(f, ".safetensors")) c.aux_.push_back(f);
+        if (!shard_files.count(f)) c.aux_.push_back(f);
     return c;
 }
 

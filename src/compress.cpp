@@ -1,4 +1,7 @@
 // deltacodec — compress: checkpoint pair → .dcx, tensor by tensor, streamed.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <regex>
@@ -146,13 +149,24 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     const std::regex inc_re = make_regex(has_inc ? opt.include : ".", "--include");
     const std::regex exc_re = make_regex(has_exc ? opt.exclude : ".", "--exclude");
 
-    const Checkpoint base = Checkpoint::open(base_path);
-    const Checkpoint ft = Checkpoint::open(ft_path);
+    const Checkpoint base = Checkpoint::open(base_path, opt.follow_symlinks);
+    const Checkpoint ft = Checkpoint::open(ft_path, opt.follow_symlinks);
     std::vector<std::string> inputs = {base_path, ft_path};
     for (const Checkpoint* c : {&base, &ft})
         for (const std::string& f : c->file_paths()) inputs.push_back(f);
-    for (const std::string& in : inputs)
+    for (const std::string& in : inputs) {
         if (same_file(in, out_path)) throw Error("refusing to overwrite the input " + in + " with the output");
+        if (!opt.report.empty() && same_file(in, opt.report))
+            throw Error("refusing to overwrite the input " + in + " with the report");
+    }
+    if (!opt.report.empty() && same_target(opt.report, out_path))
+        throw Error("the report and the output are the same file: " + opt.report);
+    for (const std::string& f : ft.aux_files()) {
+        struct stat st {};
+        const std::string p = ft.path() + "/" + f;
+        if (::stat(p.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) > kMaxAuxFile)
+            throw Error(printable(p) + " is larger than 1 GiB, the most a .dcx carries for a file other than a shard");
+    }
 
     // Plan every tensor before writing anything.
     struct Item {
@@ -238,10 +252,14 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
                     std::to_string(kMaxHeaderJson >> 20) + " MiB");
 
     OutputFile out(out_path, opt.overwrite);
+    // The report's temporary is created before any work, so an existing or
+    // unwritable report fails early; it is committed right after the .dcx.
+    std::unique_ptr<OutputFile> report_file;
+    if (!opt.report.empty()) report_file = std::make_unique<OutputFile>(opt.report, opt.overwrite);
     DcxWriter dcx(out);
     dcx.section(SectionType::HEADER, header_bytes);
     for (const std::string& f : ft.aux_files()) {
-        const std::vector<uint8_t> data = read_file(ft.path() + "/" + f, kMaxAuxFile);
+        const std::vector<uint8_t> data = read_file(ft.path() + "/" + f, kMaxAuxFile, opt.follow_symlinks);
         ByteWriter w;
         w.str16(f);
         w.blob(data.data(), data.size(), true);
@@ -334,8 +352,21 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     dcx.section(SectionType::END, std::vector<uint8_t>(es.begin(), es.end()));
     out.flush();
     verify_readback(out.temp_path(), out_path, items.size());
-    out.commit();
     rep.dcx_bytes = out.bytes_written();
+    if (report_file) {
+        const std::string js = rep.to_json(opt) + "\n";
+        report_file->write(js.data(), js.size());
+        report_file->check_target();  // both outputs or neither
+    }
+    out.commit();
+    if (report_file) {
+        try {
+            report_file->commit();
+        } catch (...) {
+            if (!opt.overwrite) ::unlink(out_path.c_str());  // created by this run a moment ago
+            throw;
+        }
+    }
     return rep;
 }
 

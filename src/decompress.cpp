@@ -8,6 +8,7 @@
 #include "deltacodec/deltacodec.hpp"
 #include "kernels.hpp"
 #include "record.hpp"
+#include "text.hpp"
 
 namespace deltacodec {
 using json = nlohmann::json;
@@ -119,7 +120,7 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     const MappedFile f = MappedFile::open(dcx_path);
     DcxReader rd(f);
     const OpenedDcx o = open_dcx(f, rd, true);
-    const Checkpoint base = Checkpoint::open(base_path);
+    const Checkpoint base = Checkpoint::open(base_path, opt.follow_symlinks);
     // The output may not replace an input: the .dcx, the base, any file of a base
     // directory (a shard inside it), nor, for a directory output (replaced whole),
     // a directory holding an input.
@@ -142,10 +143,14 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     DecompressReport rep;
     rep.directory = o.hdr.directory;
     std::unique_ptr<OutputDir> dir;
-    if (o.hdr.directory)
-        dir = std::make_unique<OutputDir>(out_path, opt.overwrite);
-    else if (is_directory(out_path))
+    if (o.hdr.directory) {
+        std::vector<std::string> writes;  // what -f may replace in an existing directory
+        for (const ShardSpec& sh : o.hdr.shards) writes.push_back(sh.file);
+        for (const AuxFile& a : o.files) writes.push_back(a.name);
+        dir = std::make_unique<OutputDir>(out_path, opt.overwrite, writes);
+    } else if (is_directory(out_path)) {
         throw Error(out_path + " is a directory, but this .dcx rebuilds a single .safetensors file");
+    }
 
     size_t total = 0;
     for (const ShardSpec& sh : o.hdr.shards) total += sh.tensors.size();

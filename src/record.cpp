@@ -21,7 +21,7 @@ OpenedDcx open_dcx(const MappedFile& f, DcxReader& rd, bool verify_files) {
         if (!o.hdr.directory) throw Error(f.path() + ": corrupt .dcx file (FILE section in a single-file layout)");
         ByteReader r(s.data, s.size, f.path());
         std::string name = r.str16();
-        if (!is_plain_file_name(name) || !tensor_name_problem(name).empty()) r.fail("unsafe file name in FILE section");
+        if (!relative_path_problem(name).empty()) r.fail("unsafe file name in FILE section");
         for (const ShardSpec& sh : o.hdr.shards)
             if (sh.file == name) r.fail("FILE section would overwrite shard " + name);
         if (!names.insert(name).second) r.fail("file '" + name + "' twice");
@@ -31,6 +31,15 @@ OpenedDcx open_dcx(const MappedFile& f, DcxReader& rd, bool verify_files) {
         if (verify_files) stream_blob(b, f.path() + ": file '" + name + "'", [](const uint8_t*, size_t) {});
         o.files.push_back(AuxFile{std::move(name), b});
     }
+    // A name may not also be a folder of another ("a" and "a/b"), nor lie inside a shard.
+    for (const AuxFile& a : o.files)
+        for (size_t p = a.name.find('/'); p != std::string::npos; p = a.name.find('/', p + 1)) {
+            const std::string folder = a.name.substr(0, p);
+            bool clash = names.count(folder) > 0;
+            for (const ShardSpec& sh : o.hdr.shards) clash = clash || sh.file == folder;
+            if (clash)
+                throw Error(f.path() + ": corrupt .dcx file (file '" + a.name + "' lies inside the file '" + folder + "')");
+        }
     o.first = s;
     return o;
 }

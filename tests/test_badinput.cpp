@@ -758,9 +758,26 @@ TEST_F(Hostile, FileSections) {
         return w.buf;
     };
     const auto ok_blob = blob(bytes_of("{}"));
-    for (const std::string& n : std::vector<std::string>{"../x", "a/b", "", "..", ".", "/etc/passwd", "a\\b",
-                                                         std::string("a\0b", 3), "model.safetensors"})
+    for (const std::string& n :
+         std::vector<std::string>{"../x", "a/../../x", "", "..", ".", "/etc/passwd", "a\\b", std::string("a\0b", 3),
+                                  "model.safetensors", "a//b", "a/./b", "a/", "a/b/..", "model.safetensors/x"})
         with_file({file(n, ok_blob)}, "FILE named '" + n + "'");
+    // A FILE may not be the folder of another ("a" and "a/b", in either order).
+    with_file({file("a", ok_blob), file("a/b", ok_blob)}, "file and folder 'a'");
+    with_file({file("a/b/c", ok_blob), file("a/b", ok_blob)}, "folder and file 'a/b'");
+    {  // Names with '/' are subfolders of the output directory.
+        Sections s = {{SectionType::HEADER, header_to_bytes(header({{"w", DType::F16, {16, 16}}}, true))},
+                      {SectionType::FILE, file("a/b/c.json", ok_blob)},
+                      {SectionType::FILE, file("a/d.json", ok_blob)},
+                      {SectionType::TENSOR, rec},
+                      {SectionType::END, end_section(1)}};
+        const std::string p = write(s);
+        EXPECT_NO_THROW(info_json(p));
+        EXPECT_NO_THROW(decompress(base, p, out_dir + "/sub", DecompressOptions{}));
+        EXPECT_EQ(read_text(out_dir + "/sub/a/b/c.json"), "{}");
+        EXPECT_EQ(read_text(out_dir + "/sub/a/d.json"), "{}");
+        fs::remove_all(out_dir + "/sub");
+    }
     with_file({file("x.json", ok_blob), file("x.json", ok_blob)}, "file twice");
     with_file({file("x.json", blob({1, 2, 3}, 0, 1ull << 60))}, "raw_len 2^60");
     with_file({file("x.json", blob({1, 2, 3}, 0, (1ull << 30) + 1))}, "raw_len 1 GiB + 1");

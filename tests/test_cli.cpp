@@ -362,10 +362,19 @@ TEST_F(Cli, ShardedDirectoryRoundTrip) {
     // Rebuilding over an existing directory needs -f, and then replaces it.
     const RunResult d2 = cli({"decompress", bd, dir / "d.dcx", "-o", od, "-q"});
     EXPECT_NE(d2.rc, 0);
-    write_text(od + "/leftover.txt", "x");
+    // -f replaces a previous rebuild (a changed file of it included)...
+    write_text(od + "/config.json", "changed");
     const RunResult d3 = cli({"decompress", bd, dir / "d.dcx", "-o", od, "-q", "-f"});
     ASSERT_EQ(d3.rc, 0) << d3.err;
     EXPECT_EQ(dir_entries(od), dir_entries(fd));
+    EXPECT_EQ(read_bytes(od + "/config.json"), read_bytes(fd + "/config.json"));
+    // ...but never a directory holding anything else (tests/test_outputs.cpp has more).
+    write_text(od + "/leftover.txt", "x");
+    const RunResult d4 = cli({"decompress", bd, dir / "d.dcx", "-o", od, "-q", "-f"});
+    EXPECT_EQ(d4.rc, 1);
+    EXPECT_NE(d4.err.find("leftover.txt"), std::string::npos) << d4.err;
+    EXPECT_EQ(read_text(od + "/leftover.txt"), "x");
+    fs::remove(od + "/leftover.txt");
     EXPECT_EQ(dir_entries(dir.path()), (std::vector<std::string>{"base.safetensors", "base_dir", "d.dcx", "d.json",
                                                                  "ft.safetensors", "ft_dir", "out_dir"}));
 }

@@ -56,6 +56,17 @@ with tempfile.TemporaryDirectory() as d:
         check(False, "bad spec must raise")
     except deltacodec.Error:
         check(not os.path.exists(os.path.join(d, "y.dcx")), "no output after an error")
+    # Symbolic links inside a model directory: refused unless follow_symlinks=True.
+    bd = os.path.join(d, "bd")
+    os.mkdir(bd)
+    os.symlink(os.path.abspath(BASE), os.path.join(bd, "model.safetensors"))
+    try:
+        deltacodec.decompress(bd, out, os.path.join(d, "s.safetensors"))
+        check(False, "a symlinked shard must raise")
+    except deltacodec.Error as e:
+        check("symbolic link" in str(e), "error names the link: %s" % e)
+    r = deltacodec.decompress(bd, out, os.path.join(d, "s.safetensors"), follow_symlinks=True)
+    check(r["tensors"] == len(info["tensors"]), "follow_symlinks=True reads the link")
     try:
         deltacodec.info(os.path.join(d, "missing.dcx"))
         check(False, "missing file must raise")

@@ -124,7 +124,8 @@ TEST(Safetensors, ShardedDirectoryRoundTrip) {
     write_text(dir / kIndexFile, idx.dump(2));
     write_text(dir / "config.json", "{\"hidden_size\": 4}");
     write_text(dir / "tokenizer.json", "{}");
-    // A stray safetensors file the index does not name is not part of the checkpoint.
+    // A stray safetensors file the index does not name is not part of the checkpoint
+    // (no tensors of it), but it is one of the directory's files, carried as such.
     write_safetensors(dir / "stray.safetensors", {make_tensor("zzz", DType::F32, {1}, {1.0})});
 
     const Checkpoint c = Checkpoint::open(dir.path());
@@ -142,7 +143,8 @@ TEST(Safetensors, ShardedDirectoryRoundTrip) {
         }
     }
     EXPECT_EQ(c.find("zzz"), nullptr);
-    EXPECT_EQ(c.aux_files(), (std::vector<std::string>{"config.json", kIndexFile, "tokenizer.json"}));
+    EXPECT_EQ(c.aux_files(),
+              (std::vector<std::string>{"config.json", kIndexFile, "stray.safetensors", "tokenizer.json"}));
 
     // A directory holding just model.safetensors.
     TempDir one;

@@ -27,7 +27,11 @@ struct TensorRef {
 class Checkpoint {
 public:
     /// Opens and validates a checkpoint; throws Error with a one-line reason.
-    static Checkpoint open(const std::string& path);
+    /// A directory is listed recursively; a symbolic link inside it (a shard
+    /// included) is refused unless `follow_symlinks`, and so are FIFOs, sockets,
+    /// devices and names relative_path_problem() refuses. `path` itself, named
+    /// by the caller, may be a link.
+    static Checkpoint open(const std::string& path, bool follow_symlinks = false);
 
     bool is_directory() const { return is_dir_; }
     const std::string& path() const { return path_; }
@@ -35,8 +39,9 @@ public:
     /// All tensors, shard by shard, each shard in data order.
     const std::vector<TensorRef>& tensors() const { return order_; }
     const TensorRef* find(const std::string& name) const;
-    /// Non-tensor regular files of a directory (config.json, tokenizer files,
-    /// the index), by name; empty for a single file.
+    /// The regular files of a directory other than its shards (config.json,
+    /// tokenizer files, the index, files in subfolders, safetensors files that
+    /// are not shards), as sorted relative paths with '/'; empty for a single file.
     const std::vector<std::string>& aux_files() const { return aux_; }
     /// Paths of every file the checkpoint consists of (shards and, for a
     /// directory, its other files), for checks that an output replaces none.

@@ -5,7 +5,10 @@
 // (missing, corrupt or hostile files, mismatched models, the wrong base, bad
 // options, an existing output without `overwrite`, a full disk). Outputs are
 // written under a temporary name and renamed at the end, so a failed call
-// leaves no output behind.
+// leaves no output behind. A program that wants the temporaries removed on
+// SIGINT/SIGTERM/SIGHUP, and a named error when an input shrinks while mapped
+// (SIGBUS), calls install_signal_handlers() (deltacodec/io.hpp) once; the
+// library never installs handlers itself.
 #pragma once
 
 #include <cstdint>
@@ -27,12 +30,16 @@ inline constexpr const char* kDefaultSkipPattern = "embed|classifier|pooler|head
 using ProgressFn = std::function<void(size_t done, size_t total, const std::string& name)>;
 
 struct CompressOptions {
-    CodecParams codec;     ///< method, patch, bits, bands, JPEG table, importance, metadata precision
-    std::string include;   ///< regex: compress the 2-D tensors whose names match (replaces the default rule)
-    std::string exclude;   ///< regex: never compress tensors whose names match
-    bool entropy = true;   ///< zstd on each stored blob when it is smaller
-    unsigned threads = 0;  ///< 0 = every core; output bytes do not depend on it
-    bool overwrite = false;
+    CodecParams codec;             ///< method, patch, bits, bands, JPEG table, importance, metadata precision
+    std::string include;           ///< regex: compress the 2-D tensors whose names match (replaces the default rule)
+    std::string exclude;           ///< regex: never compress tensors whose names match
+    bool entropy = true;           ///< zstd on each stored blob when it is smaller
+    unsigned threads = 0;          ///< 0 = every core; output bytes do not depend on it
+    bool overwrite = false;        ///< replace an existing regular file (never a link, device or input)
+    bool follow_symlinks = false;  ///< read symbolic links inside model directories (refused otherwise)
+    /// Also write the JSON report (CompressReport::to_json) here: committed with the
+    /// .dcx, under the same rules; it may be neither an input nor the output.
+    std::string report;
     ProgressFn progress;
 };
 
@@ -69,7 +76,10 @@ CompressReport compress(const std::string& base, const std::string& finetuned, c
 
 struct DecompressOptions {
     unsigned threads = 0;
+    /// Replace an existing regular file; for a directory output, a directory that
+    /// holds nothing but files this rebuild writes (see OutputDir).
     bool overwrite = false;
+    bool follow_symlinks = false;  ///< read symbolic links inside a base model directory
     ProgressFn progress;
 };
 

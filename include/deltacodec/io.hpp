@@ -10,9 +10,15 @@
 namespace deltacodec {
 
 /// A read-only memory map of a whole file. Copies share the mapping.
+///
+/// Only regular files are mapped: a FIFO, a socket or a device is refused without
+/// blocking (it is opened with O_NONBLOCK and checked with fstat). Each mapping's
+/// address range and path are recorded in a fixed table, so that the SIGBUS
+/// handler of install_signal_handlers() can name a file that shrank while mapped.
 class MappedFile {
 public:
-    static MappedFile open(const std::string& path);
+    /// `follow_symlinks` false: a symbolic link as the last component is refused.
+    static MappedFile open(const std::string& path, bool follow_symlinks = true);
     const uint8_t* data() const { return data_; }
     uint64_t size() const { return size_; }
     const std::string& path() const { return path_; }
@@ -30,10 +36,18 @@ private:
 /// A buffered output file written to a temporary name beside its target and
 /// renamed onto it by commit(). Destroyed without commit(), it removes the
 /// temporary file: a failed run never leaves a partial output. Write errors
-/// (a full disk) throw Error.
+/// (a full disk) throw Error. The temporary is registered for removal by the
+/// signal handlers of install_signal_handlers() while it exists.
+///
+/// Without `overwrite` nothing is ever replaced, race-free: the rename is
+/// renameat2(RENAME_NOREPLACE), or link() + unlink() where the filesystem
+/// refuses that flag. With `overwrite` the target must be absent or a regular
+/// file (checked with lstat at construction and again right before the
+/// rename): a symbolic link, a directory, a device or a FIFO is never replaced.
+/// commit() fsyncs the file before the rename and its directory after it.
 class OutputFile {
 public:
-    /// `overwrite`: replace an existing target; otherwise an existing target is an error.
+    /// `overwrite`: replace an existing regular file; otherwise an existing target is an error.
     OutputFile(const std::string& target, bool overwrite);
     ~OutputFile();
     OutputFile(const OutputFile&) = delete;
@@ -43,8 +57,11 @@ public:
     /// Writes out what is buffered (the temporary file then holds every byte so far).
     void flush();
     uint64_t bytes_written() const { return written_; }
-    /// Flushes, closes and renames onto the target.
+    /// Flushes, fsyncs, closes and renames onto the target.
     void commit();
+    /// Throws the Error commit() would throw now for the target (it exists without
+    /// `overwrite`, or it is not a regular file); used to commit two files together.
+    void check_target() const;
     const std::string& target() const { return target_; }
     /// The temporary file being written (for a read-back check before commit()).
     const std::string& temp_path() const { return temp_; }
@@ -53,33 +70,65 @@ private:
     std::string target_, temp_;
     int fd_ = -1;
     bool overwrite_;
+    int slot_ = -1;  // in the temporary-path registry
     std::vector<uint8_t> buf_;
     uint64_t written_ = 0;
 };
 
 /// A directory built under a temporary name and renamed onto its target by
-/// commit(); removed (with its contents) if destroyed without commit().
+/// commit(); removed (with its contents) if destroyed without commit(), or by
+/// the signal handlers of install_signal_handlers().
+///
+/// `files` are the relative paths ('/'-separated) the caller will write. With
+/// `overwrite`, an existing target is replaced only when it is a directory (not
+/// a symbolic link) holding nothing but such files: every entry, recursively, is
+/// a regular file whose relative path is in `files`, or a folder of one of them.
+/// Anything else is refused, naming the first foreign entry: -f never deletes
+/// files this rebuild would not write itself. The replacement is one
+/// renameat2(RENAME_EXCHANGE); the old directory is then removed.
 class OutputDir {
 public:
-    OutputDir(const std::string& target, bool overwrite);
+    OutputDir(const std::string& target, bool overwrite, const std::vector<std::string>& files = {});
     ~OutputDir();
     OutputDir(const OutputDir&) = delete;
     OutputDir& operator=(const OutputDir&) = delete;
-    /// Path of a file inside the temporary directory (commit moves them all).
-    std::string path_of(const std::string& name) const { return temp_ + "/" + name; }
+    /// Path of a file inside the temporary directory (commit moves them all). For a
+    /// relative path with '/', creates its folders there first (never following a link).
+    std::string path_of(const std::string& rel);
     void commit();
 
 private:
     std::string target_, temp_;
     bool overwrite_, committed_ = false;
+    int slot_ = -1;
+    std::vector<std::string> files_, made_;  // made_: folders created inside temp_
 };
+
+/// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove every registered
+/// temporary file and directory (the outputs being written) and then re-raise
+/// the signal with its default action; and a handler for SIGBUS that, for a fault
+/// inside a MappedFile (an input that shrank while mapped), writes one line
+/// "deltacodec: error: PATH changed or shrank while being read", removes the
+/// temporaries and exits with status 1. A signal that is ignored (SIG_IGN, e.g.
+/// SIGHUP under nohup) stays ignored. The library never calls this itself:
+/// programs (the CLI) call it once at start.
+void install_signal_handlers();
 
 bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);
 /// Regular files directly inside `dir` (names only, sorted).
 std::vector<std::string> list_files(const std::string& dir);
+/// Every regular file under `dir`, recursively, as sorted relative paths with
+/// '/' (byte order, independent of readdir order). Throws Error naming the
+/// first entry it cannot carry: a symbolic link (unless `follow_symlinks`; then
+/// the link's target counts, and a folder reached twice is refused), a FIFO,
+/// socket or device, or a name that relative_path_problem() refuses.
+std::vector<std::string> list_tree(const std::string& dir, bool follow_symlinks);
 /// Reads a whole (small) file; throws Error past `max_bytes`.
-std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes);
+std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes, bool follow_symlinks = true);
+/// True when `a` and `b` name the same file, existing or not (`..` and symbolic
+/// links in existing parts resolved).
+bool same_target(const std::string& a, const std::string& b);
 /// True when both paths exist and name the same file or directory.
 bool same_file(const std::string& a, const std::string& b);
 /// True for a plain file name: non-empty, no '/', '\\', NUL, not "." or "..".
