@@ -225,10 +225,12 @@ const TensorInfo* SafetensorsFile::find(const std::string& name) const {
 }
 
 uint64_t tensor_nbytes(const TensorSpec& t) {
-    const auto n = dtype_nbytes(t.dtype, shape_numel(t.shape));
+    const uint64_t numel = shape_numel(t.shape);
+    const auto n = dtype_nbytes(t.dtype, numel);
     if (!n)
-        throw Error("tensor '" + t.name + "': " + shape_str(t.shape) + " elements of " +
-                    std::string(dtype_name(t.dtype)) + " are not a whole number of bytes");
+        throw Error("tensor '" + t.name + "': shape " + shape_str(t.shape) + " of " + std::string(dtype_name(t.dtype)) +
+                    (numel > UINT64_MAX / dtype_bits(t.dtype) ? " overflows its byte count"
+                                                              : " is not a whole number of bytes"));
     return *n;
 }
 
