@@ -5,6 +5,7 @@
 // here quickly, with an Error; none of these tests measures time.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "deltacodec/checkpoint.hpp"
@@ -627,4 +628,55 @@ TEST(DcxHeaderReader, DeepOptionsThroughInfoAndDecompress) {
     EXPECT_THROW(decompress(d / "base.safetensors", d / "deep.dcx", d / "out.safetensors", DecompressOptions{}), Error);
     EXPECT_FALSE(fs::exists(d / "out.safetensors"));
     EXPECT_NO_THROW(info_json(d / "ok.dcx"));
+}
+
+// ---------------------------------------------------------------- sub-byte dtypes through compress
+
+TEST(SubByteDtypes, CompressStoresThemWholeWithTheirPackedBytes) {
+    TempDir d;
+    const T w = make_tensor("w", DType::F32, {16, 16}, gaussian(256, 0.05, 1));
+    T w2 = make_tensor("w", DType::F32, {16, 16}, gaussian(256, 0.05, 2));
+    auto raw = [](const std::string& name, DType dt, Shape shape, std::vector<uint8_t> bytes) {
+        return T{name, dt, std::move(shape), std::move(bytes)};
+    };
+    // F4 [4, 3]: 12 × 4 bits = 6 bytes; F6_E2M3 [4]: 3 bytes; C64 [1]: 8 bytes; F8_E8M0 [2]: 2 bytes.
+    write_safetensors(d / "base.safetensors", {w, raw("q", DType::F4, {4, 3}, {1, 2, 3, 4, 5, 6})});
+    write_safetensors(d / "ft.safetensors",
+                      {w2, raw("q", DType::F4, {4, 3}, {9, 8, 7, 6, 5, 4}), raw("s", DType::F6_E2M3, {4}, {1, 2, 3}),
+                       raw("c", DType::C64, {1}, {1, 2, 3, 4, 5, 6, 7, 8}), raw("e", DType::F8_E8M0, {2}, {127, 128})});
+    CompressOptions opt;
+    opt.codec.patch = 16;
+    const CompressReport rep = compress(d / "base.safetensors", d / "ft.safetensors", d / "x.dcx", opt);
+    std::map<std::string, const TensorReport*> by;
+    for (const TensorReport& t : rep.tensors) by[t.name] = &t;
+    ASSERT_EQ(by.size(), 5u);
+    EXPECT_EQ(by["q"]->kind, "whole");
+    EXPECT_EQ(by["q"]->reason, "not-float");
+    EXPECT_EQ(by["q"]->delta_bytes, 6u);
+    EXPECT_EQ(by["s"]->kind, "whole");
+    EXPECT_EQ(by["s"]->delta_bytes, 3u);
+    EXPECT_EQ(by["c"]->kind, "whole");
+    EXPECT_EQ(by["e"]->kind, "whole");
+    // The records hold exactly the packed bytes, and the HEADER reads back.
+    const MappedFile f = MappedFile::open(d / "x.dcx");
+    DcxReader rd(f);
+    Section s;
+    std::map<std::string, std::vector<uint8_t>> stored;
+    while (rd.next(s)) {
+        if (s.type == SectionType::HEADER) {
+            const DcxHeader h = header_from_bytes(s.data, s.size, "x.dcx");
+            EXPECT_EQ(h.shards.at(0).tensors.size(), 5u);
+        }
+        if (s.type != SectionType::TENSOR) continue;
+        ByteReader r(s.data, s.size, "x.dcx");
+        const TensorPrefix p = read_prefix(r);
+        if (p.kind != RecordKind::WHOLE) continue;
+        r.u8();
+        stored[p.name] = r.blob(dtype_nbytes(p.dtype, shape_numel(p.shape)).value());
+        r.expect_end();
+    }
+    EXPECT_EQ(stored["q"], (std::vector<uint8_t>{9, 8, 7, 6, 5, 4}));
+    EXPECT_EQ(stored["s"], (std::vector<uint8_t>{1, 2, 3}));
+    EXPECT_EQ(stored["c"].size(), 8u);
+    EXPECT_EQ(stored["e"], (std::vector<uint8_t>{127, 128}));
 }
