@@ -70,7 +70,7 @@ void rebuild_tensor(const Section& s, const TensorSpec& spec, const Checkpoint& 
     };
     switch (rec.prefix.kind) {
         case RecordKind::WHOLE:
-            emit.whole(data_view(), numel * es);
+            emit.whole(data_view(), rec.data.raw);  // sub-byte dtypes: numel·bits/8
             return;
         case RecordKind::EXACT_DELTA: {
             const TensorRef& b = base_tensor(base, spec.name, spec.dtype, spec.shape, rec.fingerprint);
