@@ -80,11 +80,11 @@ fuzz: fuzz-build
 	  grep -E "^#[0-9]+ *DONE|stat::number_of_executed_units|stat::average_exec_per_sec" $(FUZZ_BUILD)/fuzz_$$t.log; \
 	done
 
-# Adds the inputs of the last runs that reach new coverage to the committed corpus (review, then commit).
+# Adds the inputs of the last runs that reach new edges (smallest first) to the committed corpus (review, then commit).
 fuzz-merge: fuzz-build
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
-	  $(FUZZ_BUILD)/tests/fuzz/fuzz_$$t -merge=1 -rss_limit_mb=2048 -timeout=10 tests/fuzz/corpus/$$t $(FUZZ_BUILD)/corpus/$$t; \
+	  $(FUZZ_BUILD)/tests/fuzz/fuzz_$$t -merge=1 -use_counters=0 -rss_limit_mb=2048 -timeout=10 tests/fuzz/corpus/$$t $(FUZZ_BUILD)/corpus/$$t; \
 	done
 
 # ---- model zoo and results (issue: model zoo / accuracy harness) ----
