@@ -214,7 +214,7 @@ private:
 void parse(const void* data, size_t n, Handler& h, const Limits& lim, const std::string& prefix) {
     const char* b = static_cast<const char*>(data);
     Parser p(h, lim, prefix);
-    if (const void* nul = std::memchr(b, 0, n))
+    if (const void* nul = n ? std::memchr(b, 0, n) : nullptr)  // an empty vector may hand us nullptr
         p.fail("a NUL byte at byte " + std::to_string(static_cast<const char*>(nul) - b));
     if (n >= 3 && std::memcmp(b, "\xEF\xBB\xBF", 3) == 0) p.fail("starts with a UTF-8 byte-order mark");
     Sax sax(p);
