@@ -77,7 +77,8 @@ void verify_readback(const std::string& temp, const std::string& out_path, size_
         size_t n = 0;
         for (const ShardSpec& sh : o.hdr.shards)
             for (const TensorSpec& spec : sh.tensors) {
-                verify_record_blobs(parse_record(s, spec, temp), temp);
+                DcxTensor described;
+                verify_record_blobs(parse_record(s, spec, temp), temp, described);
                 ++n;
                 if (!rd.next(s)) throw Error(temp + ": truncated .dcx file");
             }
@@ -172,7 +173,7 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     struct Item {
         const TensorRef* ft;
         const TensorRef* base;
-        RecordKind kind;
+        MethodId kind;
         WholeReason why;
         std::string reason;
     };
@@ -182,7 +183,7 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     for (const TensorRef& t : ft.tensors()) {
         const TensorInfo& fi = *t.info;
         const TensorRef* b = base.find(fi.name);
-        Item it{&t, b, RecordKind::WHOLE, WholeReason::NEW, "new"};
+        Item it{&t, b, MethodId::WHOLE, WholeReason::NEW, "new"};
         if (b && b->info->shape != fi.shape) {
             it.why = WholeReason::RESHAPED;
             it.reason = "reshaped";
@@ -199,10 +200,10 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
                 if (has_exc && std::regex_search(fi.name, exc_re)) selected = false;
             }
             if (selected) {
-                it.kind = RecordKind::CODED;
+                it.kind = MethodId::PATCH;
                 it.reason = "";
             } else if (fi.dtype == bi.dtype && dtype_is_compressible(fi.dtype)) {
-                it.kind = RecordKind::EXACT_DELTA;
+                it.kind = MethodId::EXACT_DELTA;
                 it.reason = "selection";
             } else if (!dtype_is_compressible(fi.dtype)) {
                 it.why = WholeReason::NOT_FLOAT;
@@ -288,7 +289,7 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
         TensorPrefix pre{fi.name, it.kind, fi.dtype, fi.shape};
         std::shared_ptr<CodedTensor> coded;
         const uint8_t* pl = nullptr;
-        if (it.kind == RecordKind::CODED) {
+        if (it.kind == MethodId::PATCH) {
             const TensorInfo& bi = *it.base->info;
             DeltaView dv{it.base->data(), bi.dtype, it.ft->data(), fi.dtype, fi.shape[0], fi.shape[1]};
             TensorStats st;
@@ -299,17 +300,17 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
                 tr.err2 = st.err2;
                 tr.ref2 = st.ref2;
             } else {
-                pre.kind = bi.dtype == fi.dtype ? RecordKind::EXACT_DELTA : RecordKind::WHOLE;
+                pre.method = bi.dtype == fi.dtype ? MethodId::EXACT_DELTA : MethodId::WHOLE;
                 tr.reason = "non-finite";
             }
         }
-        if (!coded && pre.kind == RecordKind::EXACT_DELTA) {
+        if (!coded && pre.method == MethodId::EXACT_DELTA) {
             uint8_t* buf = planes[idx % 2].get(fi.nbytes() + 1);
             exact_delta_planes(it.base->data(), it.ft->data(), fi.numel(), dtype_size(fi.dtype), buf, pool);
             pl = buf;
             tr.kind = "exact";
         } else if (!coded) {
-            pre.kind = RecordKind::WHOLE;
+            pre.method = MethodId::WHOLE;
             tr.kind = "whole";
         }
         writer.submit([&, idx, pre, coded, pl, tr = std::move(tr)]() mutable {
@@ -317,12 +318,12 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
             const TensorInfo& fi = *it.ft->info;
             w.buf.clear();
             write_prefix(w, pre);
-            if (pre.kind == RecordKind::CODED) {
+            if (pre.method == MethodId::PATCH) {
                 const TensorInfo& bi = *it.base->info;
                 w.u64(tensor_fingerprint(bi.dtype, bi.shape, it.base->data(), bi.nbytes()));
                 w.u8(static_cast<uint8_t>(bi.dtype));
                 write_coded_body(w, *coded, opt.entropy);
-            } else if (pre.kind == RecordKind::EXACT_DELTA) {
+            } else if (pre.method == MethodId::EXACT_DELTA) {
                 const TensorInfo& bi = *it.base->info;
                 w.u64(tensor_fingerprint(bi.dtype, bi.shape, it.base->data(), bi.nbytes()));
                 w.blob(pl, fi.nbytes(), true);

@@ -14,11 +14,7 @@ namespace deltacodec {
 
 namespace {
 constexpr int kZstdLevel = 1;  // measured on a 4-layer 7B-shaped pair: smaller than 3 and no slower
-enum : uint8_t { kStored = 0, kZstd = 1 };
-// zstd decodes at most 128 KiB per block and a block takes at least 4 bytes (an RLE
-// block), so n bytes of frame never expand past 32768·n: a frame declaring more is
-// corrupt or hostile, refused before anything is allocated for it.
-constexpr uint64_t kZstdMaxRatio = 32768;
+constexpr uint8_t kStored = static_cast<uint8_t>(BlobCodec::STORED), kZstd = static_cast<uint8_t>(BlobCodec::ZSTD);
 }  // namespace
 
 uint64_t xxh3(const void* data, size_t n) { return XXH3_64bits(data, n); }

@@ -31,10 +31,10 @@ std::vector<uint8_t> header_to_bytes(const DcxHeader& h);
 /// Parses and validates untrusted HEADER bytes; `path` prefixes errors.
 DcxHeader header_from_bytes(const uint8_t* data, size_t n, const std::string& path);
 
-/// name, kind, dtype, shape: the start of every TENSOR record.
+/// name, method id, dtype, shape: the start of every TENSOR record.
 struct TensorPrefix {
     std::string name;
-    RecordKind kind;
+    MethodId method;  ///< any byte: read_prefix() does not judge it, the registry does
     DType dtype;
     Shape shape;
 };
