@@ -7,6 +7,7 @@
 #include "deltacodec/container.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "methods/method.hpp"
+#include "pipeline/allocate.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;
@@ -104,4 +105,30 @@ TEST(Methods, AnalyseGivesPointsAndApplicableMatchesTheGoldenChoices) {
         EXPECT_TRUE(method(MethodId::WHOLE).applicable(ti));
     }
     EXPECT_GT(checked, in.tensors.size());
+}
+
+// The fixed allocator (today's rule) takes each tensor's first candidate at its
+// first point, whatever else the curves offer; a tensor with no candidate is an error.
+TEST(Methods, FixedAllocatorTakesTheConfiguredPoint) {
+    const Checkpoint ft = Checkpoint::open(kGolden + "/tiny_ft.safetensors");
+    std::vector<TensorPlan> plans;
+    for (const TensorRef& t : ft.tensors()) {
+        TensorPlan p;
+        p.in.ft = &t;
+        RdCurve several{{RdPoint{100, 5.0, 0}, RdPoint{50, 9.0, 1}, RdPoint{10, 40.0, 2}}};
+        p.candidates.push_back(Candidate{&method(MethodId::PATCH), WholeReason::NEW, "", several});
+        p.candidates.push_back(
+            Candidate{&method(MethodId::WHOLE), WholeReason::NEW, "x", RdCurve{{RdPoint{7, 0.0, 0}}}});
+        plans.push_back(std::move(p));
+    }
+    ASSERT_FALSE(plans.empty());
+    const std::vector<Choice> c = allocate_fixed(plans, Budget{1});
+    ASSERT_EQ(c.size(), plans.size());
+    for (const Choice& x : c) {
+        EXPECT_EQ(x.candidate, 0u);
+        EXPECT_EQ(x.point, 0u);
+    }
+    EXPECT_EQ(planned_bytes(plans, c), 100u * plans.size());
+    plans[0].candidates.clear();
+    EXPECT_THROW(allocate_fixed(plans, Budget{}), Error);
 }
