@@ -117,7 +117,7 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
                 rebuild_tensor(s, spec, base, pool, dcx_path, bufs[rep.tensors % 2], emit);
                 // submit() returned, so the previous tensor is written: its
                 // section's pages can leave our resident set.
-                if (prev.size) f.release(prev.offset, prev.size + 24);
+                if (prev.size) f.release(prev.offset, prev.size + kSectionOverhead);
                 prev = s;
                 ++rep.tensors;
                 if (opt.progress) opt.progress(rep.tensors, total, spec.name);

@@ -145,7 +145,7 @@ public:
 
 private:
     const MappedFile& f_;
-    uint64_t pos_ = 16;
+    uint64_t pos_ = kFileHeaderBytes;
     bool ended_ = false;
 };
 

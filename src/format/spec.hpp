@@ -72,6 +72,7 @@ inline constexpr size_t kBlobHeaderBytes = 17;
 /// PATCH records: flag bits (kFlagJpeg, kFlagMetaF32: deltacodec/codec.hpp).
 inline constexpr uint8_t kKnownPatchFlags = kFlagJpeg | kFlagMetaF32;
 static_assert(kFlagJpeg == 1 && kFlagMetaF32 == 2);
+static_assert(kMinPatch == 8 && kMaxPatch == 256);
 inline constexpr uint8_t kMaxCodeWidth = 8;  ///< bits per coded coefficient
 inline constexpr size_t kMaxWidths = 9;      ///< widths 0..8, distinct
 
@@ -86,6 +87,8 @@ inline constexpr size_t kMaxNameBytes = 0xffff;
 /// Largest zstd window a reader accepts (our writer's frames use at most 512 KiB):
 /// bounds what a streaming decode of a hostile frame can allocate.
 inline constexpr uint64_t kMaxZstdWindow = 16ull << 20;
+inline constexpr int kMaxZstdWindowLog = 24;
+static_assert((uint64_t{1} << kMaxZstdWindowLog) == kMaxZstdWindow);
 /// zstd decodes at most 128 KiB per block and a block takes at least 4 bytes (an
 /// RLE block), so n bytes of frame never expand past 32768·n: a frame declaring
 /// more is corrupt or hostile, refused before anything is allocated for it.
