@@ -6,6 +6,7 @@
 
 #include "deltacodec/checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
+#include "pipeline/apply.hpp"
 #include "record.hpp"
 #include "text.hpp"
 
@@ -14,22 +15,35 @@ using json = nlohmann::json;
 
 namespace {
 
-struct Buffers {
-    Scratch out, blob;
-};
-
-// Hands rebuilt bytes to the writer thread. A method's decoder puts whole tensors
-// (stored, or exact deltas) as one piece from the tensor's own buffer set, and
-// coded tensors in bands of a few MiB as patch rows are decoded, so the write
-// copies from memory that is still in cache. Band buffers alternate; the
-// writer's depth of 1 means a buffer is free again once the next submit() returns.
-struct Emitter final : BandSink {
-    SerialWorker& writer;
-    SafetensorsWriter& w;
-    Scratch* chunk;  // two buffers, owned outside so that they outlive the writer's jobs
+// Writes rebuilt tensors to safetensors files, one per shard. Tensor i is
+// written on a background thread while tensor i+1 is decoded. Methods put whole
+// tensors (stored, or exact deltas) as one piece from their own buffer set, and
+// coded tensors in bands of a few MiB, so the write copies from memory that is
+// still in cache. Band buffers alternate; the writer's depth of 1 means a buffer
+// is free again once the next submit() returns.
+struct FileTarget final : RebuildTarget {
+    const DecompressOptions& opt;
+    OutputDir* dir;
+    const std::string& out_path;
+    DecompressReport& rep;
+    // A single-file output is committed only once the END section has checked out
+    // (shards of a directory live in its temporary directory until dir->commit()).
+    std::unique_ptr<OutputFile> single;
+    // Destroyed in reverse: the writer (finishing its jobs) before what they use.
+    std::unique_ptr<OutputFile> of;
+    std::unique_ptr<SafetensorsWriter> w;
+    Scratch chunk[2];
+    std::unique_ptr<SerialWorker> writer;
     int flip = 0;
     const uint8_t* band = nullptr;
-    Emitter(SerialWorker& wr, SafetensorsWriter& sw, Scratch* c) : writer(wr), w(sw), chunk(c) {}
+
+    FileTarget(const DecompressOptions& o, OutputDir* d, const std::string& out, DecompressReport& r)
+        : opt(o), dir(d), out_path(out), rep(r) {}
+    void begin_shard(const ShardSpec& sh) override {
+        of = std::make_unique<OutputFile>(dir ? dir->path_of(sh.file) : out_path, dir ? false : opt.overwrite);
+        w = std::make_unique<SafetensorsWriter>(*of, sh.tensors, sh.metadata);
+        writer = std::make_unique<SerialWorker>(1);
+    }
     uint8_t* band_buffer(size_t n) override {
         uint8_t* p = chunk[flip].get(n);
         band = p;
@@ -37,19 +51,22 @@ struct Emitter final : BandSink {
     }
     void put(const uint8_t* p, size_t n) override {
         if (p == band) flip ^= 1, band = nullptr;
-        SafetensorsWriter* sw = &w;
-        writer.submit([sw, p, n] { sw->write(p, n); });
+        SafetensorsWriter* sw = w.get();
+        writer->submit([sw, p, n] { sw->write(p, n); });
+    }
+    void end_shard() override {
+        writer->wait();
+        writer.reset();
+        w->finish();
+        w.reset();
+        rep.bytes_written += of->bytes_written();
+        if (dir)
+            of->commit();
+        else
+            single = std::move(of);
+        of.reset();
     }
 };
-
-// Decodes one TENSOR record through its method and emits the fine-tune's bytes.
-void rebuild_tensor(const Section& s, const TensorSpec& spec, const Checkpoint& base, ThreadPool& pool,
-                    const std::string& path, Buffers& buf, BandSink& sink) {
-    const Record rec = parse_record(s, spec, path);
-    const std::string ctx = path + ": tensor '" + spec.name + "'";
-    const DecodeContext dc{pool, &base, spec, ctx, buf.out, buf.blob};
-    rec.body->decode(dc, sink);
-}
 
 }  // namespace
 
@@ -90,51 +107,10 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
         throw Error(out_path + " is a directory, but this .dcx rebuilds a single .safetensors file");
     }
 
-    size_t total = 0;
-    for (const ShardSpec& sh : o.hdr.shards) total += sh.tensors.size();
     ThreadPool pool(opt.threads);
-    Buffers bufs[2];
-    Section s = o.first;
-    bool have = true;
-    // A single-file output is committed only once the END section has checked out
-    // (shards of a directory live in its temporary directory until dir->commit()).
-    std::unique_ptr<OutputFile> single;
-    for (const ShardSpec& sh : o.hdr.shards) {
-        auto ofp = std::make_unique<OutputFile>(dir ? dir->path_of(sh.file) : out_path, dir ? false : opt.overwrite);
-        OutputFile& of = *ofp;
-        SafetensorsWriter w(of, sh.tensors, sh.metadata);
-        {
-            // Tensor i is written on a background thread while tensor i+1 is
-            // decoded into the other buffer set (depth 1 keeps that safe).
-            Scratch chunks[2];  // before the writer: its jobs may read them until it is destroyed
-            SerialWorker writer(1);
-            Emitter emit(writer, w, chunks);
-            Section prev{};
-            for (const TensorSpec& spec : sh.tensors) {
-                if (!have) throw Error(dcx_path + ": truncated .dcx file");
-                if (s.type != SectionType::TENSOR)
-                    throw Error(dcx_path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
-                rebuild_tensor(s, spec, base, pool, dcx_path, bufs[rep.tensors % 2], emit);
-                // submit() returned, so the previous tensor is written: its
-                // section's pages can leave our resident set.
-                if (prev.size) f.release(prev.offset, prev.size + kSectionOverhead);
-                prev = s;
-                ++rep.tensors;
-                if (opt.progress) opt.progress(rep.tensors, total, spec.name);
-                have = rd.next(s);
-            }
-            writer.wait();
-        }
-        w.finish();
-        rep.bytes_written += of.bytes_written();
-        if (dir)
-            of.commit();
-        else
-            single = std::move(ofp);
-    }
-    if (!have) throw Error(dcx_path + ": truncated .dcx file (no END section)");
-    check_end(f, s, rep.tensors);
-    if (single) single->commit();
+    FileTarget target(opt, dir.get(), out_path, rep);
+    rep.tensors = rebuild_tensors(f, rd, o, base, pool, target, opt.progress);
+    if (target.single) target.single->commit();
     if (dir) {
         for (const AuxFile& a : o.files) {
             OutputFile af(dir->path_of(a.name), false);
