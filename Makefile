@@ -13,12 +13,28 @@ DEB_PACKAGES = build-essential cmake pkg-config libzstd-dev libxxhash-dev \
   pybind11-dev python3-dev python3-numpy python3-torch libopenblas0-pthread \
   python3-matplotlib dataset-fashion-mnist
 
-.PHONY: all deps build demo test test-unit test-asan zoo results bench format clean
+# Only `make fuzz` needs these (clang 14 and its libFuzzer/sanitizer runtimes).
+FUZZ_PACKAGES = clang libclang-rt-14-dev
+
+# ---- fuzzing (tests/fuzz/README.md) ----
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= safetensors index dcx_info dcx_decompress
+FUZZ_FLAGS   ?= -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+
+.PHONY: all deps fuzz-deps build demo test test-unit test-asan fuzz fuzz-build fuzz-merge zoo results bench format clean
 
 all: build
 
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)"
+
+fuzz-deps: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(FUZZ_PACKAGES)"
+
+.PHONY: install-packages
+install-packages:
+	@missing=""; for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -45,6 +61,32 @@ test-asan: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
 
+# Each libFuzzer target runs for FUZZ_SECONDS on a scratch copy of its corpus
+# ($(FUZZ_BUILD)/corpus/<target>: new inputs land there, for review); crashing
+# inputs go to tests/fuzz/crashes/<target>/, which ctest replays in every build.
+fuzz-build: fuzz-deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDELTACODEC_FUZZ=ON \
+	  -DDELTACODEC_TESTS=OFF -DDELTACODEC_BENCH=OFF -DDELTACODEC_PYTHON=OFF >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t tests/fuzz/crashes/$$t; \
+	  dict=""; [ -f tests/fuzz/$$t.dict ] && dict="-dict=tests/fuzz/$$t.dict"; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s (log: $(FUZZ_BUILD)/fuzz_$$t.log)"; \
+	  $(FUZZ_BUILD)/tests/fuzz/fuzz_$$t $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t $$dict $(FUZZ_FLAGS) \
+	    -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=tests/fuzz/crashes/$$t/ \
+	    >$(FUZZ_BUILD)/fuzz_$$t.log 2>&1 || { tail -n 40 $(FUZZ_BUILD)/fuzz_$$t.log; exit 1; }; \
+	  grep -E "^#[0-9]+ *DONE|stat::number_of_executed_units|stat::average_exec_per_sec" $(FUZZ_BUILD)/fuzz_$$t.log; \
+	done
+
+# Adds the inputs of the last runs that reach new edges (smallest first) to the committed corpus (review, then commit).
+fuzz-merge: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  $(FUZZ_BUILD)/tests/fuzz/fuzz_$$t -merge=1 -use_counters=0 -rss_limit_mb=2048 -timeout=10 tests/fuzz/corpus/$$t $(FUZZ_BUILD)/corpus/$$t; \
+	done
+
 # ---- model zoo and results (issue: model zoo / accuracy harness) ----
 zoo: build
 	$(PY) eval/zoo.py
@@ -61,4 +103,4 @@ format:
 	clang-format -i include/deltacodec/*.hpp src/*.cpp src/*.hpp cli/*.cpp tests/*.cpp bench/*.cpp
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)

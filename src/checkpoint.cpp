@@ -1,20 +1,79 @@
 // deltacodec — opening single-file and sharded checkpoints.
 #include "deltacodec/checkpoint.hpp"
 
+#include <algorithm>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "deltacodec/error.hpp"
+#include "index_json.hpp"
+#include "json_sax.hpp"
 
 namespace deltacodec {
-using json = nlohmann::json;
 
 namespace {
 bool ends_with(const std::string& s, const std::string& suf) {
     return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
+
+// SAX handler: {"weight_map": {tensor: file, ...}, ...}; other members skipped.
+class IndexReader final : public jsonsax::Handler {
+public:
+    IndexMap out;
+    std::map<std::string, uint32_t> ids;  // file → id (few distinct files)
+
+    bool begin(jsonsax::Parser& p, bool object) override {
+        if (p.depth() == 0) {
+            if (!object) p.fail("no weight_map object");
+            return true;
+        }
+        if (p.depth() == 1 && top_ == "weight_map") {
+            if (!object) p.fail("no weight_map object");
+            have_map_ = true;
+            return true;
+        }
+        if (p.depth() == 2) p.fail("weight_map entry '" + jsonsax::shorten(name_) + "' is not a string");
+        return false;
+    }
+    void key(jsonsax::Parser& p, std::string_view k) override { (p.depth() == 1 ? top_ : name_) = k; }
+    void scalar(jsonsax::Parser& p, const jsonsax::Scalar& v) override {
+        if (p.depth() == 0) p.fail("no weight_map object");
+        if (p.depth() == 1) {
+            if (top_ == "weight_map") p.fail("no weight_map object");
+            return;
+        }
+        if (v.kind != jsonsax::Kind::String)
+            p.fail("weight_map entry '" + jsonsax::shorten(name_) + "' is not a string");
+        const std::string f(v.s);
+        if (!is_plain_file_name(f) || !ends_with(f, ".safetensors"))
+            p.fail("weight_map names an unsafe or non-safetensors file '" + jsonsax::shorten(f) + "'");
+        const auto id = ids.emplace(f, static_cast<uint32_t>(ids.size())).first->second;
+        out.shard_of.emplace(name_, id);  // keys are unique: the parser refuses a key twice
+    }
+    void end(jsonsax::Parser& p, bool) override {
+        if (p.depth() != 0) return;
+        if (!have_map_) p.fail("no weight_map object");
+        if (out.shard_of.empty()) p.fail("weight_map is empty");
+    }
+
+private:
+    std::string top_, name_;
+    bool have_map_ = false;
+};
 }  // namespace
+
+IndexMap parse_index_json(const std::vector<uint8_t>& bytes, const std::string& path) {
+    IndexReader rd;
+    jsonsax::parse(bytes.data(), bytes.size(), rd, jsonsax::Limits{}, path + ": ");
+    // Files sorted (the order shards are opened in), ids renumbered to match.
+    std::vector<uint32_t> renum(rd.ids.size());
+    for (const auto& [f, id] : rd.ids) {
+        renum[id] = static_cast<uint32_t>(rd.out.files.size());
+        rd.out.files.push_back(f);
+    }
+    for (auto& [name, id] : rd.out.shard_of) id = renum[id];
+    return std::move(rd.out);
+}
 
 Checkpoint Checkpoint::open(const std::string& path, bool follow_symlinks) {
     Checkpoint c;
@@ -32,39 +91,20 @@ Checkpoint Checkpoint::open(const std::string& path, bool follow_symlinks) {
     const std::set<std::string> present(files.begin(), files.end());
     if (present.count(kIndexFile)) {
         const std::string ipath = path + "/" + kIndexFile;
-        const std::vector<uint8_t> raw = read_file(ipath, 256u << 20);
-        json idx;
-        try {
-            idx = json::parse(raw.begin(), raw.end());
-        } catch (const json::exception&) {
-            throw Error(ipath + ": not valid JSON");
-        }
-        if (!idx.is_object() || !idx.contains("weight_map") || !idx["weight_map"].is_object())
-            throw Error(ipath + ": no weight_map object");
-        std::map<std::string, std::string> weight_map;
-        std::set<std::string> shard_names;
-        for (auto it = idx["weight_map"].begin(); it != idx["weight_map"].end(); ++it) {
-            if (!it.value().is_string()) throw Error(ipath + ": weight_map entry '" + it.key() + "' is not a string");
-            const std::string f = it.value().get<std::string>();
-            if (!is_plain_file_name(f) || !ends_with(f, ".safetensors"))
-                throw Error(ipath + ": weight_map names an unsafe or non-safetensors file '" + f + "'");
-            weight_map[it.key()] = f;
-            shard_names.insert(f);
-        }
-        if (shard_names.empty()) throw Error(ipath + ": weight_map is empty");
-        for (const std::string& f : shard_names) {
+        const IndexMap idx = parse_index_json(read_file(ipath, kMaxIndexJson), ipath);
+        for (const std::string& f : idx.files) {
             if (!present.count(f)) throw Error(path + ": shard " + f + " named by the index is missing");
             c.shards_.push_back(Shard{f, SafetensorsFile::open(path + "/" + f)});
         }
         for (const Shard& s : c.shards_) {
             for (const TensorInfo& t : s.st.tensors()) {
-                auto it = weight_map.find(t.name);
-                if (it == weight_map.end() || it->second != s.file)
+                auto it = idx.shard_of.find(t.name);
+                if (it == idx.shard_of.end() || idx.files[it->second] != s.file)
                     throw Error(path + ": tensor '" + t.name + "' of " + s.file + " is not mapped to it by the index");
             }
         }
         c.build_index();
-        if (c.order_.size() != weight_map.size())
+        if (c.order_.size() != idx.shard_of.size())
             throw Error(ipath + ": weight_map names tensors that no shard holds");
     } else if (present.count("model.safetensors")) {
         c.shards_.push_back(Shard{"model.safetensors", SafetensorsFile::open(path + "/model.safetensors")});

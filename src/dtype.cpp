@@ -12,24 +12,12 @@ namespace {
 
 struct DTypeRow {
     std::string_view name;
-    size_t size;
+    size_t bits;
 };
 constexpr std::array<DTypeRow, kNumDTypes> kTable = {{
-    {"BOOL", 1},
-    {"U8", 1},
-    {"I8", 1},
-    {"I16", 2},
-    {"U16", 2},
-    {"F16", 2},
-    {"BF16", 2},
-    {"I32", 4},
-    {"U32", 4},
-    {"F32", 4},
-    {"F64", 8},
-    {"I64", 8},
-    {"U64", 8},
-    {"F8_E5M2", 1},
-    {"F8_E4M3", 1},
+    {"BOOL", 8},    {"U8", 8},      {"I8", 8},   {"I16", 16},    {"U16", 16},    {"F16", 16}, {"BF16", 16},
+    {"I32", 32},    {"U32", 32},    {"F32", 32}, {"F64", 64},    {"I64", 64},    {"U64", 64}, {"F8_E5M2", 8},
+    {"F8_E4M3", 8}, {"F8_E8M0", 8}, {"F4", 4},   {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"C64", 64},
 }};
 
 inline uint32_t bits_of(float f) {
@@ -58,7 +46,20 @@ std::optional<DType> dtype_from_code(uint8_t code) {
     return static_cast<DType>(code);
 }
 
-size_t dtype_size(DType t) { return kTable[static_cast<size_t>(t)].size; }
+size_t dtype_bits(DType t) { return kTable[static_cast<size_t>(t)].bits; }
+
+size_t dtype_size(DType t) {
+    const size_t bits = dtype_bits(t);
+    return bits % 8 ? 0 : bits / 8;
+}
+
+std::optional<uint64_t> dtype_nbytes(DType t, uint64_t numel) {
+    // As the reference reader: numel × bits must fit u64 and be a multiple of 8.
+    const uint64_t bits = dtype_bits(t);
+    if (numel > UINT64_MAX / bits) return std::nullopt;
+    if ((numel * bits) % 8 != 0) return std::nullopt;
+    return numel * bits / 8;
+}
 
 bool dtype_is_compressible(DType t) { return t == DType::F16 || t == DType::BF16 || t == DType::F32; }
 

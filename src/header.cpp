@@ -6,112 +6,384 @@
 #include <stdexcept>
 
 #include "deltacodec/deltacodec.hpp"
+#include "json_sax.hpp"
+#include "text.hpp"
 
 namespace deltacodec {
 using json = nlohmann::json;
 
 std::vector<uint8_t> header_to_bytes(const DcxHeader& h) {
-    json j;
-    j["format"] = "dcx";
-    j["version"] = kDcxMajor;
-    j["producer"] = std::string("deltacodec ") + kVersion;
-    j["options"] = h.options;
-    j["layout"] = h.directory ? "directory" : "file";
-    json shards = json::array();
-    for (const ShardSpec& s : h.shards) {
-        json js;
-        js["file"] = s.file;
-        js["metadata"] = s.metadata ? json(*s.metadata) : json(nullptr);
-        json ts = json::array();
-        for (const TensorSpec& t : s.tensors)
-            ts.push_back({{"name", t.name}, {"dtype", std::string(dtype_name(t.dtype))}, {"shape", t.shape}});
-        js["tensors"] = ts;
-        shards.push_back(js);
+    // Built as text, in linear time; the same bytes as the compact dump of the
+    // nlohmann::json (keys sorted) that v1.0 wrote: tests/test_golden.cpp checks them.
+    std::string s = "{\"dropped_base_tensors\":[";
+    for (size_t i = 0; i < h.dropped.size(); ++i) {
+        if (i) s += ',';
+        jsonsax::append_quoted(s, h.dropped[i], "tensor name");
     }
-    j["shards"] = shards;
-    j["dropped_base_tensors"] = h.dropped;
-    const std::string s = j.dump();
+    s += "],\"format\":\"dcx\",\"layout\":\"";
+    s += h.directory ? "directory" : "file";
+    s += "\",\"options\":";
+    s += h.options.dump();
+    s += ",\"producer\":";
+    jsonsax::append_quoted(s, std::string("deltacodec ") + kVersion, "producer");
+    s += ",\"shards\":[";
+    for (size_t i = 0; i < h.shards.size(); ++i) {
+        const ShardSpec& sh = h.shards[i];
+        if (i) s += ',';
+        s += "{\"file\":";
+        jsonsax::append_quoted(s, sh.file, "shard file name");
+        s += ",\"metadata\":";
+        if (sh.metadata) {
+            s += '{';
+            bool first = true;
+            for (const auto& [k, v] : *sh.metadata) {
+                if (!first) s += ',';
+                first = false;
+                jsonsax::append_quoted(s, k, "metadata key");
+                s += ':';
+                jsonsax::append_quoted(s, v, "metadata value");
+            }
+            s += '}';
+        } else {
+            s += "null";
+        }
+        s += ",\"tensors\":[";
+        for (size_t k = 0; k < sh.tensors.size(); ++k) {
+            const TensorSpec& t = sh.tensors[k];
+            if (k) s += ',';
+            s += "{\"dtype\":\"";
+            s += dtype_name(t.dtype);
+            s += "\",\"name\":";
+            jsonsax::append_quoted(s, t.name, "tensor name");
+            s += ",\"shape\":[";
+            for (size_t d = 0; d < t.shape.size(); ++d) {
+                if (d) s += ',';
+                s += std::to_string(t.shape[d]);
+            }
+            s += "]}";
+        }
+        s += "]}";
+    }
+    s += "],\"version\":";
+    s += std::to_string(kDcxMajor);
+    s += '}';
     return std::vector<uint8_t>(s.begin(), s.end());
 }
 
-DcxHeader header_from_bytes(const uint8_t* data, size_t n, const std::string& path) {
-    auto bad = [&](const std::string& why) { return Error(path + ": corrupt .dcx header: " + why); };
-    if (n > kMaxHeaderJson) throw bad("too large");
-    json j;
-    try {
-        j = json::parse(data, data + n);
-    } catch (const json::exception&) {
-        throw bad("not valid JSON");
-    }
-    if (!j.is_object()) throw bad("not an object");
-    auto field = [&](const json& o, const char* k, json::value_t t) -> const json& {
-        if (!o.contains(k)) throw bad(std::string("missing '") + k + "'");
-        const json& v = o[k];
-        const bool ok = v.type() == t || (t == json::value_t::number_unsigned && v.is_number_unsigned());
-        if (!ok) throw bad(std::string("'") + k + "' has the wrong type");
-        return v;
-    };
+namespace {
+
+using jsonsax::Kind;
+using jsonsax::Parser;
+using jsonsax::Scalar;
+
+// SAX handler: HEADER JSON straight into DcxHeader. Depths: 1 top-level fields;
+// 2 options' pairs, shards, dropped names; 3 a shard's fields; 4 metadata pairs,
+// tensor entries; 5 a tensor's fields; 6 shape numbers. Unknown fields are skipped.
+class HeaderReader final : public jsonsax::Handler {
+public:
     DcxHeader h;
-    if (field(j, "format", json::value_t::string).get<std::string>() != "dcx") throw bad("format is not dcx");
-    if (j.contains("producer") && j["producer"].is_string()) h.producer = j["producer"].get<std::string>();
-    if (j.contains("options") && j["options"].is_object()) h.options = j["options"];
-    const std::string layout = field(j, "layout", json::value_t::string).get<std::string>();
-    if (layout != "file" && layout != "directory") throw bad("unknown layout");
-    h.directory = layout == "directory";
-    const json& shards = field(j, "shards", json::value_t::array);
-    if (shards.empty()) throw bad("no shards");
-    if (!h.directory && shards.size() != 1) throw bad("a single-file layout has more than one shard");
-    std::set<std::string> files, names;
-    for (const json& js : shards) {
-        if (!js.is_object()) throw bad("shard is not an object");
-        ShardSpec s;
-        s.file = field(js, "file", json::value_t::string).get<std::string>();
-        if (h.directory) {
-            if (!is_plain_file_name(s.file) || s.file.size() < 12 ||
-                s.file.compare(s.file.size() - 12, 12, ".safetensors") != 0)
-                throw bad("unsafe shard file name '" + s.file + "'");
-            if (!files.insert(s.file).second) throw bad("shard '" + s.file + "' twice");
+
+    bool begin(Parser& p, bool object) override {
+        switch (p.depth()) {
+            case 0:
+                if (!object) p.fail("not an object");
+                return true;
+            case 1:
+                if (top_ == "options") {
+                    if (!object) return false;  // informative only: anything else is skipped
+                    h.options = nlohmann::json::object();
+                    return true;
+                }
+                if (top_ == "shards" || top_ == "dropped_base_tensors") {
+                    if (object) wrong_type(p, top_);
+                    have_shards_ |= top_ == "shards";
+                    return true;
+                }
+                if (top_ == "format" || top_ == "layout") wrong_type(p, top_);
+                return false;
+            case 2:
+                if (top_ == "options") return false;  // not a scalar: skipped
+                if (top_ == "dropped_base_tensors") p.fail("dropped_base_tensors holds a non-string");
+                if (!object) p.fail("shard is not an object");
+                shard_ = ShardSpec{};
+                have_file_ = have_tensors_ = false;
+                return true;
+            case 3:
+                if (field_ == "metadata") {
+                    if (!object) p.fail("shard metadata is not an object");
+                    shard_.metadata.emplace();
+                    return true;
+                }
+                if (field_ == "tensors") {
+                    if (object) wrong_type(p, field_);
+                    have_tensors_ = true;
+                    return true;
+                }
+                if (field_ == "file") wrong_type(p, field_);
+                return false;
+            case 4:
+                if (field_ == "metadata") p.fail("shard metadata value is not a string");
+                if (!object) p.fail("tensor entry is not an object");
+                t_ = TensorSpec{};
+                have_name_ = have_dtype_ = have_shape_ = false;
+                return true;
+            case 5:
+                if (tfield_ == "shape") {
+                    if (object) wrong_type(p, tfield_);
+                    dims_.clear();
+                    have_shape_ = true;
+                    return true;
+                }
+                if (tfield_ == "name" || tfield_ == "dtype") wrong_type(p, tfield_);
+                return false;
+            default:
+                p.fail("bad shape for '" + t_.name + "'");
         }
-        if (js.contains("metadata") && !js["metadata"].is_null()) {
-            const json& md = js["metadata"];
-            if (!md.is_object()) throw bad("shard metadata is not an object");
-            Metadata m;
-            for (auto it = md.begin(); it != md.end(); ++it) {
-                if (!it.value().is_string()) throw bad("shard metadata value is not a string");
-                m[it.key()] = it.value().get<std::string>();
-            }
-            s.metadata = std::move(m);
-        }
-        for (const json& jt : field(js, "tensors", json::value_t::array)) {
-            if (!jt.is_object()) throw bad("tensor entry is not an object");
-            TensorSpec t;
-            t.name = field(jt, "name", json::value_t::string).get<std::string>();
-            if (t.name.empty() || t.name.size() > 0xffff || t.name.find('\0') != std::string::npos)
-                throw bad("bad tensor name");
-            if (!names.insert(t.name).second) throw bad("tensor '" + t.name + "' twice");
-            auto dt = dtype_from_name(field(jt, "dtype", json::value_t::string).get<std::string>());
-            if (!dt) throw bad("unknown dtype for '" + t.name + "'");
-            t.dtype = *dt;
-            const json& sh = field(jt, "shape", json::value_t::array);
-            if (sh.size() > 8) throw bad("too many dimensions for '" + t.name + "'");
-            for (const json& d : sh) {
-                if (!d.is_number_unsigned()) throw bad("bad shape for '" + t.name + "'");
-                t.shape.push_back(d.get<uint64_t>());
-            }
-            const uint64_t numel = shape_numel(t.shape);
-            if (numel > (uint64_t{1} << 50) / dtype_size(t.dtype)) throw bad("tensor '" + t.name + "' is too large");
-            s.tensors.push_back(std::move(t));
-        }
-        h.shards.push_back(std::move(s));
     }
-    if (j.contains("dropped_base_tensors")) {
-        const json& d = field(j, "dropped_base_tensors", json::value_t::array);
-        for (const json& n : d) {
-            if (!n.is_string()) throw bad("dropped_base_tensors holds a non-string");
-            h.dropped.push_back(n.get<std::string>());
+
+    void key(Parser& p, std::string_view k) override {
+        switch (p.depth()) {
+            case 1:
+                top_ = k;
+                break;
+            case 2:
+                opt_key_ = k;
+                break;
+            case 3:
+                field_ = k;
+                break;
+            case 4:
+                md_key_ = k;
+                break;
+            default:
+                tfield_ = k;
+                break;
         }
     }
-    return h;
+
+    void scalar(Parser& p, const Scalar& v) override {
+        switch (p.depth()) {
+            case 0:
+                p.fail("not an object");
+            case 1:
+                if (top_ == "format" || top_ == "layout") {
+                    if (v.kind != Kind::String) wrong_type(p, top_);
+                    (top_ == "format" ? format_ : layout_) = std::string(v.s);
+                    (top_ == "format" ? have_format_ : have_layout_) = true;
+                } else if (top_ == "producer") {
+                    if (v.kind == Kind::String) h.producer = v.s;
+                } else if (top_ == "shards" || top_ == "dropped_base_tensors") {
+                    wrong_type(p, top_);
+                }
+                return;
+            case 2:
+                if (top_ == "options") return option(v);
+                if (top_ == "shards") p.fail("shard is not an object");
+                if (v.kind != Kind::String) p.fail("dropped_base_tensors holds a non-string");
+                if (h.dropped.size() >= kMaxDroppedNames)
+                    p.fail("more than " + std::to_string(kMaxDroppedNames) + " dropped base tensors");
+                h.dropped.emplace_back(v.s);
+                return;
+            case 3:
+                if (field_ == "file") {
+                    if (v.kind != Kind::String) wrong_type(p, field_);
+                    shard_.file = v.s;
+                    have_file_ = true;
+                } else if (field_ == "metadata") {
+                    if (v.kind != Kind::Null) p.fail("shard metadata is not an object");
+                } else if (field_ == "tensors") {
+                    wrong_type(p, field_);
+                }
+                return;
+            case 4:
+                if (field_ != "metadata") p.fail("tensor entry is not an object");
+                if (v.kind != Kind::String) p.fail("shard metadata value is not a string");
+                if (shard_.metadata->size() >= kMaxMetadataEntries)
+                    p.fail("shard metadata has more than " + std::to_string(kMaxMetadataEntries) + " entries");
+                shard_.metadata->emplace(md_key_, std::string(v.s));
+                return;
+            case 5:
+                if (tfield_ == "name") {
+                    if (v.kind != Kind::String) wrong_type(p, tfield_);
+                    t_.name = v.s;
+                    have_name_ = true;
+                } else if (tfield_ == "dtype") {
+                    if (v.kind != Kind::String) wrong_type(p, tfield_);
+                    const auto dt = dtype_from_name(v.s);
+                    if (!dt) p.fail("unknown dtype " + jsonsax::shorten(v.s));
+                    t_.dtype = *dt;
+                    have_dtype_ = true;
+                } else if (tfield_ == "shape") {
+                    wrong_type(p, tfield_);
+                }
+                return;
+            default:
+                if (v.kind != Kind::Unsigned) p.fail("bad shape");
+                if (dims_.size() >= kMaxRank) p.fail("more than " + std::to_string(kMaxRank) + " dimensions");
+                dims_.push_back(v.u);
+        }
+    }
+
+    void end(Parser& p, bool) override {
+        switch (p.depth()) {
+            case 0:
+                return finish(p);
+            case 2:
+                if (top_ == "shards") end_shard(p);
+                return;
+            case 4:
+                return end_tensor(p);
+            case 5:
+                t_.shape.assign(dims_.begin(), dims_.end());
+                return;  // exact capacity
+            default:
+                return;
+        }
+    }
+
+private:
+    std::string top_, opt_key_, field_, md_key_, tfield_;  // the current key at depths 1..5
+    std::string format_, layout_;
+    bool have_format_ = false, have_layout_ = false, have_shards_ = false;
+    ShardSpec shard_;
+    bool have_file_ = false, have_tensors_ = false;
+    TensorSpec t_;
+    bool have_name_ = false, have_dtype_ = false, have_shape_ = false;
+    std::vector<uint64_t> dims_;
+    jsonsax::StringSet names_, files_;
+
+    [[noreturn]] static void wrong_type(Parser& p, const std::string& k) {
+        p.fail("'" + jsonsax::shorten(k) + "' has the wrong type");
+    }
+
+    void option(const Scalar& v) {
+        if (h.options.size() >= kMaxOptions) return;
+        switch (v.kind) {
+            case Kind::String:
+                if (v.s.size() <= kMaxOptionString) h.options[opt_key_] = std::string(v.s);
+                return;
+            case Kind::Unsigned:
+                h.options[opt_key_] = v.u;
+                return;
+            case Kind::Integer:
+                h.options[opt_key_] = v.i;
+                return;
+            case Kind::Float:
+                h.options[opt_key_] = v.d;
+                return;
+            case Kind::Bool:
+                h.options[opt_key_] = v.b;
+                return;
+            case Kind::Null:
+                return;
+        }
+    }
+
+    void end_tensor(Parser& p) {
+        if (!have_name_) p.fail("missing 'name'");
+        if (!have_dtype_) p.fail("missing 'dtype'");
+        if (!have_shape_) p.fail("missing 'shape'");
+        const std::string problem = tensor_name_problem(t_.name);
+        if (!problem.empty()) p.fail("bad tensor name: " + problem);
+        const std::string shown = jsonsax::shorten(t_.name);
+        if (!names_.insert(t_.name)) p.fail("tensor '" + shown + "' twice");
+        uint64_t numel;
+        try {
+            numel = shape_numel(t_.shape);
+        } catch (const Error&) {
+            p.fail("tensor '" + shown + "' is too large");
+        }
+        const auto nbytes = dtype_nbytes(t_.dtype, numel);
+        if (!nbytes && numel <= UINT64_MAX / dtype_bits(t_.dtype))
+            p.fail("tensor '" + shown + "' is not a whole number of bytes");
+        if (!nbytes || *nbytes > (uint64_t{1} << 50)) p.fail("tensor '" + shown + "' is too large");
+        shard_.tensors.push_back(std::move(t_));
+    }
+
+    void end_shard(Parser& p) {
+        if (!have_file_) p.fail("missing 'file'");
+        if (!have_tensors_) p.fail("missing 'tensors'");
+        h.shards.push_back(std::move(shard_));
+    }
+
+    // The whole document is read: checks that need fields in any order.
+    void finish(Parser& p) {
+        if (!have_format_) p.fail("missing 'format'");
+        if (format_ != "dcx") p.fail("format is not dcx");
+        if (!have_layout_) p.fail("missing 'layout'");
+        if (layout_ != "file" && layout_ != "directory") p.fail("unknown layout");
+        h.directory = layout_ == "directory";
+        if (!have_shards_) p.fail("missing 'shards'");
+        if (h.shards.empty()) p.fail("no shards");
+        if (!h.directory && h.shards.size() != 1) p.fail("a single-file layout has more than one shard");
+        if (!h.directory) return;
+        for (const ShardSpec& s : h.shards) {
+            const std::string shown = jsonsax::shorten(s.file);
+            std::string problem = relative_path_problem(s.file);
+            if (problem.empty() && (s.file.size() < 12 || s.file.compare(s.file.size() - 12, 12, ".safetensors") != 0))
+                problem = "a name not ending in .safetensors";
+            if (!problem.empty()) p.fail("unsafe shard file name '" + shown + "' (" + problem + ")");
+            if (!files_.insert(s.file)) p.fail("shard '" + shown + "' twice");
+        }
+    }
+};
+
+}  // namespace
+
+DcxHeader header_from_bytes(const uint8_t* data, size_t n, const std::string& path) {
+    const std::string prefix = path + ": corrupt .dcx header: ";
+    if (n > kMaxHeaderJson) throw Error(prefix + "too large");
+    HeaderReader rd;
+    jsonsax::parse(data, n, rd, jsonsax::Limits{}, prefix);
+    return std::move(rd.h);
+}
+
+namespace {
+// SAX handler for END: {"tensors": n, "stats": {name: number, ...}, ...}.
+class EndReader final : public jsonsax::Handler {
+public:
+    EndInfo e;
+
+    bool begin(Parser& p, bool object) override {
+        if (p.depth() == 0) {
+            if (!object) p.fail("not an object");
+            return true;
+        }
+        if (p.depth() == 1 && top_ == "tensors") p.fail("the tensor count is not a non-negative integer");
+        return p.depth() == 1 && top_ == "stats" && object;  // anything else: skipped
+    }
+    void key(Parser& p, std::string_view k) override { (p.depth() == 1 ? top_ : stat_) = k; }
+    void scalar(Parser& p, const Scalar& v) override {
+        if (p.depth() == 0) p.fail("not an object");
+        if (p.depth() == 1) {
+            if (top_ != "tensors") return;
+            if (v.kind != Kind::Unsigned) p.fail("the tensor count is not a non-negative integer");
+            e.tensors = v.u;
+            have_tensors_ = true;
+            return;
+        }
+        if (e.stats.size() >= kMaxEndStats) return;
+        if (v.kind == Kind::Unsigned)
+            e.stats[stat_] = v.u;
+        else if (v.kind == Kind::Integer)
+            e.stats[stat_] = v.i;
+        else if (v.kind == Kind::Float)
+            e.stats[stat_] = v.d;
+    }
+    void end(Parser& p, bool) override {
+        if (p.depth() == 0 && !have_tensors_) p.fail("no tensor count");
+    }
+
+private:
+    std::string top_, stat_;
+    bool have_tensors_ = false;
+};
+}  // namespace
+
+EndInfo parse_end_section(const uint8_t* data, size_t n, const std::string& path) {
+    EndReader rd;
+    jsonsax::parse(data, n, rd, jsonsax::Limits{}, path + ": corrupt END section: ");
+    return std::move(rd.e);
 }
 
 void write_prefix(ByteWriter& w, const TensorPrefix& p) {
@@ -130,7 +402,7 @@ TensorPrefix read_prefix(ByteReader& r) {
     if (!dt) r.fail("unknown dtype code");
     p.dtype = *dt;
     const uint8_t nd = r.u8();
-    if (nd > 8) r.fail("too many dimensions");
+    if (nd > kMaxRank) r.fail("too many dimensions");
     for (uint8_t i = 0; i < nd; ++i) p.shape.push_back(r.u64());
     return p;
 }
@@ -173,11 +445,20 @@ void exact_delta_planes(const uint8_t* base, const uint8_t* ft, uint64_t numel, 
                         ThreadPool& pool) {
     by_chunks(numel, pool, [&](uint64_t b, uint64_t e) {
         switch (w) {
-            case 1: planes_range<uint8_t>(base, ft, numel, b, e, planes); break;
-            case 2: planes_range<uint16_t>(base, ft, numel, b, e, planes); break;
-            case 4: planes_range<uint32_t>(base, ft, numel, b, e, planes); break;
-            case 8: planes_range<uint64_t>(base, ft, numel, b, e, planes); break;
-            default: throw std::logic_error("exact delta: bad element size");
+            case 1:
+                planes_range<uint8_t>(base, ft, numel, b, e, planes);
+                break;
+            case 2:
+                planes_range<uint16_t>(base, ft, numel, b, e, planes);
+                break;
+            case 4:
+                planes_range<uint32_t>(base, ft, numel, b, e, planes);
+                break;
+            case 8:
+                planes_range<uint64_t>(base, ft, numel, b, e, planes);
+                break;
+            default:
+                throw std::logic_error("exact delta: bad element size");
         }
     });
 }
@@ -186,11 +467,20 @@ void apply_exact_delta(const uint8_t* base, const uint8_t* planes, uint64_t nume
                        ThreadPool& pool) {
     by_chunks(numel, pool, [&](uint64_t b, uint64_t e) {
         switch (w) {
-            case 1: apply_range<uint8_t>(base, planes, numel, b, e, out); break;
-            case 2: apply_range<uint16_t>(base, planes, numel, b, e, out); break;
-            case 4: apply_range<uint32_t>(base, planes, numel, b, e, out); break;
-            case 8: apply_range<uint64_t>(base, planes, numel, b, e, out); break;
-            default: throw std::logic_error("exact delta: bad element size");
+            case 1:
+                apply_range<uint8_t>(base, planes, numel, b, e, out);
+                break;
+            case 2:
+                apply_range<uint16_t>(base, planes, numel, b, e, out);
+                break;
+            case 4:
+                apply_range<uint32_t>(base, planes, numel, b, e, out);
+                break;
+            case 8:
+                apply_range<uint64_t>(base, planes, numel, b, e, out);
+                break;
+            default:
+                throw std::logic_error("exact delta: bad element size");
         }
     });
 }

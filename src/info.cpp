@@ -54,7 +54,7 @@ DcxInfo info(const std::string& dcx_path) {
                 coded_params += numel;
                 coded_bytes += t.stored_bytes;
             }
-            in.delta_bytes += numel * dtype_size(spec.dtype);
+            in.delta_bytes += dtype_nbytes(spec.dtype, numel).value();
             params += numel;
             in.tensors.push_back(std::move(t));
             if (!rd.next(s)) throw Error(dcx_path + ": truncated .dcx file");

@@ -480,6 +480,18 @@ std::set<std::string> folders_of(const std::vector<std::string>& files) {
 }
 }  // namespace
 
+// An existing target (its lstat mode) that -f may replace: a real directory
+// holding nothing but files this rebuild writes (a previous rebuild).
+void OutputDir::check_replaceable(unsigned st_mode) const {
+    if (S_ISLNK(st_mode)) throw Error(target_ + " is a symbolic link (-f replaces only a directory)");
+    if (!S_ISDIR(st_mode)) throw Error(target_ + " exists and is not a directory");
+    const std::set<std::string> fs(files_.begin(), files_.end());
+    const std::string foreign = foreign_entry(target_, fs, folders_of(files_));
+    if (!foreign.empty())
+        throw Error("refusing to replace " + target_ + ": it holds " + foreign +
+                    ", which this rebuild does not write (-f replaces only a previous rebuild)");
+}
+
 OutputDir::OutputDir(const std::string& target, bool overwrite, const std::vector<std::string>& files)
     : target_(target), overwrite_(overwrite), files_(files) {
     while (!target_.empty() && target_.size() > 1 && target_.back() == '/') target_.pop_back();
@@ -487,13 +499,7 @@ OutputDir::OutputDir(const std::string& target, bool overwrite, const std::vecto
     struct stat st {};
     if (::lstat(target_.c_str(), &st) == 0) {
         if (!overwrite_) throw Error(exists_message(target_));
-        if (S_ISLNK(st.st_mode)) throw Error(target_ + " is a symbolic link (-f replaces only a directory)");
-        if (!S_ISDIR(st.st_mode)) throw Error(target_ + " exists and is not a directory");
-        const std::set<std::string> fs(files_.begin(), files_.end());
-        const std::string foreign = foreign_entry(target_, fs, folders_of(files_));
-        if (!foreign.empty())
-            throw Error("refusing to replace " + target_ + ": it holds " + foreign +
-                        ", which this rebuild does not write (-f replaces only a previous rebuild)");
+        check_replaceable(st.st_mode);
     }
     slot_ = temp_register(temp_, true);
     if (::mkdir(temp_.c_str(), 0755) != 0) {
@@ -554,13 +560,7 @@ void OutputDir::commit() {
         committed_ = true;
     } else {
         if (!overwrite_) throw Error(exists_message(target_));
-        if (S_ISLNK(st.st_mode)) throw Error(target_ + " is a symbolic link (-f replaces only a directory)");
-        if (!S_ISDIR(st.st_mode)) throw Error(target_ + " exists and is not a directory");
-        const std::set<std::string> fs(files_.begin(), files_.end());
-        const std::string foreign = foreign_entry(target_, fs, folders_of(files_));
-        if (!foreign.empty())
-            throw Error("refusing to replace " + target_ + ": it holds " + foreign +
-                        ", which this rebuild does not write (-f replaces only a previous rebuild)");
+        check_replaceable(st.st_mode);
         if (rename2(temp_.c_str(), target_.c_str(), RENAME_EXCHANGE) == 0) {
             committed_ = true;
             remove_tree_raw(temp_.c_str());  // the previous rebuild, now under the temporary name

@@ -7,7 +7,6 @@
 #include "text.hpp"
 
 namespace deltacodec {
-using json = nlohmann::json;
 
 OpenedDcx open_dcx(const MappedFile& f, DcxReader& rd, bool verify_files) {
     OpenedDcx o;
@@ -70,23 +69,15 @@ void verify_record_blobs(const Record& rec, const std::string& ctx, DcxTensor& o
 EndStats check_end(const MappedFile& f, const Section& s, size_t tensors) {
     if (s.type != SectionType::END)
         throw Error(f.path() + ": corrupt .dcx file (unexpected section after the last tensor)");
-    json j;
-    try {
-        j = json::parse(s.data, s.data + s.size);
-    } catch (const json::exception&) {
-        throw Error(f.path() + ": corrupt END section");
+    const EndInfo e = parse_end_section(s.data, s.size, f.path() + ": corrupt END section");
+    if (e.tensors != tensors) throw Error(f.path() + ": corrupt END section (tensor count)");
+    EndStats out;
+    out.tensors = tensors;
+    if (e.stats.contains("rel_error") && e.stats["rel_error"].is_number()) {
+        out.has_rel_error = true;
+        out.rel_error = e.stats["rel_error"].get<double>();
     }
-    if (!j.is_object() || !j.contains("tensors") || !j["tensors"].is_number_unsigned() ||
-        j["tensors"].get<uint64_t>() != tensors)
-        throw Error(f.path() + ": corrupt END section (tensor count)");
-    EndStats e;
-    e.tensors = tensors;
-    if (j.contains("stats") && j["stats"].is_object() && j["stats"].contains("rel_error") &&
-        j["stats"]["rel_error"].is_number()) {
-        e.has_rel_error = true;
-        e.rel_error = j["stats"]["rel_error"].get<double>();
-    }
-    return e;
+    return out;
 }
 
 }  // namespace deltacodec

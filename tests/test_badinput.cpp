@@ -700,8 +700,10 @@ TEST_F(Hostile, HeaderJson) {
                      {SectionType::TENSOR, rec},
                      {SectionType::END, end_section(1)}}),
               "template");
-    for (const char* f :
-         {"../evil.safetensors", "a/b.safetensors", "evil.bin", "", "..", "a\\\\b.safetensors", "/etc/x.safetensors"})
+    // Shard names follow relative_path_problem(): a relative path inside the output directory may
+    // have components ("a/b.safetensors"); nothing may leave it or be ambiguous.
+    for (const char* f : {"../evil.safetensors", "a/../../b.safetensors", "a//b.safetensors", "./b.safetensors",
+                          "evil.bin", "", "..", "a\\\\b.safetensors", "/etc/x.safetensors"})
         with_header(hdr("directory", std::string(R"([{"file": ")") + f + R"(", "tensors": [)" + w + "]}]"),
                     std::string("shard file '") + f + "'");
     with_header(hdr("directory", R"([{"file": "a.safetensors", "tensors": [)" + w +

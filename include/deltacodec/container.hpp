@@ -10,7 +10,9 @@
 #include "deltacodec/codec.hpp"
 #include "deltacodec/io.hpp"
 #include "deltacodec/safetensors.hpp"
-#include "format/spec.hpp"  // codes, limits, layouts (src/format/spec.hpp; internal)
+// Codes, limits, layouts. Internal (this header becomes internal too, next step of
+// issue 8); the relative path serves every in-tree consumer without src/ on its path.
+#include "../../src/format/spec.hpp"
 
 namespace deltacodec {
 

@@ -25,14 +25,27 @@ enum class DType : uint8_t {
     U64,
     F8_E5M2,
     F8_E4M3,
+    // Added after v1.0 (codes only ever appended): the reference reader's newer dtypes.
+    F8_E8M0,
+    F4,       ///< 4 bits per element, packed
+    F6_E2M3,  ///< 6 bits per element, packed
+    F6_E3M2,  ///< 6 bits per element, packed
+    C64,      ///< complex, two f32
 };
-inline constexpr int kNumDTypes = 15;
+inline constexpr int kNumDTypes = 20;
 
 std::string_view dtype_name(DType t);
 std::optional<DType> dtype_from_name(std::string_view name);
 std::optional<DType> dtype_from_code(uint8_t code);
-/// Bytes per element.
+/// Bits per element (4 for F4, 6 for F6_*, 8·bytes for the others).
+size_t dtype_bits(DType t);
+/// Bytes per element; 0 for the sub-byte dtypes (F4, F6_E2M3, F6_E3M2), whose
+/// elements are packed: size those with dtype_nbytes().
 size_t dtype_size(DType t);
+/// Bytes of `numel` elements (numel × bits / 8); nullopt when that overflows u64
+/// or is not a whole number of bytes (a sub-byte dtype; the reference reader's
+/// MisalignedSlice).
+std::optional<uint64_t> dtype_nbytes(DType t, uint64_t numel);
 /// F16, BF16 and F32: the dtypes the lossy pipeline accepts.
 bool dtype_is_compressible(DType t);
 

@@ -98,6 +98,7 @@ public:
     void commit();
 
 private:
+    void check_replaceable(unsigned st_mode) const;  ///< -f may replace this existing target?
     std::string target_, temp_;
     bool overwrite_, committed_ = false;
     int slot_ = -1;

@@ -14,6 +14,9 @@
 namespace deltacodec {
 
 using Metadata = std::map<std::string, std::string>;
+/// The most `__metadata__` entries a reader keeps (more is refused), so that a
+/// header's metadata takes at most about 112 bytes per entry beyond its own text.
+inline constexpr size_t kMaxMetadataEntries = 65536;
 using Shape = std::vector<uint64_t>;
 
 /// Number of elements of a shape; throws Error on overflow.
@@ -30,8 +33,13 @@ struct TensorInfo {
 };
 
 /// A safetensors file, validated as the format's reference reader does
-/// (header size and bounds, UTF-8 JSON, known dtypes, overflow-checked shapes,
-/// offsets that tile the buffer exactly, buffer end = file end, no duplicate names).
+/// (header size and bounds, header starting with '{', UTF-8 JSON with nothing but
+/// whitespace after it, known dtypes, no field twice, overflow-checked shapes,
+/// whole-byte sizes, offsets that tile the buffer exactly, buffer end = file end),
+/// and also refusing what the reference lets through or cannot be stored: a tensor
+/// name twice (the reference keeps the last), a raw NUL byte in the header, nesting
+/// deeper than 64 levels, more than 255 dimensions, more than kMaxMetadataEntries
+/// metadata entries. Unknown fields of a tensor entry are skipped.
 class SafetensorsFile {
 public:
     static SafetensorsFile open(const std::string& path);
@@ -60,6 +68,9 @@ struct TensorSpec {
     DType dtype;
     Shape shape;
 };
+
+/// Bytes of a tensor (numel × bits / 8); throws Error when not whole.
+uint64_t tensor_nbytes(const TensorSpec& t);
 
 /// Builds a safetensors header (padded with spaces to a multiple of 8) for
 /// tensors laid out back to back in the given order.

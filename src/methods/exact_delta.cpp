@@ -6,8 +6,6 @@
 namespace deltacodec {
 namespace {
 
-uint64_t tensor_bytes(const TensorSpec& spec) { return shape_numel(spec.shape) * dtype_size(spec.dtype); }
-
 bool exact_applicable(const TensorInput& in) {
     const TensorInfo& fi = *in.ft->info;
     return in.base && in.base->info->shape == fi.shape && in.base->info->dtype == fi.dtype &&
@@ -64,7 +62,7 @@ std::unique_ptr<const RecordBody> exact_parse(ByteReader& r, const TensorSpec& s
     auto b = std::make_unique<ExactBody>();
     b->fingerprint = r.u64();
     b->data = r.blob_ref();
-    if (b->data.raw != tensor_bytes(spec)) r.fail("blob size does not match its tensor");
+    if (b->data.raw != tensor_nbytes(spec)) r.fail("blob size does not match its tensor");
     return b;
 }
 

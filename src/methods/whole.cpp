@@ -42,7 +42,8 @@ std::unique_ptr<const RecordBody> whole_parse(ByteReader& r, const TensorSpec& s
     b->why = r.u8();
     if (b->why > kMaxWholeReason) r.fail("unknown reason code");
     b->data = r.blob_ref();
-    if (b->data.raw != shape_numel(spec.shape) * dtype_size(spec.dtype)) r.fail("blob size does not match its tensor");
+    // Sub-byte dtypes: numel·bits/8 (whole and bounded: header_from_bytes checked it).
+    if (b->data.raw != tensor_nbytes(spec)) r.fail("blob size does not match its tensor");
     return b;
 }
 

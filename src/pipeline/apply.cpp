@@ -51,9 +51,7 @@ struct SinkTarget final : RebuildTarget {
     Scratch band;
     uint64_t bytes = 0;
     explicit SinkTarget(TensorSink& s) : sink(s) {}
-    void begin_tensor(const TensorSpec& t) override {
-        sink.begin(t.name, t.dtype, t.shape, shape_numel(t.shape) * dtype_size(t.dtype));
-    }
+    void begin_tensor(const TensorSpec& t) override { sink.begin(t.name, t.dtype, t.shape, tensor_nbytes(t)); }
     uint8_t* band_buffer(size_t n) override { return band.get(n); }
     void put(const uint8_t* p, size_t n) override {
         sink.write(p, n);
