@@ -8,6 +8,7 @@
 
 #include "deltacodec/checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
+#include "pipeline/allocate.hpp"
 #include "record.hpp"
 #include "text.hpp"
 
@@ -77,7 +78,8 @@ void verify_readback(const std::string& temp, const std::string& out_path, size_
         size_t n = 0;
         for (const ShardSpec& sh : o.hdr.shards)
             for (const TensorSpec& spec : sh.tensors) {
-                verify_record_blobs(parse_record(s, spec, temp), temp);
+                DcxTensor described;
+                verify_record_blobs(parse_record(s, spec, temp), temp, described);
                 ++n;
                 if (!rd.next(s)) throw Error(temp + ": truncated .dcx file");
             }
@@ -168,51 +170,59 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
             throw Error(printable(p) + " is larger than 1 GiB, the most a .dcx carries for a file other than a shard");
     }
 
-    // Plan every tensor before writing anything.
-    struct Item {
-        const TensorRef* ft;
-        const TensorRef* base;
-        RecordKind kind;
-        WholeReason why;
-        std::string reason;
-    };
-    std::vector<Item> items;
+    // Select: every tensor's candidate methods, most preferred first, each
+    // applicable to it. Nothing is read from the tensors' data.
+    const MethodTraits& patch = method(MethodId::PATCH);
+    const MethodTraits& exact = method(MethodId::EXACT_DELTA);
+    const MethodTraits& whole = method(MethodId::WHOLE);
+    std::vector<TensorPlan> plans;
     bool related = false;
     const uint64_t p2 = static_cast<uint64_t>(cp.patch) * cp.patch;
     for (const TensorRef& t : ft.tensors()) {
         const TensorInfo& fi = *t.info;
-        const TensorRef* b = base.find(fi.name);
-        Item it{&t, b, RecordKind::WHOLE, WholeReason::NEW, "new"};
-        if (b && b->info->shape != fi.shape) {
-            it.why = WholeReason::RESHAPED;
-            it.reason = "reshaped";
-        } else if (b) {
+        TensorPlan plan;
+        plan.in.ft = &t;
+        plan.in.base = base.find(fi.name);
+        // Why it would be stored whole, were it not a delta.
+        WholeReason why = WholeReason::NEW;
+        const char* why_s = "new";
+        bool selected = false;
+        if (const TensorRef* b = plan.in.base) {
             const TensorInfo& bi = *b->info;
             const bool floats = dtype_is_compressible(fi.dtype) && dtype_is_compressible(bi.dtype);
-            if (fi.shape.size() == 2 && floats) related = true;
-            bool selected = floats && fi.shape.size() == 2 && fi.numel() > 0;
-            if (selected) {
-                if (has_inc)
-                    selected = std::regex_search(fi.name, inc_re);
-                else
-                    selected = fi.numel() >= p2 && !std::regex_search(fi.name, skip_re);
-                if (has_exc && std::regex_search(fi.name, exc_re)) selected = false;
-            }
-            if (selected) {
-                it.kind = RecordKind::CODED;
-                it.reason = "";
-            } else if (fi.dtype == bi.dtype && dtype_is_compressible(fi.dtype)) {
-                it.kind = RecordKind::EXACT_DELTA;
-                it.reason = "selection";
-            } else if (!dtype_is_compressible(fi.dtype)) {
-                it.why = WholeReason::NOT_FLOAT;
-                it.reason = "not-float";
+            if (bi.shape != fi.shape) {
+                why = WholeReason::RESHAPED, why_s = "reshaped";
             } else {
-                it.why = WholeReason::DTYPE_CHANGED;
-                it.reason = "dtype";
+                if (fi.shape.size() == 2 && floats) related = true;
+                selected = floats && fi.shape.size() == 2 && fi.numel() > 0;
+                if (selected) {
+                    if (has_inc)
+                        selected = std::regex_search(fi.name, inc_re);
+                    else
+                        selected = fi.numel() >= p2 && !std::regex_search(fi.name, skip_re);
+                    if (has_exc && std::regex_search(fi.name, exc_re)) selected = false;
+                }
+                if (!dtype_is_compressible(fi.dtype))
+                    why = WholeReason::NOT_FLOAT, why_s = "not-float";
+                else
+                    why = WholeReason::DTYPE_CHANGED, why_s = "dtype";
             }
         }
-        items.push_back(it);
+        auto offer = [&](const MethodTraits& m, WholeReason w, const std::string& reason) {
+            TensorInput in = plan.in;
+            in.why = w;
+            if (m.applicable(in)) plan.candidates.push_back(Candidate{&m, w, reason, {}});
+        };
+        if (selected) {
+            // The patch coder declines a delta holding NaN or infinity: then lossless.
+            offer(patch, why, "");
+            offer(exact, why, "non-finite");
+            offer(whole, WholeReason::DTYPE_CHANGED, "non-finite");
+        } else {
+            offer(exact, why, "selection");
+            offer(whole, why, why_s);
+        }
+        plans.push_back(std::move(plan));
     }
     // Refuse what no reader would accept, before writing anything.
     for (const TensorRef& t : ft.tensors()) {
@@ -243,7 +253,8 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
 
     for (const ShardSpec& ss : hdr.shards) {
         const std::string why = relative_path_problem(ss.file);
-        if (!why.empty()) throw Error(ft_path + ": shard file '" + ss.file + "' has " + why + "; a .dcx cannot hold it");
+        if (!why.empty())
+            throw Error(ft_path + ": shard file '" + ss.file + "' has " + why + "; a .dcx cannot hold it");
     }
     const std::vector<uint8_t> header_bytes = header_to_bytes(hdr);
     if (header_bytes.size() > kMaxHeaderJson)
@@ -266,79 +277,63 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
         dcx.section(SectionType::FILE, w.buf);
     }
 
+    // Analyse (pass 1): each candidate's rate–distortion points; small output,
+    // nothing tensor-sized kept. Allocate: one choice per tensor.
+    for (TensorPlan& plan : plans)
+        for (Candidate& c : plan.candidates) {
+            TensorInput in = plan.in;
+            in.why = c.why;
+            c.curve = c.method->analyse(in, opt);
+        }
+    const std::vector<Choice> choices = allocate_fixed(plans, Budget{});
+
+    // Encode and write (pass 2). The parallel encoding of tensor i+1 overlaps
+    // with the serial part of tensor i (record building with zstd, checksum,
+    // write) on a background thread. Depth 1: job i has finished before tensor
+    // i+2 reuses its buffers.
     ThreadPool pool(opt.threads);
-    // The parallel coding of tensor i+1 overlaps with the serial part of tensor
-    // i (record building with zstd, checksum, write) on a background thread.
-    // Depth 1: job i has finished before tensor i+2 reuses its buffers.
     ByteWriter w;  // used by the writer thread only; capacity reused
-    Scratch planes[2];
-    rep.tensors.resize(items.size());
+    Scratch scratch[2];
+    rep.tensors.resize(plans.size());
     size_t done = 0;
     SerialWorker writer(1);
-    for (size_t idx = 0; idx < items.size(); ++idx) {
-        const Item& it = items[idx];
-        const TensorInfo& fi = *it.ft->info;
+    for (size_t idx = 0; idx < plans.size(); ++idx) {
+        const TensorPlan& plan = plans[idx];
+        const TensorInfo& fi = *plan.in.ft->info;
+        EncodeContext ec{pool, scratch[idx % 2]};
+        const Candidate* used = nullptr;
+        std::optional<EncodedRecord> enc;
+        for (size_t c = choices[idx].candidate; c < plan.candidates.size() && !enc; ++c) {
+            used = &plan.candidates[c];
+            TensorInput in = plan.in;
+            in.why = used->why;
+            const size_t point = c == choices[idx].candidate ? choices[idx].point : 0;
+            enc = used->method->encode(in, opt, used->curve.points.at(point), ec);
+        }
+        if (!enc) throw Error("internal error: no method stored tensor '" + fi.name + "'");
         TensorReport tr;
         tr.name = fi.name;
         tr.dtype = std::string(dtype_name(fi.dtype));
         tr.shape = fi.shape;
         tr.params = fi.numel();
         tr.delta_bytes = fi.nbytes();
-        tr.reason = it.reason;
-        TensorPrefix pre{fi.name, it.kind, fi.dtype, fi.shape};
-        std::shared_ptr<CodedTensor> coded;
-        const uint8_t* pl = nullptr;
-        if (it.kind == RecordKind::CODED) {
-            const TensorInfo& bi = *it.base->info;
-            DeltaView dv{it.base->data(), bi.dtype, it.ft->data(), fi.dtype, fi.shape[0], fi.shape[1]};
-            TensorStats st;
-            std::optional<CodedTensor> ct = encode_tensor(dv, cp, pool, st);
-            if (ct) {
-                coded = std::make_shared<CodedTensor>(std::move(*ct));
-                tr.kind = "coded";
-                tr.err2 = st.err2;
-                tr.ref2 = st.ref2;
-            } else {
-                pre.kind = bi.dtype == fi.dtype ? RecordKind::EXACT_DELTA : RecordKind::WHOLE;
-                tr.reason = "non-finite";
-            }
-        }
-        if (!coded && pre.kind == RecordKind::EXACT_DELTA) {
-            uint8_t* buf = planes[idx % 2].get(fi.nbytes() + 1);
-            exact_delta_planes(it.base->data(), it.ft->data(), fi.numel(), dtype_size(fi.dtype), buf, pool);
-            pl = buf;
-            tr.kind = "exact";
-        } else if (!coded) {
-            pre.kind = RecordKind::WHOLE;
-            tr.kind = "whole";
-        }
-        writer.submit([&, idx, pre, coded, pl, tr = std::move(tr)]() mutable {
-            const Item& it = items[idx];
-            const TensorInfo& fi = *it.ft->info;
+        tr.kind = std::string(used->method->kind);
+        tr.reason = used->reason;
+        if (used->method->lossy) tr.err2 = enc->err2, tr.ref2 = enc->ref2;
+        const TensorPrefix pre{fi.name, used->method->id, fi.dtype, fi.shape};
+        writer.submit([&, idx, pre, enc = std::move(*enc), tr = std::move(tr)]() mutable {
+            const TensorPlan& plan = plans[idx];
             w.buf.clear();
             write_prefix(w, pre);
-            if (pre.kind == RecordKind::CODED) {
-                const TensorInfo& bi = *it.base->info;
-                w.u64(tensor_fingerprint(bi.dtype, bi.shape, it.base->data(), bi.nbytes()));
-                w.u8(static_cast<uint8_t>(bi.dtype));
-                write_coded_body(w, *coded, opt.entropy);
-            } else if (pre.kind == RecordKind::EXACT_DELTA) {
-                const TensorInfo& bi = *it.base->info;
-                w.u64(tensor_fingerprint(bi.dtype, bi.shape, it.base->data(), bi.nbytes()));
-                w.blob(pl, fi.nbytes(), true);
-            } else {
-                const WholeReason why = tr.reason == "non-finite" ? WholeReason::DTYPE_CHANGED : it.why;
-                w.u8(static_cast<uint8_t>(why));
-                w.blob(it.ft->data(), fi.nbytes(), true);
-            }
+            enc.write(w);
             const uint64_t before = dcx.bytes();
             dcx.section(SectionType::TENSOR, w.buf);
             tr.stored_bytes = dcx.bytes() - before;
             rep.delta_bytes += tr.delta_bytes;
             rep.tensors[idx] = std::move(tr);
-            it.ft->release();
-            if (it.base) it.base->release();
-            if (opt.progress) opt.progress(++done, items.size(), fi.name);
+            plan.in.ft->release();
+            if (plan.in.base) plan.in.base->release();
+            if (opt.progress) opt.progress(++done, plans.size(), plan.in.ft->info->name);
         });
     }
     writer.wait();
@@ -347,11 +342,11 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     stats.erase("dcx_bytes");
     stats.erase("ratio");
     stats.erase("bits_per_param_all");
-    json end = {{"tensors", items.size()}, {"stats", stats}};
+    json end = {{"tensors", plans.size()}, {"stats", stats}};
     const std::string es = end.dump();
     dcx.section(SectionType::END, std::vector<uint8_t>(es.begin(), es.end()));
     out.flush();
-    verify_readback(out.temp_path(), out_path, items.size());
+    verify_readback(out.temp_path(), out_path, plans.size());
     rep.dcx_bytes = out.bytes_written();
     if (report_file) {
         const std::string js = rep.to_json(opt) + "\n";

@@ -14,11 +14,7 @@ namespace deltacodec {
 
 namespace {
 constexpr int kZstdLevel = 1;  // measured on a 4-layer 7B-shaped pair: smaller than 3 and no slower
-enum : uint8_t { kStored = 0, kZstd = 1 };
-// zstd decodes at most 128 KiB per block and a block takes at least 4 bytes (an RLE
-// block), so n bytes of frame never expand past 32768·n: a frame declaring more is
-// corrupt or hostile, refused before anything is allocated for it.
-constexpr uint64_t kZstdMaxRatio = 32768;
+constexpr uint8_t kStored = static_cast<uint8_t>(BlobCodec::STORED), kZstd = static_cast<uint8_t>(BlobCodec::ZSTD);
 }  // namespace
 
 uint64_t xxh3(const void* data, size_t n) { return XXH3_64bits(data, n); }
@@ -138,7 +134,7 @@ void stream_blob_impl(const BlobRef& b, const std::string& ctx, void* sink_ctx,
         return;
     }
     std::unique_ptr<ZSTD_DStream, size_t (*)(ZSTD_DStream*)> ds(ZSTD_createDStream(), ZSTD_freeDStream);
-    if (!ds || ZSTD_isError(ZSTD_DCtx_setParameter(ds.get(), ZSTD_d_windowLogMax, 24)))
+    if (!ds || ZSTD_isError(ZSTD_DCtx_setParameter(ds.get(), ZSTD_d_windowLogMax, kMaxZstdWindowLog)))
         throw Error(ctx + ": cannot start a zstd decoder");
     std::unique_ptr<uint8_t[]> buf(new uint8_t[kPiece]);
     ZSTD_inBuffer in{b.src, static_cast<size_t>(b.stored), 0};
@@ -207,7 +203,8 @@ void DcxWriter::section(SectionType type, const std::vector<uint8_t>& payload) {
 
 DcxReader::DcxReader(const MappedFile& file) : f_(file) {
     const std::string& path = f_.path();
-    if (f_.size() < 16 || std::memcmp(f_.data(), kDcxMagic, 8) != 0) throw Error(path + ": not a .dcx file");
+    if (f_.size() < kFileHeaderBytes || std::memcmp(f_.data(), kDcxMagic, 8) != 0)
+        throw Error(path + ": not a .dcx file");
     ByteReader r(f_.data() + 8, 8, path);
     const uint16_t major = r.u16();
     r.u16();  // minor: a reader accepts any (FORMAT.md)
@@ -221,16 +218,16 @@ bool DcxReader::next(Section& s) {
     const std::string& path = f_.path();
     if (ended_) return false;
     const uint64_t left = f_.size() - pos_;
-    if (left < 24) throw Error(path + ": truncated .dcx file (no END section)");
-    ByteReader r(f_.data() + pos_, 16, path);
+    if (left < kSectionOverhead) throw Error(path + ": truncated .dcx file (no END section)");
+    ByteReader r(f_.data() + pos_, kSectionHeaderBytes, path);
     const uint32_t type = r.u32();
     const uint32_t flags = r.u32();
     const uint64_t len = r.u64();
     if (flags != 0) throw Error(path + ": corrupt section header at byte " + std::to_string(pos_));
-    if (len > left - 24)
+    if (len > left - kSectionOverhead)
         throw Error(path + ": truncated .dcx file (section at byte " + std::to_string(pos_) + " is cut off)");
-    const uint8_t* payload = f_.data() + pos_ + 16;
-    ByteReader cr(payload + len, 8, path);
+    const uint8_t* payload = f_.data() + pos_ + kSectionHeaderBytes;
+    ByteReader cr(payload + len, kSectionChecksumBytes, path);
     if (cr.u64() != xxh3(payload, len))
         throw Error(path + ": checksum mismatch in section at byte " + std::to_string(pos_) + " (corrupt file)");
     switch (static_cast<SectionType>(type)) {
@@ -243,7 +240,7 @@ bool DcxReader::next(Section& s) {
             throw Error(path + ": unknown section type at byte " + std::to_string(pos_));
     }
     s = Section{static_cast<SectionType>(type), payload, len, pos_};
-    pos_ += 24 + len;
+    pos_ += kSectionOverhead + len;
     if (s.type == SectionType::END) {
         ended_ = true;
         if (pos_ != f_.size()) throw Error(path + ": trailing bytes after the END section");
@@ -280,13 +277,13 @@ CodedBody parse_coded_body(ByteReader& r, uint64_t rows, uint64_t cols) {
     if (ct.rows != rows || ct.cols != cols) r.fail("coded shape does not match the tensor's");
     ct.patch = r.u16();
     const uint8_t tr = r.u8(), bands = r.u8();
-    if (tr > 1 || bands > 2) r.fail("unknown transform or bands");
+    if (tr >= std::size(kTransformCodes) || bands >= std::size(kBandsCodes)) r.fail("unknown transform or bands");
     ct.transform = static_cast<TransformId>(tr);
     ct.bands = static_cast<Bands>(bands);
     ct.flags = r.u8();
     ct.scale = r.f32();
     const uint8_t nw = r.u8();
-    if (nw == 0 || nw > 9) r.fail("bad width table");
+    if (nw == 0 || nw > kMaxWidths) r.fail("bad width table");
     const uint8_t* wp = r.bytes(nw);
     ct.widths.assign(wp, wp + nw);
     if (!patch_size_ok(ct.patch)) r.fail("bad patch size");

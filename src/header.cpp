@@ -388,7 +388,7 @@ EndInfo parse_end_section(const uint8_t* data, size_t n, const std::string& path
 
 void write_prefix(ByteWriter& w, const TensorPrefix& p) {
     w.str16(p.name);
-    w.u8(static_cast<uint8_t>(p.kind));
+    w.u8(static_cast<uint8_t>(p.method));
     w.u8(static_cast<uint8_t>(p.dtype));
     w.u8(static_cast<uint8_t>(p.shape.size()));
     for (uint64_t d : p.shape) w.u64(d);
@@ -397,9 +397,7 @@ void write_prefix(ByteWriter& w, const TensorPrefix& p) {
 TensorPrefix read_prefix(ByteReader& r) {
     TensorPrefix p;
     p.name = r.str16();
-    const uint8_t kind = r.u8();
-    if (kind > 2) r.fail("unknown record kind");
-    p.kind = static_cast<RecordKind>(kind);
+    p.method = static_cast<MethodId>(r.u8());
     auto dt = dtype_from_code(r.u8());
     if (!dt) r.fail("unknown dtype code");
     p.dtype = *dt;

@@ -51,10 +51,10 @@ inline constexpr size_t kMaxEndStats = 256;
 /// prefixes errors. Checking the count against the records is the caller's.
 EndInfo parse_end_section(const uint8_t* data, size_t n, const std::string& path);
 
-/// name, kind, dtype, shape: the start of every TENSOR record.
+/// name, method id, dtype, shape: the start of every TENSOR record.
 struct TensorPrefix {
     std::string name;
-    RecordKind kind;
+    MethodId method;  ///< any byte: read_prefix() does not judge it, the registry does
     DType dtype;
     Shape shape;
 };

@@ -43,35 +43,16 @@ DcxInfo info(const std::string& dcx_path) {
     for (const ShardSpec& sh : o.hdr.shards) {
         for (const TensorSpec& spec : sh.tensors) {
             const Record rec = parse_record(s, spec, dcx_path);
-            const std::vector<uint64_t> per = verify_record_blobs(rec, dcx_path + ": tensor '" + spec.name + "'");
             const uint64_t numel = shape_numel(spec.shape);
             DcxTensor t;
             t.name = spec.name;
             t.dtype = std::string(dtype_name(spec.dtype));
             t.shape = spec.shape;
-            t.stored_bytes = s.size + 24;
-            switch (rec.prefix.kind) {
-                case RecordKind::WHOLE: {
-                    static const char* why[] = {"new", "reshaped", "dtype", "not-float"};
-                    t.kind = "whole";
-                    t.reason = why[rec.why];
-                    break;
-                }
-                case RecordKind::EXACT_DELTA:
-                    t.kind = "exact";
-                    break;
-                case RecordKind::CODED: {
-                    const CodedTensor& ct = rec.coded.ct;
-                    t.kind = "coded";
-                    t.transform = std::string(find_transform(ct.transform)->name);
-                    t.patch = ct.patch;
-                    if (ct.transform == TransformId::HAAR) t.bands = std::string(bands_name(ct.bands));
-                    t.widths.assign(ct.widths.begin(), ct.widths.end());
-                    t.patches_per_width = per;
-                    coded_params += numel;
-                    coded_bytes += t.stored_bytes;
-                    break;
-                }
+            t.stored_bytes = s.size + kSectionOverhead;
+            verify_record_blobs(rec, dcx_path + ": tensor '" + spec.name + "'", t);
+            if (rec.method->lossy) {
+                coded_params += numel;
+                coded_bytes += t.stored_bytes;
             }
             in.delta_bytes += dtype_nbytes(spec.dtype, numel).value();
             params += numel;
@@ -109,8 +90,8 @@ std::string DcxInfo::to_json() const {
                   {"shape", t.shape},
                   {"kind", t.kind},
                   {"stored_bytes", t.stored_bytes}};
-        if (t.kind == "whole") e["reason"] = t.reason;
-        if (t.kind == "coded") {
+        if (!t.reason.empty()) e["reason"] = t.reason;
+        if (!t.transform.empty()) {
             e["transform"] = t.transform;
             e["patch"] = t.patch;
             if (!t.bands.empty()) e["bands"] = t.bands;

@@ -37,55 +37,33 @@ OpenedDcx open_dcx(const MappedFile& f, DcxReader& rd, bool verify_files) {
             bool clash = names.count(folder) > 0;
             for (const ShardSpec& sh : o.hdr.shards) clash = clash || sh.file == folder;
             if (clash)
-                throw Error(f.path() + ": corrupt .dcx file (file '" + a.name + "' lies inside the file '" + folder + "')");
+                throw Error(f.path() + ": corrupt .dcx file (file '" + a.name + "' lies inside the file '" + folder +
+                            "')");
         }
     o.first = s;
     return o;
 }
 
 Record parse_record(const Section& s, const TensorSpec& spec, const std::string& path) {
-    if (s.type != SectionType::TENSOR)
-        throw Error(path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
+    if (s.type != SectionType::TENSOR) throw Error(path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
     ByteReader r(s.data, s.size, path + ": tensor '" + spec.name + "'");
     Record rec;
     rec.prefix = read_prefix(r);
     const TensorPrefix& p = rec.prefix;
     if (p.name != spec.name || p.dtype != spec.dtype || p.shape != spec.shape)
         r.fail("record does not match the header's tensor list (corrupt file)");
-    // Whole and at most 2^50: header_from_bytes checked it.
-    const uint64_t nbytes = dtype_nbytes(spec.dtype, shape_numel(spec.shape)).value();
-    switch (p.kind) {
-        case RecordKind::WHOLE:
-            rec.why = r.u8();
-            if (rec.why > 3) r.fail("unknown reason code");
-            rec.data = r.blob_ref();
-            if (rec.data.raw != nbytes) r.fail("blob size does not match its tensor");
-            break;
-        case RecordKind::EXACT_DELTA:
-            if (!dtype_is_compressible(spec.dtype)) r.fail("exact delta of a non-float tensor");
-            rec.fingerprint = r.u64();
-            rec.data = r.blob_ref();
-            if (rec.data.raw != nbytes) r.fail("blob size does not match its tensor");
-            break;
-        case RecordKind::CODED: {
-            if (!dtype_is_compressible(spec.dtype) || spec.shape.size() != 2)
-                r.fail("coded record of an uncodable tensor");
-            rec.fingerprint = r.u64();
-            const auto bdt = dtype_from_code(r.u8());
-            if (!bdt || !dtype_is_compressible(*bdt)) r.fail("bad base dtype");
-            rec.base_dtype = *bdt;
-            rec.coded = parse_coded_body(r, spec.shape[0], spec.shape[1]);
-            break;
-        }
-    }
+    rec.method = find_method(static_cast<uint8_t>(p.method));
+    if (!rec.method)
+        r.fail("unknown method id " + std::to_string(static_cast<unsigned>(p.method)) +
+               " (written by a newer deltacodec?)");
+    rec.body = rec.method->parse(r, spec);
     r.expect_end();
     return rec;
 }
 
-std::vector<uint64_t> verify_record_blobs(const Record& rec, const std::string& ctx) {
-    if (rec.prefix.kind == RecordKind::CODED) return check_coded_body(rec.coded, ctx);
-    stream_blob(rec.data, ctx, [](const uint8_t*, size_t) {});
-    return {};
+void verify_record_blobs(const Record& rec, const std::string& ctx, DcxTensor& out) {
+    out.kind = std::string(rec.method->kind);
+    rec.body->describe(ctx, out);
 }
 
 EndStats check_end(const MappedFile& f, const Section& s, size_t tensors) {

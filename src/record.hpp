@@ -4,11 +4,13 @@
 // streaming in bounded memory (info, read-back) by the caller.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "deltacodec/container.hpp"
 #include "header.hpp"
+#include "methods/method.hpp"
 
 namespace deltacodec {
 
@@ -29,16 +31,16 @@ struct OpenedDcx {
 /// `verify_files`: also decode each FILE blob by streaming to check it.
 OpenedDcx open_dcx(const MappedFile& f, DcxReader& rd, bool verify_files);
 
-/// One TENSOR record, checked against the HEADER's entry for it, blobs not decoded.
+/// One TENSOR record, checked against the HEADER's entry for it, blobs not decoded:
+/// the prefix, the method that wrote it (from the registry) and its parsed body.
 struct Record {
     TensorPrefix prefix;
-    uint8_t why = 0;           ///< WHOLE: reason code
-    uint64_t fingerprint = 0;  ///< EXACT_DELTA, CODED: the base tensor's
-    DType base_dtype{};        ///< CODED: the base tensor's dtype
-    BlobRef data;              ///< WHOLE: the tensor; EXACT_DELTA: its byte planes
-    CodedBody coded;           ///< CODED
+    const MethodTraits* method = nullptr;
+    std::unique_ptr<const RecordBody> body;
 };
-/// `s` must be a TENSOR section; throws Error naming the tensor otherwise.
+/// `s` must be a TENSOR section; throws Error naming the tensor otherwise, and
+/// "unknown method id N (written by a newer deltacodec?)" for a method this
+/// reader does not know.
 Record parse_record(const Section& s, const TensorSpec& spec, const std::string& path);
 
 /// What info shows of the END section (informative: written by the compressor).
@@ -51,7 +53,7 @@ struct EndStats {
 EndStats check_end(const MappedFile& f, const Section& s, size_t tensors);
 
 /// Streams every blob of a record to check it decodes (bounded memory, no base
-/// needed); returns the patches per width of a CODED record (empty otherwise).
-std::vector<uint64_t> verify_record_blobs(const Record& rec, const std::string& ctx);
+/// needed) and describes it as info shows it (`out`'s kind, reason, method fields).
+void verify_record_blobs(const Record& rec, const std::string& ctx, DcxTensor& out);
 
 }  // namespace deltacodec

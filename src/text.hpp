@@ -8,13 +8,9 @@
 #include <string_view>
 
 #include "deltacodec/error.hpp"
+#include "format/spec.hpp"  // kMaxRank, kMaxNameBytes
 
 namespace deltacodec {
-
-/// The most dimensions a tensor may have in a .dcx (its rank is one byte).
-inline constexpr size_t kMaxRank = 255;
-/// The longest tensor or file name a .dcx can hold (a u16 length).
-inline constexpr size_t kMaxNameBytes = 0xffff;
 
 /// True when `s` is well-formed UTF-8 (no overlongs, no surrogates, ≤ U+10FFFF).
 bool is_valid_utf8(std::string_view s);

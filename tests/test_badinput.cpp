@@ -409,7 +409,7 @@ struct Hostile : public ::testing::Test {
 
     std::vector<uint8_t> coded_record(const Coded& c, const std::string& name = "w") const {
         ByteWriter w;
-        write_prefix(w, {name, RecordKind::CODED, DType::F16, {16, 16}});
+        write_prefix(w, {name, MethodId::PATCH, DType::F16, {16, 16}});
         w.u64(c.fingerprint ? *c.fingerprint : fp(0));
         w.u8(c.base_dtype);
         w.u64(c.rows);
@@ -431,7 +431,7 @@ struct Hostile : public ::testing::Test {
 
     std::vector<uint8_t> exact_record(size_t i, std::optional<uint64_t> fingerprint = std::nullopt) const {
         ByteWriter w;
-        write_prefix(w, {bt[i].name, RecordKind::EXACT_DELTA, bt[i].dtype, bt[i].shape});
+        write_prefix(w, {bt[i].name, MethodId::EXACT_DELTA, bt[i].dtype, bt[i].shape});
         w.u64(fingerprint ? *fingerprint : fp(i));
         const auto b = blob(std::vector<uint8_t>(bt[i].bytes.size(), 0));
         w.bytes(b.data(), b.size());
@@ -441,7 +441,7 @@ struct Hostile : public ::testing::Test {
     static std::vector<uint8_t> whole_record(const TensorSpec& t, const std::vector<uint8_t>& body_blob,
                                              uint8_t reason = 0) {
         ByteWriter w;
-        write_prefix(w, {t.name, RecordKind::WHOLE, t.dtype, t.shape});
+        write_prefix(w, {t.name, MethodId::WHOLE, t.dtype, t.shape});
         w.u8(reason);
         w.bytes(body_blob.data(), body_blob.size());
         return w.buf;
@@ -625,9 +625,9 @@ TEST_F(Hostile, HugeDeclaredSizesAllocateNothing) {
     auto rec = coded_record(c);
     // Rewrite the prefix's shape: coded_record writes [16, 16].
     ByteWriter pre;
-    write_prefix(pre, {"w", RecordKind::CODED, DType::F16, {16, 16}});
+    write_prefix(pre, {"w", MethodId::PATCH, DType::F16, {16, 16}});
     ByteWriter pre2;
-    write_prefix(pre2, {"w", RecordKind::CODED, DType::F16, big.shape});
+    write_prefix(pre2, {"w", MethodId::PATCH, DType::F16, big.shape});
     rec.erase(rec.begin(), rec.begin() + static_cast<long>(pre.buf.size()));
     rec.insert(rec.begin(), pre2.buf.begin(), pre2.buf.end());
     // decompress must refuse it (the base's w is 16×16) before building anything per patch;
@@ -648,7 +648,7 @@ TEST_F(Hostile, WholeAndExactRecords) {
     expect_refused(one_tensor(exact_record(1, 99), {{"v", DType::F32, {8}}}), "exact: wrong fingerprint", false);
     {  // exact delta of an integer tensor
         ByteWriter w;
-        write_prefix(w, {"ids", RecordKind::EXACT_DELTA, DType::I64, {4}});
+        write_prefix(w, {"ids", MethodId::EXACT_DELTA, DType::I64, {4}});
         w.u64(fp(2));
         const auto b = blob(std::vector<uint8_t>(32, 0));
         w.bytes(b.data(), b.size());
@@ -674,8 +674,8 @@ TEST_F(Hostile, WholeAndExactRecords) {
     {
         auto rec = coded_record(Coded{});
         ByteWriter pre, pre2;
-        write_prefix(pre, {"w", RecordKind::CODED, DType::F16, {16, 16}});
-        write_prefix(pre2, {"w", RecordKind::CODED, DType::F16, {256}});
+        write_prefix(pre, {"w", MethodId::PATCH, DType::F16, {16, 16}});
+        write_prefix(pre2, {"w", MethodId::PATCH, DType::F16, {256}});
         rec.erase(rec.begin(), rec.begin() + static_cast<long>(pre.buf.size()));
         rec.insert(rec.begin(), pre2.buf.begin(), pre2.buf.end());
         expect_refused(one_tensor(rec, {{"w", DType::F16, {256}}}), "coded 1-D");

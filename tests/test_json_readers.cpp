@@ -670,7 +670,7 @@ TEST(SubByteDtypes, CompressStoresThemWholeWithTheirPackedBytes) {
         if (s.type != SectionType::TENSOR) continue;
         ByteReader r(s.data, s.size, "x.dcx");
         const TensorPrefix p = read_prefix(r);
-        if (p.kind != RecordKind::WHOLE) continue;
+        if (p.method != MethodId::WHOLE) continue;
         r.u8();
         stored[p.name] = r.blob(dtype_nbytes(p.dtype, shape_numel(p.shape)).value());
         r.expect_end();

@@ -107,7 +107,7 @@ TEST_F(Trust, SelectorBombStaysSmallInInfo) {
     zeros = {};
     ASSERT_LT(z.size(), 8192u);
     ByteWriter w;
-    write_prefix(w, {big.name, RecordKind::CODED, big.dtype, big.shape});
+    write_prefix(w, {big.name, MethodId::PATCH, big.dtype, big.shape});
     w.u64(0);  // fingerprint
     w.u8(static_cast<uint8_t>(DType::F16));
     w.u64(side);
@@ -150,7 +150,7 @@ TEST_F(Trust, HugeZstdWindowIsRefused) {
     f.u8(0xA8);  // window descriptor: exponent 21 → 2^31 bytes
     ByteWriter w;
     const TensorSpec t{"enc.norm", DType::F32, {64}};
-    write_prefix(w, {t.name, RecordKind::WHOLE, t.dtype, t.shape});
+    write_prefix(w, {t.name, MethodId::WHOLE, t.dtype, t.shape});
     w.u8(0);
     w.u8(1);
     w.u64(256);

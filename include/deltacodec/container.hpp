@@ -10,17 +10,11 @@
 #include "deltacodec/codec.hpp"
 #include "deltacodec/io.hpp"
 #include "deltacodec/safetensors.hpp"
+// Codes, limits, layouts. Internal (this header becomes internal too, next step of
+// issue 8); the relative path serves every in-tree consumer without src/ on its path.
+#include "../../src/format/spec.hpp"
 
 namespace deltacodec {
-
-inline constexpr uint8_t kDcxMagic[8] = {0x89, 'D', 'C', 'X', '\r', '\n', 0x1a, '\n'};
-inline constexpr uint16_t kDcxMajor = 1, kDcxMinor = 0;
-inline constexpr uint64_t kMaxHeaderJson = 64ull << 20;
-inline constexpr uint64_t kMaxAuxFile = 1ull << 30;
-
-enum class SectionType : uint32_t { HEADER = 1, FILE = 2, TENSOR = 3, END = 0x454E4421 };
-enum class RecordKind : uint8_t { CODED = 0, EXACT_DELTA = 1, WHOLE = 2 };
-enum class WholeReason : uint8_t { NEW = 0, RESHAPED = 1, DTYPE_CHANGED = 2, NOT_FLOAT = 3 };
 
 /// A grow-only byte buffer whose contents are not initialised (for reuse
 /// across tensors: fresh large allocations cost page faults and zeroing).
@@ -48,9 +42,6 @@ struct BlobRef {
     uint64_t raw = 0, stored = 0;
     const uint8_t* src = nullptr;
 };
-/// Largest zstd window a reader accepts (our writer's frames use at most 512 KiB):
-/// bounds what a streaming decode of a hostile frame can allocate.
-inline constexpr uint64_t kMaxZstdWindow = 16ull << 20;
 
 /// Decodes a checked blob into `out` (blob.raw bytes); throws Error("<ctx>: corrupt ...").
 void decode_blob(const BlobRef& blob, uint8_t* out, const std::string& ctx);
@@ -156,7 +147,7 @@ public:
 
 private:
     const MappedFile& f_;
-    uint64_t pos_ = 16;
+    uint64_t pos_ = kFileHeaderBytes;
     bool ended_ = false;
 };
 

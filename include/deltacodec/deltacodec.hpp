@@ -94,6 +94,37 @@ struct DecompressReport {
 DecompressReport decompress(const std::string& base, const std::string& dcx, const std::string& out,
                             const DecompressOptions& opt);
 
+/// Receives the tensors apply() rebuilds, in the .dcx's output order (shard by
+/// shard): begin(), then the tensor's bytes in order in one or more write() calls
+/// (bands of a few MiB for coded tensors), then end(). Copy the bytes where you
+/// want them (caller-owned memory, a GPU upload, a hash): `data` is valid only
+/// during the call.
+class TensorSink {
+public:
+    virtual ~TensorSink() = default;
+    virtual void begin(const std::string& name, DType dtype, const Shape& shape, uint64_t nbytes) = 0;
+    virtual void write(const uint8_t* data, size_t n) = 0;
+    virtual void end() {}
+};
+
+struct ApplyOptions {
+    unsigned threads = 0;          ///< 0 = every core
+    bool follow_symlinks = false;  ///< read symbolic links inside a base model directory
+    ProgressFn progress;
+};
+
+struct ApplyReport {
+    size_t tensors = 0;
+    uint64_t bytes = 0;  ///< handed to the sink
+};
+
+/// Rebuilds the fine-tune's tensors from the base checkpoint and a .dcx into
+/// `sink`, writing no file; the bytes are exactly those decompress() writes.
+/// Checks everything decompress() checks (the FILE sections' names, not their
+/// contents, which apply() does not produce); on Error the sink may already
+/// hold tensors: discard them. Memory: two tensors' buffers plus one band.
+ApplyReport apply(const std::string& base, const std::string& dcx, TensorSink& sink, const ApplyOptions& opt = {});
+
 /// One tensor record of a .dcx, as info() describes it.
 struct DcxTensor {
     std::string name;

@@ -1,0 +1,123 @@
+// deltacodec (internal) — the Method interface: one way of storing one tensor in a
+// .dcx TENSOR record. Every method is one row of the registry (registry.cpp); its
+// id is the byte after the record's name (FORMAT.md "Method ids"), so a file keeps
+// meaning what it meant whatever methods are added later.
+//
+// A method's life in compress: applicable() → analyse() (pass 1, data-free or
+// cheap, small output) → the allocator picks a point → encode() (pass 2, the
+// tensor's data, parallel) → EncodedRecord::write() (serial, on the writer
+// thread). In decompress, info and compress's read-back: parse() → RecordBody
+// (checked up to its blobs) → decode() into a BandSink, or describe().
+// Dispatch is per tensor (and per band inside a decoder), never per element.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "deltacodec/checkpoint.hpp"
+#include "deltacodec/container.hpp"
+#include "deltacodec/deltacodec.hpp"
+#include "format/spec.hpp"
+
+namespace deltacodec {
+
+/// One tensor of the fine-tune and its namesake in the base (compress side).
+struct TensorInput {
+    const TensorRef* ft = nullptr;
+    const TensorRef* base = nullptr;     ///< same name in the base; nullptr when none
+    WholeReason why = WholeReason::NEW;  ///< WHOLE records: the reason code they store
+};
+
+/// One rate–distortion operating point of a method on a tensor.
+struct RdPoint {
+    uint64_t bytes = 0;          ///< payload bytes before the blob codec (an estimate where noted)
+    std::optional<double> err2;  ///< ‖Δ̂ − Δ‖²; nullopt when analyse does not measure it
+    uint32_t setting = 0;        ///< which of the method's settings encode() uses (method-defined)
+};
+/// What analyse() gives: the points a method offers for a tensor (often one).
+struct RdCurve {
+    std::vector<RdPoint> points;
+};
+
+/// Per-tensor work buffers the caller owns (two sets alternate, so a record's
+/// bytes may still be read by the writer thread while the next is encoded).
+struct EncodeContext {
+    ThreadPool& pool;
+    Scratch& scratch;
+};
+
+/// encode()'s result: the parallel work done; `write` serialises the payload
+/// (after the record prefix) and runs later on the writer thread.
+struct EncodedRecord {
+    std::function<void(ByteWriter&)> write;
+    double err2 = 0, ref2 = 0;  ///< lossy methods: ‖Δ̂ − Δ‖², ‖Δ‖²
+};
+
+/// Receives a tensor's rebuilt bytes, in order, in bands.
+class BandSink {
+public:
+    virtual ~BandSink() = default;
+    /// Memory for the next `n` bytes, to be filled and then passed to put().
+    virtual uint8_t* band_buffer(size_t n) = 0;
+    /// The next `n` bytes of the tensor are at `p`: a band_buffer(), the mapped
+    /// .dcx, or the DecodeContext's scratch (valid until the caller reuses it).
+    virtual void put(const uint8_t* p, size_t n) = 0;
+};
+
+/// What a decoder may use: the pool, the base, per-tensor scratch.
+struct DecodeContext {
+    ThreadPool& pool;
+    const Checkpoint* base;  ///< nullptr: no base given (delta methods then fail)
+    const TensorSpec& spec;
+    const std::string& ctx;  ///< "<file>: tensor '<name>'" for errors
+    Scratch& out;
+    Scratch& blob;
+    /// The base tensor of this record, checked against its dtype, shape and
+    /// fingerprint; throws Error("wrong base: ...").
+    const TensorRef& base_tensor(DType dtype, const Shape& shape, uint64_t fingerprint) const;
+    /// A blob's bytes: a view of the file when stored, else decoded into `blob`.
+    const uint8_t* blob_view(const BlobRef& b) const;
+};
+
+/// A record's payload, checked up to its blobs (which are not decoded yet).
+class RecordBody {
+public:
+    virtual ~RecordBody() = default;
+    /// Rebuilds the fine-tune's tensor into `sink`, in bands of bounded size where
+    /// the method's layout allows.
+    virtual void decode(const DecodeContext& dc, BandSink& sink) const = 0;
+    /// Verifies every blob by streaming (bounded memory, no base needed) and fills
+    /// what info shows of this record (kind, reason, method fields).
+    virtual void describe(const std::string& ctx, DcxTensor& out) const = 0;
+};
+
+/// One row of the method registry (a table of traits, as ggml's type traits).
+struct MethodTraits {
+    MethodId id;
+    std::string_view name;  ///< registry name
+    std::string_view kind;  ///< what reports and info call its records: "coded", "exact", "whole"
+    bool lossy;             ///< its records carry an error (counted in rel_error and bits/param)
+    /// Whether the method can store this tensor at all (cheap: shapes and dtypes).
+    bool (*applicable)(const TensorInput& in);
+    /// Pass 1: the points it offers under `opt`. Must not keep tensor-sized state.
+    RdCurve (*analyse)(const TensorInput& in, const CompressOptions& opt);
+    /// Pass 2: encodes at `point`; nullopt when the data turns out not to suit
+    /// the method (e.g. non-finite values), and the next candidate is tried.
+    std::optional<EncodedRecord> (*encode)(const TensorInput& in, const CompressOptions& opt, const RdPoint& point,
+                                           EncodeContext& ec);
+    /// Reads the payload after the prefix (untrusted); throws Error via `r`.
+    std::unique_ptr<const RecordBody> (*parse)(ByteReader& r, const TensorSpec& spec);
+};
+
+/// Every registered method, in id order.
+const std::vector<const MethodTraits*>& method_table();
+/// The method with this id; nullptr when unknown.
+const MethodTraits* find_method(uint8_t id);
+const MethodTraits& method(MethodId id);
+
+}  // namespace deltacodec

@@ -1,0 +1,56 @@
+// deltacodec — method 2, whole: the fine-tune's bytes as they are, with the reason
+// they are not a delta (FORMAT.md "WHOLE"). Applies to every tensor.
+#include "methods/method.hpp"
+
+namespace deltacodec {
+namespace {
+
+bool whole_applicable(const TensorInput&) { return true; }
+
+RdCurve whole_analyse(const TensorInput& in, const CompressOptions&) {
+    RdPoint p;
+    p.bytes = 1 + kBlobHeaderBytes + in.ft->info->nbytes();
+    p.err2 = 0.0;
+    return RdCurve{{p}};
+}
+
+std::optional<EncodedRecord> whole_encode(const TensorInput& in, const CompressOptions&, const RdPoint&,
+                                          EncodeContext&) {
+    const TensorRef* ft = in.ft;
+    const WholeReason why = in.why;
+    EncodedRecord r;
+    r.write = [ft, why](ByteWriter& w) {
+        w.u8(static_cast<uint8_t>(why));
+        w.blob(ft->data(), ft->info->nbytes(), true);
+    };
+    return r;
+}
+
+struct WholeBody final : RecordBody {
+    uint8_t why = 0;
+    BlobRef data;
+
+    void decode(const DecodeContext& dc, BandSink& sink) const override { sink.put(dc.blob_view(data), data.raw); }
+    void describe(const std::string& ctx, DcxTensor& t) const override {
+        stream_blob(data, ctx, [](const uint8_t*, size_t) {});
+        t.reason = std::string(kWholeReasonCodes[why].name);
+    }
+};
+
+std::unique_ptr<const RecordBody> whole_parse(ByteReader& r, const TensorSpec& spec) {
+    auto b = std::make_unique<WholeBody>();
+    b->why = r.u8();
+    if (b->why > kMaxWholeReason) r.fail("unknown reason code");
+    b->data = r.blob_ref();
+    // Sub-byte dtypes: numel·bits/8 (whole and bounded: header_from_bytes checked it).
+    if (b->data.raw != tensor_nbytes(spec)) r.fail("blob size does not match its tensor");
+    return b;
+}
+
+}  // namespace
+
+extern const MethodTraits kWholeMethod;
+const MethodTraits kWholeMethod{MethodId::WHOLE,  "whole",       "whole",      false,
+                                whole_applicable, whole_analyse, whole_encode, whole_parse};
+
+}  // namespace deltacodec

@@ -1,0 +1,78 @@
+// deltacodec — the rebuild loop (apply.hpp) and the public in-memory apply().
+#include "pipeline/apply.hpp"
+
+#include "deltacodec/deltacodec.hpp"
+
+namespace deltacodec {
+
+size_t rebuild_tensors(const MappedFile& f, DcxReader& rd, const OpenedDcx& o, const Checkpoint& base, ThreadPool& pool,
+                       RebuildTarget& target, const ProgressFn& progress) {
+    const std::string& path = f.path();
+    size_t total = 0, done = 0;
+    for (const ShardSpec& sh : o.hdr.shards) total += sh.tensors.size();
+    struct Buffers {
+        Scratch out, blob;
+    } bufs[2];  // tensor i decodes into one set while tensor i-1's bytes may still be written from the other
+    Section s = o.first;
+    bool have = true;
+    for (const ShardSpec& sh : o.hdr.shards) {
+        target.begin_shard(sh);
+        Section prev{};
+        for (const TensorSpec& spec : sh.tensors) {
+            if (!have) throw Error(path + ": truncated .dcx file");
+            if (s.type != SectionType::TENSOR)
+                throw Error(path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
+            const Record rec = parse_record(s, spec, path);
+            const std::string ctx = path + ": tensor '" + spec.name + "'";
+            Buffers& b = bufs[done % 2];
+            const DecodeContext dc{pool, &base, spec, ctx, b.out, b.blob};
+            target.begin_tensor(spec);
+            rec.body->decode(dc, target);
+            target.end_tensor();
+            // The target took this tensor's last band, so (depth-1 writers) the
+            // previous one is written: its section's pages can leave our resident set.
+            if (prev.size) f.release(prev.offset, prev.size + kSectionOverhead);
+            prev = s;
+            ++done;
+            if (progress) progress(done, total, spec.name);
+            have = rd.next(s);
+        }
+        target.end_shard();
+    }
+    if (!have) throw Error(path + ": truncated .dcx file (no END section)");
+    check_end(f, s, done);
+    return done;
+}
+
+namespace {
+// Hands each band to the caller's sink at once (valid during the call only).
+struct SinkTarget final : RebuildTarget {
+    TensorSink& sink;
+    Scratch band;
+    uint64_t bytes = 0;
+    explicit SinkTarget(TensorSink& s) : sink(s) {}
+    void begin_tensor(const TensorSpec& t) override { sink.begin(t.name, t.dtype, t.shape, tensor_nbytes(t)); }
+    uint8_t* band_buffer(size_t n) override { return band.get(n); }
+    void put(const uint8_t* p, size_t n) override {
+        sink.write(p, n);
+        bytes += n;
+    }
+    void end_tensor() override { sink.end(); }
+};
+}  // namespace
+
+ApplyReport apply(const std::string& base_path, const std::string& dcx_path, TensorSink& sink,
+                  const ApplyOptions& opt) {
+    const MappedFile f = MappedFile::open(dcx_path);
+    DcxReader rd(f);
+    const OpenedDcx o = open_dcx(f, rd, false);  // FILE sections are not apply()'s output
+    const Checkpoint base = Checkpoint::open(base_path, opt.follow_symlinks);
+    ThreadPool pool(opt.threads);
+    SinkTarget t(sink);
+    ApplyReport rep;
+    rep.tensors = rebuild_tensors(f, rd, o, base, pool, t, opt.progress);
+    rep.bytes = t.bytes;
+    return rep;
+}
+
+}  // namespace deltacodec

@@ -1,0 +1,106 @@
+// apply(): the in-memory rebuild gives exactly the bytes decompress() writes, in
+// the .dcx's order, in bands, without writing a file.
+#include <gtest/gtest.h>
+
+#include "deltacodec/checkpoint.hpp"
+#include "deltacodec/deltacodec.hpp"
+#include "testutil.hpp"
+
+using namespace deltacodec;
+using namespace testutil;
+
+namespace {
+const std::string kGolden = std::string(DELTACODEC_SOURCE_DIR) + "/tests/data/golden";
+
+// Copies every tensor into memory the test owns, sized by begin().
+struct MemorySink final : TensorSink {
+    struct Tensor {
+        std::string name;
+        DType dtype;
+        Shape shape;
+        std::vector<uint8_t> bytes;
+        uint64_t filled = 0;
+        size_t writes = 0;
+        bool ended = false;
+    };
+    std::vector<Tensor> tensors;
+    void begin(const std::string& name, DType dtype, const Shape& shape, uint64_t nbytes) override {
+        ASSERT_TRUE(tensors.empty() || tensors.back().ended) << "begin() before the previous end()";
+        tensors.push_back(Tensor{name, dtype, shape, std::vector<uint8_t>(nbytes), 0, 0, false});
+    }
+    void write(const uint8_t* data, size_t n) override {
+        Tensor& t = tensors.back();
+        ASSERT_LE(t.filled + n, t.bytes.size()) << t.name << ": more bytes than begin() announced";
+        std::copy(data, data + n, t.bytes.begin() + static_cast<std::ptrdiff_t>(t.filled));
+        t.filled += n;
+        ++t.writes;
+    }
+    void end() override { tensors.back().ended = true; }
+};
+
+void expect_apply_matches_decompress(const std::string& base, const std::string& dcx, bool directory,
+                                     unsigned threads) {
+    TempDir dir;
+    const std::string out = dir / "out";
+    DecompressOptions dopt;
+    dopt.threads = threads;
+    decompress(base, dcx, out, dopt);
+    MemorySink sink;
+    ApplyOptions aopt;
+    aopt.threads = threads;
+    const ApplyReport rep = apply(base, dcx, sink, aopt);
+    const Checkpoint rebuilt = Checkpoint::open(out);
+    ASSERT_EQ(rep.tensors, rebuilt.tensors().size()) << dcx;
+    ASSERT_EQ(sink.tensors.size(), rebuilt.tensors().size()) << dcx;
+    EXPECT_EQ(rebuilt.is_directory(), directory);
+    uint64_t total = 0;
+    for (size_t i = 0; i < sink.tensors.size(); ++i) {
+        const MemorySink::Tensor& t = sink.tensors[i];
+        const TensorRef& r = rebuilt.tensors()[i];
+        EXPECT_EQ(t.name, r.info->name) << dcx << ": order";
+        EXPECT_EQ(t.dtype, r.info->dtype) << t.name;
+        EXPECT_EQ(t.shape, r.info->shape) << t.name;
+        EXPECT_TRUE(t.ended) << t.name;
+        EXPECT_EQ(t.filled, t.bytes.size()) << t.name;
+        ASSERT_EQ(t.bytes.size(), r.info->nbytes()) << t.name;
+        EXPECT_TRUE(std::equal(t.bytes.begin(), t.bytes.end(), r.data())) << dcx << ": tensor " << t.name;
+        total += t.bytes.size();
+    }
+    EXPECT_EQ(rep.bytes, total);
+}
+}  // namespace
+
+// apply() did not exist: the old tree does not build this test.
+TEST(Apply, SameBytesAsDecompressOnEveryGoldenFile) {
+    for (const char* name : {"tiny_default", "tiny_dct16", "tiny_dwt_mse"})
+        expect_apply_matches_decompress(kGolden + "/tiny_base.safetensors", kGolden + "/" + name + ".dcx", false, 2);
+    expect_apply_matches_decompress(kGolden + "/dir_base", kGolden + "/dir_default.dcx", true, 1);
+}
+
+// A coded tensor larger than one band arrives in several write() calls, each
+// band-sized, and still adds up to decompress's bytes.
+TEST(Apply, LargeCodedTensorArrivesInBands) {
+    TempDir dir;
+    const uint64_t r = 2048, c = 1536;  // 6 MiB of f16: more than one 4 MiB band
+    const auto b = gaussian(r * c, 0.05, 11);
+    write_safetensors(dir / "base.safetensors", {make_tensor("layer.w", DType::F16, {r, c}, b)});
+    write_safetensors(dir / "ft.safetensors", {make_tensor("layer.w", DType::F16, {r, c}, perturb(b, r, c, 0.01, 12))});
+    CompressOptions co;
+    co.codec.patch = 16;
+    compress(dir / "base.safetensors", dir / "ft.safetensors", dir / "d.dcx", co);
+    expect_apply_matches_decompress(dir / "base.safetensors", dir / "d.dcx", false, 1);
+    MemorySink sink;
+    apply(dir / "base.safetensors", dir / "d.dcx", sink);
+    ASSERT_EQ(sink.tensors.size(), 1u);
+    EXPECT_GE(sink.tensors[0].writes, 2u);
+}
+
+TEST(Apply, WrongBaseIsRefused) {
+    MemorySink sink;
+    try {
+        apply(kGolden + "/tiny_ft.safetensors", kGolden + "/tiny_default.dcx", sink);
+        FAIL() << "apply() accepted the wrong base";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("wrong base"), std::string::npos) << e.what();
+    }
+}

@@ -1,0 +1,134 @@
+// The method registry: ids explicit, unique and as FORMAT.md lists them; a record
+// written by a method this reader does not know is refused by name.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "deltacodec/container.hpp"
+#include "deltacodec/deltacodec.hpp"
+#include "methods/method.hpp"
+#include "pipeline/allocate.hpp"
+#include "testutil.hpp"
+
+using namespace deltacodec;
+using namespace testutil;
+
+namespace {
+const std::string kGolden = std::string(DELTACODEC_SOURCE_DIR) + "/tests/data/golden";
+
+// Offset of the first TENSOR section's payload in a .dcx image.
+uint64_t first_tensor_payload(const std::vector<uint8_t>& f, uint64_t& len) {
+    uint64_t pos = kFileHeaderBytes;
+    while (pos + kSectionOverhead <= f.size()) {
+        uint32_t type = 0;
+        for (int i = 3; i >= 0; --i) type = (type << 8) | f[pos + i];
+        len = 0;
+        for (int i = 7; i >= 0; --i) len = (len << 8) | f[pos + 8 + i];
+        if (type == static_cast<uint32_t>(SectionType::TENSOR)) return pos + kSectionHeaderBytes;
+        pos += kSectionOverhead + len;
+    }
+    return 0;
+}
+}  // namespace
+
+TEST(Methods, RegistryIdsAreUniqueAndMatchTheSpec) {
+    const auto& table = method_table();
+    ASSERT_EQ(table.size(), std::size(kMethodCodes));
+    std::set<unsigned> ids;
+    std::set<std::string_view> names;
+    for (size_t i = 0; i < table.size(); ++i) {
+        const MethodTraits* m = table[i];
+        EXPECT_TRUE(ids.insert(static_cast<unsigned>(m->id)).second) << m->name;
+        EXPECT_TRUE(names.insert(m->name).second) << m->name;
+        EXPECT_EQ(static_cast<uint32_t>(m->id), kMethodCodes[i].code) << m->name;
+        EXPECT_EQ(find_method(static_cast<uint8_t>(m->id)), m);
+        EXPECT_TRUE(m->applicable && m->analyse && m->encode && m->parse) << m->name;
+    }
+    EXPECT_EQ(find_method(3), nullptr);
+    EXPECT_EQ(find_method(255), nullptr);
+}
+
+// Old behaviour: the reader said "unknown record kind", naming neither the id nor why.
+TEST(Methods, UnknownMethodIdIsRefusedByName) {
+    std::vector<uint8_t> f = read_bytes(kGolden + "/tiny_default.dcx");
+    uint64_t len = 0;
+    const uint64_t off = first_tensor_payload(f, len);
+    ASSERT_GT(off, 0u);
+    const uint16_t name_len = static_cast<uint16_t>(f[off] | (f[off + 1] << 8));
+    f[off + 2 + name_len] = 7;  // the method byte
+    const uint64_t h = xxh3(f.data() + off, len);
+    for (int i = 0; i < 8; ++i) f[off + len + i] = static_cast<uint8_t>(h >> (8 * i));
+    TempDir dir;
+    write_bytes(dir / "new.dcx", f);
+    try {
+        info(dir / "new.dcx");
+        FAIL() << "info accepted an unknown method id";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("unknown method id 7 (written by a newer deltacodec?)"), std::string::npos)
+            << e.what();
+    }
+    try {
+        decompress(kGolden + "/tiny_base.safetensors", dir / "new.dcx", dir / "out.safetensors", {});
+        FAIL() << "decompress accepted an unknown method id";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("unknown method id 7"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(dir / "out.safetensors"));
+}
+
+// Every method's analyse() gives at least one point, and the lossless ones say
+// they lose nothing; applicable() agrees with what compress chose for each tensor.
+TEST(Methods, AnalyseGivesPointsAndApplicableMatchesTheGoldenChoices) {
+    const Checkpoint base = Checkpoint::open(kGolden + "/tiny_base.safetensors");
+    const Checkpoint ft = Checkpoint::open(kGolden + "/tiny_ft.safetensors");
+    const DcxInfo in = info(kGolden + "/tiny_default.dcx");
+    CompressOptions opt;
+    size_t checked = 0;
+    for (const DcxTensor& t : in.tensors) {
+        TensorInput ti;
+        ti.ft = ft.find(t.name);
+        ti.base = base.find(t.name);
+        ASSERT_NE(ti.ft, nullptr) << t.name;
+        for (const MethodTraits* m : method_table()) {
+            if (m->kind == t.kind) {
+                EXPECT_TRUE(m->applicable(ti)) << m->name << " " << t.name;
+            }
+            if (!m->applicable(ti)) continue;
+            const RdCurve c = m->analyse(ti, opt);
+            ASSERT_FALSE(c.points.empty()) << m->name;
+            EXPECT_GT(c.points[0].bytes, 0u) << m->name;
+            if (!m->lossy) {
+                EXPECT_EQ(c.points[0].err2.value_or(-1), 0.0) << m->name;
+            }
+            ++checked;
+        }
+        EXPECT_TRUE(method(MethodId::WHOLE).applicable(ti));
+    }
+    EXPECT_GT(checked, in.tensors.size());
+}
+
+// The fixed allocator (today's rule) takes each tensor's first candidate at its
+// first point, whatever else the curves offer; a tensor with no candidate is an error.
+TEST(Methods, FixedAllocatorTakesTheConfiguredPoint) {
+    const Checkpoint ft = Checkpoint::open(kGolden + "/tiny_ft.safetensors");
+    std::vector<TensorPlan> plans;
+    for (const TensorRef& t : ft.tensors()) {
+        TensorPlan p;
+        p.in.ft = &t;
+        RdCurve several{{RdPoint{100, 5.0, 0}, RdPoint{50, 9.0, 1}, RdPoint{10, 40.0, 2}}};
+        p.candidates.push_back(Candidate{&method(MethodId::PATCH), WholeReason::NEW, "", several});
+        p.candidates.push_back(
+            Candidate{&method(MethodId::WHOLE), WholeReason::NEW, "x", RdCurve{{RdPoint{7, 0.0, 0}}}});
+        plans.push_back(std::move(p));
+    }
+    ASSERT_FALSE(plans.empty());
+    const std::vector<Choice> c = allocate_fixed(plans, Budget{1});
+    ASSERT_EQ(c.size(), plans.size());
+    for (const Choice& x : c) {
+        EXPECT_EQ(x.candidate, 0u);
+        EXPECT_EQ(x.point, 0u);
+    }
+    EXPECT_EQ(planned_bytes(plans, c), 100u * plans.size());
+    plans[0].candidates.clear();
+    EXPECT_THROW(allocate_fixed(plans, Budget{}), Error);
+}
