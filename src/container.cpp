@@ -1,5 +1,5 @@
 // deltacodec — .dcx framing, checksums, blobs and the CODED record body.
-#include "deltacodec/container.hpp"
+#include "container.hpp"
 
 #include <xxhash.h>
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "deltacodec/container.hpp"
+#include "container.hpp"
 #include "deltacodec/parallel.hpp"
 #include "deltacodec/safetensors.hpp"
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "deltacodec/container.hpp"
+#include "container.hpp"
 #include "header.hpp"
 #include "methods/method.hpp"
 

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "deltacodec/codec.hpp"
-#include "deltacodec/container.hpp"
+#include "container.hpp"
 
 using namespace deltacodec;
 

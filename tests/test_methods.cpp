@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "deltacodec/container.hpp"
+#include "container.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "methods/method.hpp"
 #include "pipeline/allocate.hpp"

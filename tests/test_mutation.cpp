@@ -7,7 +7,7 @@
 
 #include <random>
 
-#include "deltacodec/container.hpp"
+#include "container.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "testutil.hpp"
 

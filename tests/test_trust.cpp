@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "deltacodec/container.hpp"
+#include "container.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "header.hpp"
 #include "testutil.hpp"

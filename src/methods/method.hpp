@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "deltacodec/checkpoint.hpp"
-#include "deltacodec/container.hpp"
+#include "container.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "format/spec.hpp"
 

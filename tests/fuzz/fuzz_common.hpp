@@ -13,7 +13,7 @@
 #include <string>
 #include <system_error>
 
-#include "deltacodec/container.hpp"
+#include "container.hpp"
 
 namespace fuzz {
 

@@ -12,7 +12,7 @@
 #include "deltacodec/safetensors.hpp"
 // Codes, limits, layouts. Internal (this header becomes internal too, next step of
 // issue 8); the relative path serves every in-tree consumer without src/ on its path.
-#include "../../src/format/spec.hpp"
+#include "format/spec.hpp"
 
 namespace deltacodec {
 
