@@ -34,16 +34,7 @@ std::vector<uint8_t> header_to_bytes(const DcxHeader& h) {
         jsonsax::append_quoted(s, sh.file, "shard file name");
         s += ",\"metadata\":";
         if (sh.metadata) {
-            s += '{';
-            bool first = true;
-            for (const auto& [k, v] : *sh.metadata) {
-                if (!first) s += ',';
-                first = false;
-                jsonsax::append_quoted(s, k, "metadata key");
-                s += ':';
-                jsonsax::append_quoted(s, v, "metadata value");
-            }
-            s += '}';
+            jsonsax::append_string_map(s, *sh.metadata);
         } else {
             s += "null";
         }

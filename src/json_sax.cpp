@@ -223,4 +223,17 @@ void parse(const void* data, size_t n, Handler& h, const Limits& lim, const std:
         p.fail("not valid JSON");
 }
 
+void append_string_map(std::string& out, const std::map<std::string, std::string>& m) {
+    out += '{';
+    bool first = true;
+    for (const auto& [k, v] : m) {
+        if (!first) out += ',';
+        first = false;
+        append_quoted(out, k, "metadata key");
+        out += ':';
+        append_quoted(out, v, "metadata value");
+    }
+    out += '}';
+}
+
 }  // namespace deltacodec::jsonsax

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -128,5 +129,7 @@ std::string shorten(std::string_view s);
 /// escapes it (writers build their JSON as text, in linear time, with this).
 /// Throws Error naming `what` when `s` is not UTF-8.
 void append_quoted(std::string& out, const std::string& s, const char* what);
+/// Appends a JSON object of string members, in the map's order, escaped as append_quoted().
+void append_string_map(std::string& out, const std::map<std::string, std::string>& m);
 
 }  // namespace deltacodec::jsonsax

@@ -239,16 +239,8 @@ std::string safetensors_header(const std::vector<TensorSpec>& tensors, const std
     // of {"__metadata__": {...sorted}, name: {"dtype", "shape", "data_offsets"}, ...}.
     std::string s = "{";
     if (metadata) {
-        s += "\"__metadata__\":{";
-        bool first = true;
-        for (const auto& [k, v] : *metadata) {
-            if (!first) s += ',';
-            first = false;
-            jsonsax::append_quoted(s, k, "metadata key");
-            s += ':';
-            jsonsax::append_quoted(s, v, "metadata value");
-        }
-        s += '}';
+        s += "\"__metadata__\":";
+        jsonsax::append_string_map(s, *metadata);
     }
     std::unordered_set<std::string_view> names;
     names.reserve(tensors.size());
