@@ -54,6 +54,13 @@ struct FileTarget final : RebuildTarget {
         SafetensorsWriter* sw = w.get();
         writer->submit([sw, p, n] { sw->write(p, n); });
     }
+    void drain() noexcept override {
+        if (!writer) return;
+        try {
+            writer->wait();
+        } catch (...) {  // the error that stopped the rebuild is already on its way
+        }
+    }
     void end_shard() override {
         writer->wait();
         writer.reset();

@@ -13,6 +13,12 @@ size_t rebuild_tensors(const MappedFile& f, DcxReader& rd, const OpenedDcx& o, c
     struct Buffers {
         Scratch out, blob;
     } bufs[2];  // tensor i decodes into one set while tensor i-1's bytes may still be written from the other
+    // Declared after bufs, so destroyed first: on any exit, an error included, the
+    // target finishes with bands that point into bufs before bufs are freed.
+    struct Drain {
+        RebuildTarget& t;
+        ~Drain() { t.drain(); }
+    } drain{target};
     Section s = o.first;
     bool have = true;
     for (const ShardSpec& sh : o.hdr.shards) {

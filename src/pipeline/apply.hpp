@@ -16,6 +16,9 @@ public:
     /// The tensor's decoder returned (an asynchronous target may still hold bands).
     virtual void end_tensor() {}
     virtual void end_shard() {}
+    /// Finishes anything still in flight, dropping its errors: called before the
+    /// buffers that pending bands point into are freed (on an error, too). No-throw.
+    virtual void drain() noexcept {}
 };
 
 /// Rebuilds every tensor after `o` (read from `rd`) into `target`, shard by shard,
