@@ -307,10 +307,12 @@ void set_options(CompressOptions& o, const std::vector<std::pair<const OptionRow
             throw Error(std::string(row->flag) + " " + text + " applies to " + std::string(row->only) + " only");
 }
 
-json options_json(const CompressOptions& o) {
+json options_json(const CompressOptions& o) { return options_json(o, option_table()); }
+
+json options_json(const CompressOptions& o, const std::vector<OptionRow>& table) {
     json j = json::object();
-    for (const OptionRow& r : option_table()) {
-        if (!r.recorded()) continue;
+    for (const OptionRow& r : table) {
+        if (!r.recorded() || (!r.record_default && r.get(o) == r.default_text())) continue;
         const std::string v =
             r.applies && !r.applies(o) && !r.inapplicable_json.empty() ? std::string(r.inapplicable_json) : r.get(o);
         if (r.kind == OptionKind::INT)

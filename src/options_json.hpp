@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "deltacodec/options.hpp"
 
@@ -12,5 +13,7 @@ namespace deltacodec {
 /// strings otherwise; a row that does not apply to the method records its
 /// `inapplicable_json`). header_to_bytes writes it as given: keys sorted.
 nlohmann::json options_json(const CompressOptions& o);
+/// The same over any table (tests add rows to option_table()'s copy).
+nlohmann::json options_json(const CompressOptions& o, const std::vector<OptionRow>& table);
 
 }  // namespace deltacodec

@@ -130,6 +130,10 @@ TEST(Options, OptionsJsonHasEveryRecordedRow) {
             EXPECT_FALSE(j.contains(std::string(r.keyword))) << r.keyword << " is a run setting, not recorded";
             continue;
         }
+        if (!r.record_default) {
+            EXPECT_FALSE(j.contains(std::string(r.json))) << r.json << ": a later option is recorded when set only";
+            continue;
+        }
         keys.insert(std::string(r.json));
         ASSERT_TRUE(j.contains(std::string(r.json))) << r.json;
         const nlohmann::json& v = j[std::string(r.json)];
@@ -163,4 +167,24 @@ TEST(Options, DescribeShowsEveryNonDefaultRow) {
                 << r.flag << " " << v << ": " << deltacodec::describe(c);
         }
     }
+}
+
+// A row added after v1 is recorded only when set, so files made without it keep
+// their HEADER bytes: the golden files stay byte-identical when a row is added.
+TEST(Options, ALaterRowLeavesDefaultOptionsUnchanged) {
+    std::vector<OptionRow> table = option_table();
+    OptionRow later = table.front();
+    later.cli = later.flag = "--later";
+    later.keyword = later.json = "later";
+    later.applies = nullptr;
+    later.only = "";
+    later.record_default = false;
+    later.get = [](const CompressOptions& o) { return std::string(o.codec.meta_f32 ? "on" : "off"); };
+    table.push_back(later);
+    CompressOptions o;
+    EXPECT_EQ(deltacodec::options_json(o, table), deltacodec::options_json(o));
+    o.codec.meta_f32 = true;
+    const nlohmann::json j = deltacodec::options_json(o, table);
+    EXPECT_EQ(j.value("later", ""), "on");
+    EXPECT_EQ(j.size(), deltacodec::options_json(o).size() + 1);
 }

@@ -49,6 +49,10 @@ struct OptionRow {
     void (*set)(CompressOptions& o, std::string_view text) = nullptr;
     /// The value in o as text (the form set() takes).
     std::string (*get)(const CompressOptions& o) = nullptr;
+    /// Recorded at its default value too. Every row that existed when .dcx v1 was
+    /// made is; a row added later sets false, so files made without the option
+    /// keep their HEADER bytes (tests/test_golden.cpp).
+    bool record_default = true;
 
     /// get() of a default-constructed CompressOptions.
     std::string default_text() const;
