@@ -28,7 +28,9 @@ void check_choice(std::string_view flag, const std::vector<std::string>& choices
 long long parse_int(std::string_view flag, std::string_view v, long long lo, long long hi) {
     long long x = 0;
     const char* end = v.data() + v.size();
-    const auto r = std::from_chars(v.data(), end, x);
+    const char* begin =
+        v.data() + (v.size() > 1 && v[0] == '+' && v[1] >= '0' && v[1] <= '9');  // "+16", as CLI11's numbers took
+    const auto r = std::from_chars(begin, end, x);
     if (v.empty() || r.ec == std::errc::invalid_argument || r.ptr != end)
         throw Error(std::string(flag) + " " + quoted(v) + " is not a whole number");
     if (r.ec == std::errc::result_out_of_range || x < lo || x > hi)
