@@ -59,6 +59,12 @@ void print_summary(const CompressReport& r, const CompressOptions& o, const std:
     std::printf("  rel. error  %.4f  (||dhat - d|| / ||d|| over compressed tensors)\n", r.rel_error());
 }
 
+int usage_error(const CLI::App& app, const std::string& msg) {
+    std::fprintf(stderr, "deltacodec: error: %s (see deltacodec %s--help)\n", printable(msg).c_str(),
+                 app.get_subcommands().empty() ? "" : (app.get_subcommands()[0]->get_name() + " ").c_str());
+    return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,37 +76,38 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("deltacodec ") + kVersion);
     app.require_subcommand(1);
 
-    // compress
+    // compress: its options are the rows of option_table() (include/deltacodec/options.hpp),
+    // each parsed by its row after CLI11 has read the words.
     CompressOptions co;
-    std::string c_base, c_ft, c_out, method = "dwt", bits = "2:0.5,0:0.5", bands = "ll_lh_hl", qtable = "none",
-                                     importance = "pre", meta = "f16", range = "minmax", entropy = "zstd", report;
-    int patch = 64;
+    std::string c_base, c_ft, c_out, report;
     bool c_quiet = false;
     int c_verbose = 0;
     auto* c = app.add_subcommand("compress", "compress FINETUNED against BASE into a .dcx file");
     c->add_option("BASE", c_base, "base checkpoint (.safetensors file or model directory)")->required();
     c->add_option("FINETUNED", c_ft, "fine-tuned checkpoint (.safetensors file or model directory)")->required();
     c->add_option("-o,--output", c_out, "output .dcx file")->required();
-    c->add_option("--method", method, "transform: dct or dwt (one-level Haar)")->check(CLI::IsMember({"dct", "dwt"}))->capture_default_str();
-    c->add_option("--patch", patch, "patch size p (a multiple of 8, 8..256)")->capture_default_str();
-    c->add_option("--bits", bits, "allocation spec BITS:FRACTION,... (widths 0..8, fractions sum to 1)")->capture_default_str();
-    c->add_option("--bands", bands, "dwt bands kept: all, ll_lh_hl, ll_only")->check(CLI::IsMember({"all", "ll_lh_hl", "ll_only"}))->capture_default_str();
-    c->add_option("--quant-table", qtable, "dct coefficient weighting: none or jpeg")->check(CLI::IsMember({"none", "jpeg"}))->capture_default_str();
-    c->add_option("--importance", importance, "patch ranking: pre (Frobenius norm) or post (low-frequency energy)")->check(CLI::IsMember({"pre", "post"}))->capture_default_str();
-    c->add_option("--range", range, "per-patch quantizer range: minmax (the seed's) or mse (shrunk to least error)")
-        ->check(CLI::IsMember({"minmax", "mse"}))
-        ->capture_default_str();
-    c->add_option("--meta", meta, "per-patch range precision: f16 or f32")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
-    c->add_option("--entropy", entropy, "entropy coding of stored blobs: zstd or none")->check(CLI::IsMember({"zstd", "none"}))->capture_default_str();
-    c->add_option("--include", co.include, "compress the 2-D tensors whose names match this regex (replaces the default rule)");
-    c->add_option("--exclude", co.exclude, "never compress tensors whose names match this regex");
-    c->add_option("-T,--threads", co.threads, "threads (0 = all cores)")
-        ->check(CLI::Range(0u, deltacodec::kMaxThreads))
-        ->capture_default_str();
+    const std::vector<OptionRow>& rows = option_table();
+    std::vector<std::string> values(rows.size());
+    const std::unique_ptr<bool[]> flags(new bool[rows.size()]());
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const OptionRow& r = rows[i];
+        std::string help(r.help);
+        if (!r.only.empty()) help += " (with " + std::string(r.only) + " only)";
+        if (r.kind == OptionKind::FLAG) {
+            c->add_flag(std::string(r.cli), flags[i], help);
+            continue;
+        }
+        std::string type(r.value_name);
+        if (!r.choices.empty()) {
+            type = "{";
+            for (const std::string& ch : r.choices) type += (type.size() > 1 ? "," : "") + ch;
+            type += "}";
+        }
+        values[i] = r.default_text();
+        CLI::Option* opt = c->add_option(std::string(r.cli), values[i], help)->type_name(type);
+        if (!values[i].empty()) opt->default_str(values[i]);
+    }
     c->add_option("--report", report, "write a per-tensor JSON report here (committed with OUT)");
-    c->add_flag("-f,--force", co.overwrite, "replace OUT (and the report) if it is a regular file");
-    c->add_flag("--follow-symlinks", co.follow_symlinks,
-                "read symbolic links inside model directories (refused by default)");
     c->add_flag("-q,--quiet", c_quiet, "print nothing but errors");
     c->add_flag("-v,--verbose", c_verbose, "list every tensor in the summary");
 
@@ -130,27 +137,22 @@ int main(int argc, char** argv) {
 
     try {
         app.parse(argc, argv);
+        if (*c) {  // a bad option value or combination is a usage error, as a bad flag is
+            std::vector<std::pair<const OptionRow*, std::string>> given;
+            for (size_t i = 0; i < rows.size(); ++i)
+                if (c->count(std::string(rows[i].flag)))
+                    given.emplace_back(&rows[i], rows[i].kind == OptionKind::FLAG ? "true" : values[i]);
+            set_options(co, given);
+        }
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);
-        std::string msg = e.what();
-        std::fprintf(stderr, "deltacodec: error: %s (see deltacodec %s--help)\n", printable(msg).c_str(),
-                     app.get_subcommands().empty() ? "" : (app.get_subcommands()[0]->get_name() + " ").c_str());
-        return 2;
+        return usage_error(app, e.what());
+    } catch (const Error& e) {
+        return usage_error(app, e.what());
     }
 
     try {
         if (*c) {
-            const TransformEntry* tr = find_transform(method);
-            co.codec.transform = tr->id;
-            co.codec.patch = patch;
-            co.codec.bits = BitSpec::parse(bits);
-            bands_from_name(bands, co.codec.bands);
-            if (!tr->has_bands && c->count("--bands")) throw Error("--bands applies to --method dwt only");
-            co.codec.jpeg_table = qtable == "jpeg";
-            co.codec.post_importance = importance == "post";
-            co.codec.meta_f32 = meta == "f32";
-            co.codec.range = range == "mse" ? RangeRule::MSE : RangeRule::MINMAX;
-            co.entropy = entropy == "zstd";
             Progress prog{!c_quiet && isatty(2) != 0};
             co.progress = [&prog](size_t a, size_t b, const std::string& n) { prog(a, b, n); };
             co.report = report;  // written and committed by compress() with the .dcx

@@ -8,6 +8,7 @@
 
 #include "deltacodec/checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
+#include "options_json.hpp"
 #include "pipeline/allocate.hpp"
 #include "record.hpp"
 #include "text.hpp"
@@ -44,21 +45,6 @@ double CompressReport::rel_error() const {
 
 namespace {
 
-json options_json(const CompressOptions& o) {
-    const TransformEntry* tr = find_transform(o.codec.transform);
-    return {{"method", std::string(tr->name)},
-            {"patch", o.codec.patch},
-            {"bits", o.codec.bits.str()},
-            {"bands", tr->has_bands ? std::string(bands_name(o.codec.bands)) : std::string("all")},
-            {"quant_table", o.codec.jpeg_table ? "jpeg" : "none"},
-            {"importance", o.codec.post_importance ? "post" : "pre"},
-            {"meta", o.codec.meta_f32 ? "f32" : "f16"},
-            {"range", o.codec.range == RangeRule::MSE ? "mse" : "minmax"},
-            {"entropy", o.entropy ? "zstd" : "none"},
-            {"include", o.include},
-            {"exclude", o.exclude}};
-}
-
 std::regex make_regex(const std::string& re, const char* flag) {
     try {
         return std::regex(re, std::regex::ECMAScript | std::regex::icase);
@@ -92,17 +78,6 @@ void verify_readback(const std::string& temp, const std::string& out_path, size_
 }
 
 }  // namespace
-
-std::string describe(const CompressOptions& o) {
-    const TransformEntry* tr = find_transform(o.codec.transform);
-    std::string s = std::string(tr->name) + " p=" + std::to_string(o.codec.patch) + " " + o.codec.bits.str();
-    if (tr->has_bands) s += " bands=" + std::string(bands_name(o.codec.bands));
-    if (o.codec.jpeg_table) s += " quant-table=jpeg";
-    if (o.codec.post_importance) s += " importance=post";
-    if (o.codec.meta_f32) s += " meta=f32";
-    if (o.codec.range == RangeRule::MSE) s += " range=mse";
-    return s;
-}
 
 std::string CompressReport::to_json(const CompressOptions& opt) const {
     json s = {{"tensors_compressed", count("coded")},

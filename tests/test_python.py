@@ -56,6 +56,38 @@ with tempfile.TemporaryDirectory() as d:
         check(False, "bad spec must raise")
     except deltacodec.Error:
         check(not os.path.exists(os.path.join(d, "y.dcx")), "no output after an error")
+    # The option table drives the keywords: every row's keyword is accepted at its default
+    # (same bytes as no keywords), the report's options are exactly the recorded rows,
+    # an unknown keyword or a wrong type is a TypeError naming it, a bad value an Error.
+    table = deltacodec.compress_options()
+    check(len(table) >= 14, "compress_options lists the table")
+    kw = {}
+    for row in table:
+        v = row["default"]
+        kw[row["keyword"]] = int(v) if row["kind"] == "int" else (v == "true") if row["kind"] == "flag" else v
+    plain = os.path.join(d, "plain.dcx")
+    rp = deltacodec.compress(BASE, FT, plain)
+    ra = deltacodec.compress(BASE, FT, os.path.join(d, "all.dcx"), **kw)
+    check(open(plain, "rb").read() == open(os.path.join(d, "all.dcx"), "rb").read(), "every keyword at its default")
+    recorded = {row["json"] for row in table if row["json"] is not None}
+    check(set(ra["options"]) == recorded and set(rp["options"]) == recorded, "report options are the recorded rows")
+    for row in table:
+        if row["json"] is not None and row["kind"] != "int":
+            check(ra["options"][row["json"]] == row["default"], "recorded default of " + row["keyword"])
+    for bad, what in (({"no_such_option": 1}, "no_such_option"), ({"patch": "64"}, "patch"),
+                      ({"method": 1}, "method"), ({"overwrite": 1}, "overwrite")):
+        try:
+            deltacodec.compress(BASE, FT, os.path.join(d, "t.dcx"), **bad)
+            check(False, "%r must raise TypeError" % bad)
+        except TypeError as e:
+            check(what in str(e), "TypeError names %s: %s" % (what, e))
+    # Values go through the same parsers as the CLI's (old module: these were accepted).
+    for bad in ({"method": "dct", "bands": "ll_only"}, {"threads": 10**8}, {"patch": 12}, {"method": "fft"}):
+        try:
+            deltacodec.compress(BASE, FT, os.path.join(d, "t.dcx"), **bad)
+            check(False, "%r must raise" % bad)
+        except deltacodec.Error:
+            check(not os.path.exists(os.path.join(d, "t.dcx")), "no output after %r" % bad)
     # Symbolic links inside a model directory: refused unless follow_symlinks=True.
     bd = os.path.join(d, "bd")
     os.mkdir(bd)

@@ -18,6 +18,7 @@
 
 #include "deltacodec/codec.hpp"
 #include "deltacodec/error.hpp"
+#include "deltacodec/options.hpp"
 #include "deltacodec/safetensors.hpp"
 
 namespace deltacodec {
