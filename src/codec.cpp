@@ -8,6 +8,7 @@
 
 #include "deltacodec/error.hpp"
 #include "deltacodec/quantize.hpp"
+#include "format/spec.hpp"
 #include "kernels.hpp"
 #include "quantizer.hpp"
 #include "symbol_coder.hpp"
@@ -336,7 +337,7 @@ void validate_coded_header(const CodedTensor& ct) {
     require(ct.rows > 0 && ct.cols > 0, "corrupt record: empty coded tensor");
     require(find_transform(ct.transform) != nullptr, "corrupt record: unknown transform");
     require(bands_offered(ct.transform, ct.bands), "corrupt record: band choice not offered by the transform");
-    require((ct.flags & ~(kFlagJpeg | kFlagMetaF32)) == 0, "corrupt record: unknown flags");
+    require((ct.flags & ~kKnownPatchFlags) == 0, "corrupt record: unknown flags");
     require(!(ct.flags & kFlagJpeg) || ct.transform == TransformId::DCT,
             "corrupt record: JPEG table on a non-DCT tensor");
     require(std::isfinite(ct.scale) && ct.scale >= 0, "corrupt record: bad scale");
