@@ -67,8 +67,8 @@ struct Plan {
     // Error accounting from the band gains. unit_gain: every band's gain is 1
     // (orthonormal: Parseval holds, the coefficient error is the patch error).
     bool unit_gain = true;
-    std::vector<double> kw;       // per kept coefficient: JPEG entry × band gain (empty: all 1)
-    std::vector<double> drop_w2;  // per position: gain² where dropped, 0 where kept (only when !unit_gain)
+    std::vector<double> kw;  // per kept coefficient: JPEG entry × band gain (empty: all 1)
+    std::vector<double> g2;  // per position: gain² (only when !unit_gain)
 
     Plan(uint64_t rows, uint64_t cols, int patch, TransformId id, Bands bands, bool jpeg)
         : p(patch), te(find_transform(id)) {
@@ -85,11 +85,8 @@ struct Plan {
         tr = te->make(p);
         const std::vector<double> g = gain_map(id, p);
         for (double x : g) unit_gain = unit_gain && x == 1.0;
-        if (!unit_gain) {
-            drop_w2.assign(p2, 0.0);
-            for (uint32_t i = 0; i < p2; ++i)
-                if (!kept_m[i]) drop_w2[i] = g[i] * g[i];
-        }
+        if (!unit_gain)
+            for (double x : g) g2.push_back(x * x);
         if (jpeg || !unit_gain) {
             kw.resize(k);
             for (uint64_t i = 0; i < k; ++i) kw[i] = (jpeg ? static_cast<double>(qn[kept[i]]) : 1.0) * g[kept[i]];
@@ -301,10 +298,10 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
                 e = std::max(e, 0.0) + kn.sq_diff_sum(vals, vhat, pl.k);
                 err += e;
             } else if (interior && pl.qn.empty()) {
-                // Band gains: gain²-weighted kept error plus the dropped bands' weighted energy.
-                double e = pl.kept_err(kn, vals, vhat);
-                for (uint64_t i = 0; i < pl.p2; ++i) e += pl.drop_w2[i] * c[i] * c[i];
-                err += e;
+                // Band gains: every coefficient's error (a dropped one's is its value) times gain².
+                std::fill(rec, rec + pl.p2, 0.f);
+                for (uint64_t i = 0; i < pl.k; ++i) rec[pl.kept[i]] = vhat[i];
+                err += gain_weighted_error(c, rec, pl.g2.data(), pl.p2);
             } else {
                 std::fill(c, c + pl.p2, 0.f);
                 for (uint64_t i = 0; i < pl.k; ++i) c[pl.kept[i]] = vhat[i];

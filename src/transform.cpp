@@ -101,6 +101,15 @@ std::vector<double> gain_map(TransformId id, int p) {
     return g;
 }
 
+double gain_weighted_error(const float* c, const float* chat, const double* g2, size_t n) {
+    double e = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const double d = static_cast<double>(c[i]) - chat[i];
+        e += g2[i] * d * d;
+    }
+    return e;
+}
+
 std::vector<uint8_t> lowfreq_mask(TransformId, int p) {
     std::vector<uint8_t> m(static_cast<size_t>(p) * p, 0);
     for (int i = 0; i < p / 2; ++i)

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -74,6 +75,37 @@ TEST(StageTransform, DeclaredGainsMatchTheSynthesis) {
         EXPECT_EQ(gain_map(e.id, p).size(), static_cast<size_t>(p) * p);
         EXPECT_GT(e.analysis_bound, 0.f);
     }
+}
+
+TEST(StageTransform, GainWeightedErrorIsThePatchErrorOfAScaledTransform) {
+    // A non-orthonormal transform: Haar with band b's coefficients divided by
+    // s_b, so band b's synthesis gain is s_b. The gain-weighted coefficient
+    // error (what the encoder counts for such a transform) must equal the
+    // error of the rebuilt patch; the unweighted one (Parseval) would not.
+    const int p = 16, h = p / 2;
+    const double s[4] = {2.0, 0.5, 1.5, 3.0};  // ll, lh, hl, hh
+    auto band = [&](int i) { return (i / p >= h ? 2 : 0) + (i % p >= h ? 1 : 0); };
+    const auto haar = make_haar(p);
+    std::mt19937 rng(11);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<float> x(p * p), c(p * p), chat(p * p), y(p * p), xr(p * p), t(p * p);
+    for (float& v : x) v = nd(rng);
+    haar->forward(x.data(), y.data(), t.data());
+    std::vector<double> g2(p * p);
+    for (int i = 0; i < p * p; ++i) {
+        c[i] = static_cast<float>(y[i] / s[band(i)]);
+        g2[i] = s[band(i)] * s[band(i)];
+        // Rebuilt: quantization-like noise, and the HH band dropped.
+        chat[i] = band(i) == 3 ? 0.f : c[i] + 0.05f * nd(rng);
+    }
+    for (int i = 0; i < p * p; ++i) y[i] = static_cast<float>(chat[i] * s[band(i)]);
+    haar->inverse(y.data(), xr.data(), t.data());
+    double truth = 0;
+    for (int i = 0; i < p * p; ++i) truth += (static_cast<double>(xr[i]) - x[i]) * (xr[i] - x[i]);
+    const double est = gain_weighted_error(c.data(), chat.data(), g2.data(), c.size());
+    EXPECT_NEAR(est, truth, 1e-4 * truth);
+    const std::vector<double> ones(p * p, 1.0);
+    EXPECT_GT(std::abs(gain_weighted_error(c.data(), chat.data(), ones.data(), c.size()) - truth), 0.1 * truth);
 }
 
 // ---- Quantizer: "minmax" against its plain reference -------------------------------

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -78,6 +79,9 @@ std::vector<uint8_t> kept_mask(TransformId id, Bands bands, int p);
 uint64_t kept_count(TransformId id, Bands bands, int p);
 /// Per position of the p×p block: the synthesis gain of the band holding it.
 std::vector<double> gain_map(TransformId id, int p);
+/// The patch error that coefficients `c` rebuilt as `chat` cost, from the band
+/// gains: Σ g2[i]·(c[i] − chat[i])² over n positions (g2: gain² per position).
+double gain_weighted_error(const float* c, const float* chat, const double* g2, size_t n);
 /// "Low-frequency" positions used by post-transform importance: the top-left
 /// (p/2)×(p/2) quarter (DCT: u,v < p/2; Haar: the LL band).
 std::vector<uint8_t> lowfreq_mask(TransformId id, int p);
