@@ -94,23 +94,10 @@ struct Plan {
     }
 
     QuantizerConfig quantizer_config(const CodedTensor& ct, RangeRule range) const {
-        QuantizerConfig c;
-        c.meta_f32 = ct.flags & kFlagMetaF32;
-        c.scale = ct.scale;
+        QuantizerConfig c = side_config(ct);
         c.range = range;
         c.weights = kw.empty() ? nullptr : kw.data();
         return c;
-    }
-
-    // Squared patch error of the kept coefficients rebuilt as vhat, weighted by kw.
-    double kept_err(const Kernels& kn, const float* vals, const float* vhat) const {
-        if (kw.empty()) return kn.sq_diff_sum(vals, vhat, k);
-        double e = 0;
-        for (uint64_t i = 0; i < k; ++i) {
-            const double d = (static_cast<double>(vals[i]) - vhat[i]) * kw[i];
-            e += d * d;
-        }
-        return e;
     }
 };
 
