@@ -273,10 +273,8 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
             if (!pl.qn.empty())
                 for (uint64_t i = 0; i < pl.p2; ++i) c[i] /= pl.qn[i];
             for (uint64_t i = 0; i < pl.k; ++i) vals[i] = c[pl.kept[i]];
-            quant->fit(vals, pl.k, b, side, vhat, q.data());
-            quant->quantize(vals, pl.k, b, side, q.data());
+            quant->code(vals, pl.k, b, side, q.data(), vhat);
             sw->put(q.data(), pl.k, b);
-            quant->dequantize(q.data(), pl.k, b, side, vhat);
             side += mb;
             const bool interior = h == static_cast<uint64_t>(p) && w == static_cast<uint64_t>(p);
             if (interior && pl.qn.empty() && pl.unit_gain) {

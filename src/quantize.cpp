@@ -148,6 +148,18 @@ public:
 
     void fit(const float* vals, size_t n, int bits, uint8_t* side, float* vhat, uint8_t* q) const override {
         float lo, hi;
+        fit_range(vals, n, bits, side, vhat, q, lo, hi);
+    }
+
+    void code(const float* vals, size_t n, int bits, uint8_t* side, uint8_t* q, float* vhat) const override {
+        float lo, hi;  // the stored range, as dequantize() will read it back
+        fit_range(vals, n, bits, side, vhat, q, lo, hi);
+        kn_.quantize(vals, n, bits, lo, hi, q);
+        kn_.dequantize(q, n, bits, lo, hi, vhat);
+    }
+
+    void fit_range(const float* vals, size_t n, int bits, uint8_t* side, float* vhat, uint8_t* q, float& lo,
+                   float& hi) const {
         kn_.minmax(vals, n, &lo, &hi);
         if (cfg_.range == RangeRule::MSE) {
             // Shrink the range toward zero by the factor (from a fixed list, 0

@@ -42,6 +42,14 @@ public:
     virtual void quantize(const float* vals, size_t n, int bits, const uint8_t* side, uint8_t* q) const = 0;
     /// Coefficients rebuilt from the symbols and the stored side information.
     virtual void dequantize(const uint8_t* q, size_t n, int bits, const uint8_t* side, float* out) const = 0;
+    /// The encoder's step for one patch: fit(), then the symbols `q` and the
+    /// coefficients as they will be rebuilt, `vhat`, in one call (a quantizer
+    /// may keep its fitted parameters in registers). scratch as for fit().
+    virtual void code(const float* vals, size_t n, int bits, uint8_t* side, uint8_t* q, float* vhat) const {
+        fit(vals, n, bits, side, vhat, q);
+        quantize(vals, n, bits, side, q);
+        dequantize(q, n, bits, side, vhat);
+    }
     /// False when stored side information cannot be used (a reader checks every patch's).
     virtual bool side_ok(const uint8_t* side) const = 0;
 };

@@ -169,6 +169,14 @@ TEST(StageQuantizer, MinMaxMatchesReference) {
                         q->dequantize(sym.data(), n, bits, side, back.data());
                         dequantize_ref(sym.data(), n, bits, lo, hi, back_ref.data());
                         ASSERT_EQ(std::memcmp(back.data(), back_ref.data(), n * sizeof(float)), 0);
+                        // The encoder's one-call form gives the same side, symbols and rebuild.
+                        uint8_t side2[8] = {};
+                        std::vector<uint8_t> sym2(n);
+                        std::vector<float> back2(n);
+                        q->code(v.data(), n, bits, side2, sym2.data(), back2.data());
+                        ASSERT_EQ(std::memcmp(side2, side, q->side_bytes()), 0);
+                        ASSERT_EQ(sym2, sym);
+                        ASSERT_EQ(std::memcmp(back2.data(), back.data(), n * sizeof(float)), 0);
                     }
 }
 
