@@ -8,24 +8,35 @@
 
 #include "deltacodec/error.hpp"
 #include "deltacodec/quantize.hpp"
+#include "format/spec.hpp"
 #include "kernels.hpp"
+#include "quantizer.hpp"
+#include "symbol_coder.hpp"
 
 namespace deltacodec {
 
 bool patch_size_ok(int p) { return p >= kMinPatch && p <= kMaxPatch && p % 8 == 0; }
 
-uint64_t CodedTensor::kept_per_patch() const {
-    const uint64_t p2 = static_cast<uint64_t>(patch) * patch;
-    if (transform != TransformId::HAAR) return p2;
-    switch (bands) {
-        case Bands::ALL:
-            return p2;
-        case Bands::LL_LH_HL:
-            return p2 / 4 * 3;
-        case Bands::LL_ONLY:
-            return p2 / 4;
-    }
-    return p2;
+uint64_t CodedTensor::kept_per_patch() const { return kept_count(transform, bands, patch); }
+
+namespace {
+// The stages a record uses. Today every PATCH record uses "minmax" and
+// "bitpack"; another quantizer or symbol coder is chosen here from a new PATCH
+// flag bit (kKnownPatchFlags, FORMAT.md).
+const QuantizerEntry& quantizer_of(const CodedTensor&) { return quantizer_table()[0]; }
+const SymbolCoderEntry& symbol_coder_of(const CodedTensor&) { return bitpack_coder(); }
+QuantizerConfig side_config(const CodedTensor& ct) {
+    QuantizerConfig c;
+    c.meta_f32 = ct.flags & kFlagMetaF32;
+    c.scale = ct.scale;
+    return c;
+}
+}  // namespace
+
+size_t CodedTensor::meta_bytes_per_patch() const { return quantizer_of(*this).side_bytes(side_config(*this)); }
+
+uint64_t CodedTensor::code_bytes(uint8_t width) const {
+    return width ? symbol_coder_of(*this).fixed_bytes(kept_per_patch(), width) : 0;
 }
 
 // ---- step 1: the delta -------------------------------------------------------
@@ -52,8 +63,15 @@ struct Plan {
     std::vector<uint8_t> low;  // low-frequency positions
     std::vector<float> qn;     // JPEG table (empty: none)
     std::unique_ptr<Transform> tr;
+    const TransformEntry* te;
+    // Error accounting from the band gains. unit_gain: every band's gain is 1
+    // (orthonormal: Parseval holds, the coefficient error is the patch error).
+    bool unit_gain = true;
+    std::vector<double> kw;  // per kept coefficient: JPEG entry × band gain (empty: all 1)
+    std::vector<double> g2;  // per position: gain² (only when !unit_gain)
 
-    Plan(uint64_t rows, uint64_t cols, int patch, TransformId id, Bands bands, bool jpeg) : p(patch) {
+    Plan(uint64_t rows, uint64_t cols, int patch, TransformId id, Bands bands, bool jpeg)
+        : p(patch), te(find_transform(id)) {
         p2 = static_cast<uint64_t>(p) * p;
         nr = (rows + p - 1) / p;
         nc = (cols + p - 1) / p;
@@ -64,7 +82,22 @@ struct Plan {
         k = kept.size();
         low = lowfreq_mask(id, p);
         if (jpeg) qn = jpeg_table(p);
-        tr = find_transform(id)->make(p);
+        tr = te->make(p);
+        const std::vector<double> g = gain_map(id, p);
+        for (double x : g) unit_gain = unit_gain && x == 1.0;
+        if (!unit_gain)
+            for (double x : g) g2.push_back(x * x);
+        if (jpeg || !unit_gain) {
+            kw.resize(k);
+            for (uint64_t i = 0; i < k; ++i) kw[i] = (jpeg ? static_cast<double>(qn[kept[i]]) : 1.0) * g[kept[i]];
+        }
+    }
+
+    QuantizerConfig quantizer_config(const CodedTensor& ct, RangeRule range) const {
+        QuantizerConfig c = side_config(ct);
+        c.range = range;
+        c.weights = kw.empty() ? nullptr : kw.data();
+        return c;
     }
 };
 
@@ -78,10 +111,6 @@ void gather_patch(const float* strip, uint64_t cols, uint64_t h, uint64_t c0, ui
 void scatter_patch(const float* patch, int p, uint64_t h, uint64_t c0, uint64_t w, uint64_t cols, float* strip) {
     for (uint64_t i = 0; i < h; ++i) std::memcpy(strip + i * cols + c0, patch + i * p, w * sizeof(float));
 }
-
-// Range shrink factors tried by RangeRule::MSE, largest first (ties keep the larger).
-constexpr float kRangeShrink[] = {1.f,  0.9f,  0.8f, 0.7f,  0.6f, 0.5f,  0.42f, 0.35f,
-                                  0.3f, 0.25f, 0.2f, 0.15f, 0.1f, 0.05f, 0.f};
 
 // Per-thread scratch that survives across patch rows and tensors: large
 // buffers allocated afresh each time cost more in page faults and zeroing
@@ -107,9 +136,10 @@ void check_alloc(uint64_t n, uint64_t elem, const char* what) {
 //   allocation over the whole tensor
 //   pass 2: coded patches only: transform → range → quantize → pack, and the error.
 // The per-tensor `scale` that the f16 patch ranges are relative to must be known
-// before pass 2; an orthonormal transform never yields a coefficient larger than
-// the patch's Frobenius norm, so scale = max norm over coded patches (divided by
-// the smallest JPEG table entry when the table is on) bounds every range.
+// before pass 2; no coefficient exceeds the transform's analysis bound times the
+// patch's Frobenius norm (bound 1 for an orthonormal transform), so scale = max
+// norm over coded patches × bound (divided by the smallest JPEG table entry when
+// the table is on) bounds every range.
 
 std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams& prm, ThreadPool& pool,
                                          TensorStats& stats) {
@@ -163,7 +193,7 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
     ct.cols = dv.cols;
     ct.patch = p;
     ct.transform = prm.transform;
-    ct.bands = prm.transform == TransformId::HAAR ? prm.bands : Bands::ALL;
+    ct.bands = bands_offered(prm.transform, prm.bands) ? prm.bands : Bands::ALL;
     ct.flags = static_cast<uint8_t>((prm.jpeg_table ? kFlagJpeg : 0) | (prm.meta_f32 ? kFlagMetaF32 : 0));
     uint8_t present[9] = {};
     float max_norm = 0;
@@ -173,7 +203,7 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
     }
     float qmin = 1.f;
     for (float q : pl.qn) qmin = std::min(qmin, q);
-    ct.scale = max_norm / qmin;
+    ct.scale = max_norm * pl.te->analysis_bound / qmin;
     uint8_t pal_index[9] = {};
     for (int b = 0; b <= 8; ++b)
         if (present[b]) {
@@ -181,22 +211,24 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
             ct.widths.push_back(static_cast<uint8_t>(b));
         }
     ct.selectors.resize(pl.n);
-    std::vector<uint64_t> code_off(pl.n + 1, 0), meta_idx(pl.n, 0);
+    std::vector<uint64_t> meta_row(pl.nr + 1, 0);  // first coded patch of each patch row
     uint64_t coded = 0;
     for (uint64_t i = 0; i < pl.n; ++i) {
         ct.selectors[i] = pal_index[width[i]];
-        code_off[i + 1] = code_off[i] + pl.k * width[i] / 8;
-        meta_idx[i] = coded;
         coded += width[i] != 0;
+        if ((i + 1) % pl.nc == 0) meta_row[(i + 1) / pl.nc] = coded;
     }
     if (ct.widths.size() == 1) ct.selectors.clear();
-    const size_t mb = ct.meta_bytes_per_patch();
+    const QuantizerConfig qcfg = pl.quantizer_config(ct, prm.range);
+    const std::unique_ptr<Quantizer> quant = quantizer_of(ct).make(qcfg);
+    const SymbolCoderEntry& coder = symbol_coder_of(ct);
+    const size_t mb = quant->side_bytes();
     ct.meta.assign(coded * mb, 0);
-    ct.codes.assign(code_off[pl.n], 0);
-    const float scale = ct.scale;
+    std::vector<std::vector<uint8_t>> row_codes(pl.nr);  // each patch row's symbol stream
 
-    // Pass 2 (steps 5–6): transform, range, quantize, pack; measure the error
-    // (Parseval inside the tensor; inverse transform against the delta at edges).
+    // Pass 2 (steps 5–6): transform, quantize (fit the side information, then
+    // the symbols), code the symbols; measure the error (from the band gains
+    // inside the tensor; inverse transform against the delta at edges).
     std::vector<double> row_err(pl.nr, 0.0);
     pool.parallel_for(pl.nr, [&](size_t pr) {
         const uint64_t r0 = pr * p, h = std::min<uint64_t>(p, dv.rows - r0);
@@ -222,6 +254,15 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
         float* vhat = scratch_floats(6, pl.k);
         float* rec = scratch_floats(7, pl.p2);
         std::vector<uint8_t> q(pl.k);
+        std::vector<uint8_t>& out = row_codes[pr];
+        if (coder.fixed_bytes) {
+            uint64_t row_bytes = 0;
+            for (uint64_t pc = 0; pc < pl.nc; ++pc)
+                if (width[pr * pl.nc + pc]) row_bytes += coder.fixed_bytes(pl.k, width[pr * pl.nc + pc]);
+            out.reserve(row_bytes);
+        }
+        const std::unique_ptr<SymbolWriter> sw = coder.writer(out);
+        uint8_t* side = ct.meta.data() + meta_row[pr] * mb;
         dv.read_rows(r0, h, strip, tmp);
         for (uint64_t pc = 0; pc < pl.nc; ++pc) {
             const uint64_t id = pr * pl.nc + pc, c0 = pc * p, w = std::min<uint64_t>(p, cols - c0);
@@ -232,61 +273,20 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
             if (!pl.qn.empty())
                 for (uint64_t i = 0; i < pl.p2; ++i) c[i] /= pl.qn[i];
             for (uint64_t i = 0; i < pl.k; ++i) vals[i] = c[pl.kept[i]];
-            float lo, hi;
-            kn.minmax(vals, pl.k, &lo, &hi);
-            // Step 5b: the range as stored (f16 fractions of `scale`, rounded outward).
-            uint8_t* mr = ct.meta.data() + meta_idx[id] * mb;
-            auto store_range = [&](float& l, float& hgh) {
-                if (prm.meta_f32) {
-                    std::memcpy(mr, &l, 4);
-                    std::memcpy(mr + 4, &hgh, 4);
-                } else {
-                    const uint16_t l16 = scale > 0 ? f32_to_f16_down(l / scale) : 0;
-                    const uint16_t h16 = scale > 0 ? f32_to_f16_up(hgh / scale) : 0;
-                    l = f16_to_f32(l16) * scale;
-                    hgh = f16_to_f32(h16) * scale;
-                    mr[0] = static_cast<uint8_t>(l16);
-                    mr[1] = static_cast<uint8_t>(l16 >> 8);
-                    mr[2] = static_cast<uint8_t>(h16);
-                    mr[3] = static_cast<uint8_t>(h16 >> 8);
-                }
-            };
-            if (prm.range == RangeRule::MSE) {
-                // Shrink the range toward zero by the factor (from a fixed list,
-                // 0 included) whose stored range gives the least error on this
-                // patch's coefficients; 0 rebuilds zeros, so a coded patch never
-                // costs more error than dropping it.
-                double best_e = INFINITY;
-                float best = 1.f;
-                for (float f : kRangeShrink) {
-                    float l = lo * f, hh = hi * f;
-                    store_range(l, hh);
-                    kn.quantize(vals, pl.k, b, l, hh, q.data());
-                    kn.dequantize(q.data(), pl.k, b, l, hh, vhat);
-                    double e = 0;
-                    if (pl.qn.empty()) {
-                        e = kn.sq_diff_sum(vals, vhat, pl.k);
-                    } else {  // error as rebuilt: the JPEG table scales it back up
-                        for (uint64_t i = 0; i < pl.k; ++i) {
-                            const double d = (static_cast<double>(vals[i]) - vhat[i]) * pl.qn[pl.kept[i]];
-                            e += d * d;
-                        }
-                    }
-                    if (e < best_e) best_e = e, best = f;
-                }
-                lo *= best;
-                hi *= best;
-            }
-            store_range(lo, hi);
-            kn.quantize(vals, pl.k, b, lo, hi, q.data());
-            pack_bits(q.data(), pl.k, b, ct.codes.data() + code_off[id]);
-            kn.dequantize(q.data(), pl.k, b, lo, hi, vhat);
+            quant->code(vals, pl.k, b, side, q.data(), vhat);
+            sw->put(q.data(), pl.k, b);
+            side += mb;
             const bool interior = h == static_cast<uint64_t>(p) && w == static_cast<uint64_t>(p);
-            if (interior && pl.qn.empty()) {
+            if (interior && pl.qn.empty() && pl.unit_gain) {
                 // Parseval: kept-coefficient error plus the energy of the dropped bands.
                 double e = e_patch[id] - kn.sum_sq(vals, pl.k);
                 e = std::max(e, 0.0) + kn.sq_diff_sum(vals, vhat, pl.k);
                 err += e;
+            } else if (interior && pl.qn.empty()) {
+                // Band gains: every coefficient's error (a dropped one's is its value) times gain².
+                std::fill(rec, rec + pl.p2, 0.f);
+                for (uint64_t i = 0; i < pl.k; ++i) rec[pl.kept[i]] = vhat[i];
+                err += gain_weighted_error(c, rec, pl.g2.data(), pl.p2);
             } else {
                 std::fill(c, c + pl.p2, 0.f);
                 for (uint64_t i = 0; i < pl.k; ++i) c[pl.kept[i]] = vhat[i];
@@ -296,8 +296,17 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
                 for (uint64_t i = 0; i < h; ++i) err += kn.sq_diff_sum(rec + i * p, patch + i * p, w);
             }
         }
+        sw->finish();
         row_err[pr] = err;
     });
+    // The rows' streams, in row order: the same bytes for every thread count.
+    uint64_t code_bytes = 0;
+    for (const auto& rc : row_codes) code_bytes += rc.size();
+    ct.codes.reserve(code_bytes);
+    for (auto& rc : row_codes) {
+        ct.codes.insert(ct.codes.end(), rc.begin(), rc.end());
+        std::vector<uint8_t>().swap(rc);
+    }
     stats.patches += pl.n;
     stats.coded_patches += coded;
     for (double e : row_err) stats.err2 += e;
@@ -309,8 +318,8 @@ void validate_coded_header(const CodedTensor& ct) {
     require(patch_size_ok(ct.patch), "corrupt record: bad patch size " + std::to_string(ct.patch));
     require(ct.rows > 0 && ct.cols > 0, "corrupt record: empty coded tensor");
     require(find_transform(ct.transform) != nullptr, "corrupt record: unknown transform");
-    require(ct.transform == TransformId::HAAR || ct.bands == Bands::ALL, "corrupt record: bands on a DCT tensor");
-    require((ct.flags & ~(kFlagJpeg | kFlagMetaF32)) == 0, "corrupt record: unknown flags");
+    require(bands_offered(ct.transform, ct.bands), "corrupt record: band choice not offered by the transform");
+    require((ct.flags & ~kKnownPatchFlags) == 0, "corrupt record: unknown flags");
     require(!(ct.flags & kFlagJpeg) || ct.transform == TransformId::DCT,
             "corrupt record: JPEG table on a non-DCT tensor");
     require(std::isfinite(ct.scale) && ct.scale >= 0, "corrupt record: bad scale");
@@ -322,58 +331,59 @@ void validate_coded_header(const CodedTensor& ct) {
     require(ct.rows <= (uint64_t{1} << 40) / ct.cols, "corrupt record: tensor too large");
 }
 
-bool patch_range_ok(const uint8_t* m, size_t mb) {
-    float lo, hi;
-    if (mb == 8) {
-        std::memcpy(&lo, m, 4);
-        std::memcpy(&hi, m + 4, 4);
-    } else {
-        lo = f16_to_f32(static_cast<uint16_t>(m[0] | (m[1] << 8)));
-        hi = f16_to_f32(static_cast<uint16_t>(m[2] | (m[3] << 8)));
-    }
-    return std::isfinite(lo) && std::isfinite(hi);
-}
+bool patch_range_ok(const uint8_t* m, size_t mb) { return minmax_side_ok(mb == 8, m); }
 
 void validate_coded(const CodedTensor& ct) {
     validate_coded_header(ct);
     const uint64_t n = ct.num_patches();
     uint64_t coded = 0, code_bytes = 0;
-    const uint64_t k = ct.kept_per_patch();
+    uint64_t per_width[9];
+    for (size_t i = 0; i < ct.widths.size(); ++i) per_width[i] = ct.code_bytes(ct.widths[i]);
     if (ct.widths.size() == 1) {
         require(ct.selectors.empty(), "corrupt record: selector count");
         coded = ct.widths[0] ? n : 0;
-        code_bytes = n * (k * ct.widths[0] / 8);
+        code_bytes = n * per_width[0];
     } else {
         require(ct.selectors.size() == n, "corrupt record: selector count");
         for (uint8_t s : ct.selectors) {
             require(s < ct.widths.size(), "corrupt record: selector out of range");
-            const uint8_t b = ct.widths[s];
-            coded += b != 0;
-            code_bytes += k * b / 8;
+            coded += ct.widths[s] != 0;
+            code_bytes += per_width[s];
         }
     }
-    require(ct.meta.size() == coded * ct.meta_bytes_per_patch(), "corrupt record: metadata size");
-    require(ct.codes.size() == code_bytes, "corrupt record: code size");
     const size_t mb = ct.meta_bytes_per_patch();
+    require(ct.meta.size() == coded * mb, "corrupt record: metadata size");
+    require(ct.codes.size() == code_bytes, "corrupt record: code size");
+    const std::unique_ptr<Quantizer> quant = quantizer_of(ct).make(side_config(ct));
     for (size_t off = 0; off < ct.meta.size(); off += mb)
-        require(patch_range_ok(&ct.meta[off], mb), "corrupt record: non-finite patch range");
+        require(quant->side_ok(&ct.meta[off]), "corrupt record: non-finite patch range");
 }
 
 struct TensorDecoder::Impl {
     const CodedTensor& ct;
     Plan pl;
-    std::vector<uint64_t> code_off, meta_idx;  // where each patch's codes and metadata start
+    std::unique_ptr<Quantizer> quant;
+    const SymbolCoderEntry& coder;
+    // Per patch row: where its symbol stream starts in `codes`, and its first
+    // coded patch (its side information's index in `meta`).
+    std::vector<uint64_t> code_row, meta_row;
     Impl(const CodedTensor& c)
         : ct(c),
           pl(c.rows, c.cols, c.patch, c.transform, c.bands, c.flags & kFlagJpeg),
-          code_off(pl.n + 1, 0),
-          meta_idx(pl.n, 0) {
-        uint64_t m = 0;
+          quant(quantizer_of(c).make(pl.quantizer_config(c, RangeRule::MINMAX))),
+          coder(symbol_coder_of(c)),
+          code_row(pl.nr + 1, 0),
+          meta_row(pl.nr + 1, 0) {
+        // A fixed-rate coder's row starts follow from the widths; a variable-rate
+        // one would store them.
+        uint64_t wbytes[9] = {};
+        for (int b = 1; b <= 8; ++b) wbytes[b] = coder.fixed_bytes(pl.k, b);
+        uint64_t m = 0, off = 0;
         for (uint64_t i = 0; i < pl.n; ++i) {
             const uint8_t b = ct.width_of(i);
-            code_off[i + 1] = code_off[i] + pl.k * b / 8;
-            meta_idx[i] = m;
+            off += wbytes[b];
             m += b != 0;
+            if ((i + 1) % pl.nc == 0) code_row[(i + 1) / pl.nc] = off, meta_row[(i + 1) / pl.nc] = m;
         }
     }
 };
@@ -386,8 +396,9 @@ void TensorDecoder::decode_rows(ThreadPool& pool, uint64_t pr_begin, uint64_t pr
                                 const std::function<void(uint64_t, uint64_t, const float*)>& sink) const {
     const CodedTensor& ct = impl_->ct;
     const Plan& pl = impl_->pl;
+    const Quantizer& quant = *impl_->quant;
     const int p = pl.p;
-    const bool f32meta = ct.flags & kFlagMetaF32;
+    const size_t mb = quant.side_bytes();
     pr_end = std::min(pr_end, pl.nr);
     if (pr_begin >= pr_end) return;
     pool.parallel_for(pr_end - pr_begin, [&](size_t i_row) {
@@ -400,21 +411,16 @@ void TensorDecoder::decode_rows(ThreadPool& pool, uint64_t pr_begin, uint64_t pr
         float* rec = scratch_floats(3, pl.p2);
         float* scratch = scratch_floats(4, pl.p2);
         std::vector<uint8_t> q(pl.k);
+        const uint64_t c_begin = impl_->code_row[pr], c_end = impl_->code_row[pr + 1];
+        const std::unique_ptr<SymbolReader> sr = impl_->coder.reader(ct.codes.data() + c_begin, c_end - c_begin);
+        const uint8_t* side = ct.meta.data() + impl_->meta_row[pr] * mb;
         for (uint64_t pc = 0; pc < pl.nc; ++pc) {
             const uint64_t id = pr * pl.nc + pc, c0 = pc * p, w = std::min<uint64_t>(p, ct.cols - c0);
             const int b = ct.width_of(id);
             if (b == 0) continue;  // dropped patch: Δ̂ = 0
-            float lo, hi;
-            const uint8_t* mr = ct.meta.data() + impl_->meta_idx[id] * ct.meta_bytes_per_patch();
-            if (f32meta) {
-                std::memcpy(&lo, mr, 4);
-                std::memcpy(&hi, mr + 4, 4);
-            } else {
-                lo = f16_to_f32(static_cast<uint16_t>(mr[0] | (mr[1] << 8))) * ct.scale;
-                hi = f16_to_f32(static_cast<uint16_t>(mr[2] | (mr[3] << 8))) * ct.scale;
-            }
-            unpack_bits(ct.codes.data() + impl_->code_off[id], pl.k, b, q.data());
-            dequantize(q.data(), pl.k, b, lo, hi, vhat);
+            sr->get(q.data(), pl.k, b);
+            quant.dequantize(q.data(), pl.k, b, side, vhat);
+            side += mb;
             std::fill(block, block + pl.p2, 0.f);
             for (uint64_t i = 0; i < pl.k; ++i) block[pl.kept[i]] = vhat[i];
             if (!pl.qn.empty())

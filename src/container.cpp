@@ -306,12 +306,11 @@ CodedBody parse_coded_body(ByteReader& r, uint64_t rows, uint64_t cols) {
 namespace {
 // Patches coded and code bytes implied by per-width patch counts.
 void implied_sizes(const CodedBody& b, const std::vector<uint64_t>& per_width, uint64_t& meta, uint64_t& codes) {
-    const uint64_t k = b.ct.kept_per_patch();
     uint64_t coded = 0;
     codes = 0;
     for (size_t w = 0; w < per_width.size(); ++w) {
         coded += b.ct.widths[w] ? per_width[w] : 0;
-        codes += per_width[w] * (k * b.ct.widths[w] / 8);
+        codes += per_width[w] * b.ct.code_bytes(b.ct.widths[w]);
     }
     meta = coded * b.ct.meta_bytes_per_patch();
 }

@@ -27,10 +27,20 @@ bool bands_from_name(std::string_view name, Bands& out) {
     return false;
 }
 
+namespace {
+// DCT: one band, the whole block.
+std::vector<Band> dct_bands(int p) { return {{"all", 0, 0, p, p, 1.0}}; }
+// One-level Haar: quadrants [LL LH; HL HH] (transform_haar.cpp), orthonormal.
+std::vector<Band> haar_bands(int p) {
+    const int h = p / 2;
+    return {{"ll", 0, 0, h, h, 1.0}, {"lh", 0, h, h, h, 1.0}, {"hl", h, 0, h, h, 1.0}, {"hh", h, h, h, h, 1.0}};
+}
+}  // namespace
+
 const std::vector<TransformEntry>& transform_table() {
     static const std::vector<TransformEntry> table = {
-        {"dct", TransformId::DCT, false, &make_dct},
-        {"dwt", TransformId::HAAR, true, &make_haar},
+        {"dct", TransformId::DCT, false, &make_dct, 0, &dct_bands, {0b1, 0, 0}, 1.f},
+        {"dwt", TransformId::HAAR, true, &make_haar, 1, &haar_bands, {0b1111, 0b0111, 0b0001}, 1.f},
     };
     return table;
 }
@@ -47,17 +57,57 @@ const TransformEntry* find_transform(TransformId id) {
     return nullptr;
 }
 
+bool bands_offered(TransformId id, Bands bands) {
+    const TransformEntry* e = find_transform(id);
+    const auto b = static_cast<size_t>(bands);
+    return e && b < e->selections.size() && e->selections[b] != 0;
+}
+
 std::vector<uint8_t> kept_mask(TransformId id, Bands bands, int p) {
     std::vector<uint8_t> m(static_cast<size_t>(p) * p, 1);
-    if (id != TransformId::HAAR || bands == Bands::ALL) return m;
-    const int h = p / 2;
-    for (int i = 0; i < p; ++i)
-        for (int j = 0; j < p; ++j) {
-            const bool hi_row = i >= h, hi_col = j >= h;
-            if (bands == Bands::LL_LH_HL && hi_row && hi_col) m[i * p + j] = 0;
-            if (bands == Bands::LL_ONLY && (hi_row || hi_col)) m[i * p + j] = 0;
-        }
+    if (!bands_offered(id, bands)) return m;
+    const TransformEntry* e = find_transform(id);
+    const uint32_t sel = e->selections[static_cast<size_t>(bands)];
+    std::fill(m.begin(), m.end(), 0);
+    const std::vector<Band> layout = e->band_layout(p);
+    for (size_t b = 0; b < layout.size(); ++b) {
+        if (!((sel >> b) & 1)) continue;
+        const Band& bd = layout[b];
+        for (int i = bd.row0; i < bd.row0 + bd.rows; ++i)
+            for (int j = bd.col0; j < bd.col0 + bd.cols; ++j) m[static_cast<size_t>(i) * p + j] = 1;
+    }
     return m;
+}
+
+uint64_t kept_count(TransformId id, Bands bands, int p) {
+    const uint64_t p2 = static_cast<uint64_t>(p) * p;
+    if (!bands_offered(id, bands)) return p2;
+    const TransformEntry* e = find_transform(id);
+    const uint32_t sel = e->selections[static_cast<size_t>(bands)];
+    const std::vector<Band> layout = e->band_layout(p);
+    uint64_t k = 0;
+    for (size_t b = 0; b < layout.size(); ++b)
+        if ((sel >> b) & 1) k += static_cast<uint64_t>(layout[b].rows) * layout[b].cols;
+    return k;
+}
+
+std::vector<double> gain_map(TransformId id, int p) {
+    std::vector<double> g(static_cast<size_t>(p) * p, 1.0);
+    const TransformEntry* e = find_transform(id);
+    if (!e) return g;
+    for (const Band& bd : e->band_layout(p))
+        for (int i = bd.row0; i < bd.row0 + bd.rows; ++i)
+            for (int j = bd.col0; j < bd.col0 + bd.cols; ++j) g[static_cast<size_t>(i) * p + j] = bd.gain;
+    return g;
+}
+
+double gain_weighted_error(const float* c, const float* chat, const double* g2, size_t n) {
+    double e = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const double d = static_cast<double>(c[i]) - chat[i];
+        e += g2[i] * d * d;
+    }
+    return e;
 }
 
 std::vector<uint8_t> lowfreq_mask(TransformId, int p) {

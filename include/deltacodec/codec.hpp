@@ -64,15 +64,19 @@ struct CodedTensor {
     /// patch has it), so a record never needs memory its file does not hold.
     std::vector<uint8_t> selectors;
     std::vector<uint8_t> meta;   ///< per coded patch: lo, hi (f16 or f32)
-    std::vector<uint8_t> codes;  ///< packed codes, patch after patch
+    std::vector<uint8_t> codes;  ///< symbol streams (bit packed), patch row after patch row
 
     uint64_t patch_rows() const { return (rows + patch - 1) / patch; }
     uint64_t patch_cols() const { return (cols + patch - 1) / patch; }
     uint64_t num_patches() const { return patch_rows() * patch_cols(); }
     uint8_t width_of(uint64_t patch_index) const { return widths[selectors.empty() ? 0 : selectors[patch_index]]; }
-    /// Coefficients stored per coded patch (p², 3p²/4 or p²/4).
+    /// Coefficients stored per coded patch (from the transform's band layout:
+    /// p², 3p²/4 or p²/4 today).
     uint64_t kept_per_patch() const;
-    size_t meta_bytes_per_patch() const { return (flags & kFlagMetaF32) ? 8 : 4; }
+    /// Side-information bytes per coded patch (the quantizer's: lo, hi in f16 or f32).
+    size_t meta_bytes_per_patch() const;
+    /// Code bytes of one patch coded at `width` bits (the symbol coder's; 0 at width 0).
+    uint64_t code_bytes(uint8_t width) const;
 };
 
 struct TensorStats {

@@ -1,10 +1,15 @@
 // deltacodec — per-patch 2-D transforms (step 5 of the method) and their registry.
 //
 // A transform maps a p×p patch (row-major f32) to p×p coefficients and back.
-// Both registered transforms are orthonormal, so coefficient-domain energy and
-// error equal spatial-domain energy and error (Parseval).
+// Each transform declares its decomposition levels, its band layout (which
+// coefficients each band holds) and a synthesis gain per band; the patch coder
+// takes the kept coefficients and its error accounting from those, and assumes
+// no orthonormality. Both registered transforms happen to be orthonormal (every
+// gain 1, analysis bound 1).
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -34,20 +39,49 @@ protected:
     int p_;
 };
 
+/// One band of a p×p coefficient block: a rectangle of it, and its synthesis
+/// gain g: an error e in one of the band's coefficients rebuilds to a patch
+/// error of squared norm g²·e² (the norm of the band's synthesis basis
+/// functions; 1 for an orthonormal transform). The coder weights each band's
+/// squared coefficient error by g² (exact when the synthesis basis functions of
+/// different coefficients are orthogonal, the usual estimate otherwise).
+struct Band {
+    std::string_view name;
+    int row0, col0, rows, cols;
+    double gain;
+};
+
 /// One row of the transform table: adding a transform is adding a row.
 struct TransformEntry {
     std::string_view name;  ///< CLI name (--method)
     TransformId id;
-    bool has_bands;  ///< accepts --bands
+    bool has_bands;  ///< accepts --bands (some Bands value other than ALL is offered)
     std::unique_ptr<Transform> (*make)(int p);
+    int levels;                               ///< decomposition levels (0: a block transform)
+    std::vector<Band> (*band_layout)(int p);  ///< disjoint bands covering the p×p block
+    /// Per Bands code (ALL, LL_LH_HL, LL_ONLY): bit i set keeps band i; 0 = not offered.
+    std::array<uint32_t, 3> selections;
+    /// max |coefficient| / ‖patch‖_F over all patches (1 when orthonormal):
+    /// bounds the per-tensor `scale` that f16 patch ranges are relative to.
+    float analysis_bound;
 };
 
 const std::vector<TransformEntry>& transform_table();
 const TransformEntry* find_transform(std::string_view name);
 const TransformEntry* find_transform(TransformId id);
 
-/// Positions of a p×p coefficient block that are stored (1) or dropped (0).
+/// True when transform `id` offers the band choice `bands`.
+bool bands_offered(TransformId id, Bands bands);
+/// Positions of a p×p coefficient block that are stored (1) or dropped (0):
+/// the union of the bands the choice selects (all when it is not offered).
 std::vector<uint8_t> kept_mask(TransformId id, Bands bands, int p);
+/// Number of positions kept_mask() keeps.
+uint64_t kept_count(TransformId id, Bands bands, int p);
+/// Per position of the p×p block: the synthesis gain of the band holding it.
+std::vector<double> gain_map(TransformId id, int p);
+/// The patch error that coefficients `c` rebuilt as `chat` cost, from the band
+/// gains: Σ g2[i]·(c[i] − chat[i])² over n positions (g2: gain² per position).
+double gain_weighted_error(const float* c, const float* chat, const double* g2, size_t n);
 /// "Low-frequency" positions used by post-transform importance: the top-left
 /// (p/2)×(p/2) quarter (DCT: u,v < p/2; Haar: the LL band).
 std::vector<uint8_t> lowfreq_mask(TransformId id, int p);

@@ -31,13 +31,13 @@ RdCurve patch_analyse(const TensorInput& in, const CompressOptions& opt) {
     shape.cols = fi.shape[1];
     shape.patch = cp.patch;
     shape.transform = cp.transform;
-    shape.bands = cp.transform == TransformId::HAAR ? cp.bands : Bands::ALL;
+    shape.bands = bands_offered(cp.transform, cp.bands) ? cp.bands : Bands::ALL;
     shape.flags = cp.meta_f32 ? kFlagMetaF32 : 0;
-    const uint64_t n = shape.num_patches(), k = shape.kept_per_patch();
+    const uint64_t n = shape.num_patches();
     const std::vector<uint64_t> counts = tier_counts(cp.bits, n);
     uint64_t codes = 0, coded = 0;
     for (size_t t = 0; t < counts.size(); ++t) {
-        codes += counts[t] * (k * cp.bits.tiers[t].bits / 8);
+        codes += counts[t] * shape.code_bytes(static_cast<uint8_t>(cp.bits.tiers[t].bits));
         if (cp.bits.tiers[t].bits) coded += counts[t];
     }
     int s = 0;
@@ -113,7 +113,7 @@ struct PatchBody final : RecordBody {
         const CodedTensor& ct = coded.ct;
         t.transform = std::string(find_transform(ct.transform)->name);
         t.patch = ct.patch;
-        if (ct.transform == TransformId::HAAR) t.bands = std::string(bands_name(ct.bands));
+        if (find_transform(ct.transform)->has_bands) t.bands = std::string(bands_name(ct.bands));
         t.widths.assign(ct.widths.begin(), ct.widths.end());
     }
 };
