@@ -53,19 +53,22 @@ std::regex make_regex(const std::string& re, const char* flag) {
     }
 }
 
-// Reads the finished temporary .dcx back as info would (header, every record and
-// blob, END): a file our own reader refuses is never renamed into place.
+// Reads the finished temporary .dcx back with the readers' own parser (framing,
+// checksums, HEADER, FILE names, every record, END): a file our own reader
+// refuses is never renamed into place.
 void verify_readback(const std::string& temp, const std::string& out_path, size_t tensors) {
     try {
         const MappedFile f = MappedFile::open(temp);
         DcxReader rd(f);
-        const OpenedDcx o = open_dcx(f, rd, true);
+        // Framing, checksums, the HEADER and every record up to its blobs' headers
+        // (zstd frame headers included); decoding the blobs again would cost ~10%
+        // of compress's time for what zstd itself guarantees.
+        const OpenedDcx o = open_dcx(f, rd, false);
         Section s = o.first;
         size_t n = 0;
         for (const ShardSpec& sh : o.hdr.shards)
             for (const TensorSpec& spec : sh.tensors) {
-                DcxTensor described;
-                verify_record_blobs(parse_record(s, spec, temp), temp, described);
+                parse_record(s, spec, temp);
                 ++n;
                 if (!rd.next(s)) throw Error(temp + ": truncated .dcx file");
             }
