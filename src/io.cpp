@@ -441,10 +441,10 @@ namespace {
 // goes into folders of `files`, so its depth is bounded by theirs.
 std::string foreign_entry(const std::string& dir, const std::set<std::string>& files,
                           const std::set<std::string>& folders) {
-    std::vector<std::string> todo = {""};
-    while (!todo.empty()) {
-        const std::string rel = todo.back();
-        todo.pop_back();
+    std::vector<std::string> pending = {""};
+    while (!pending.empty()) {
+        const std::string rel = pending.back();
+        pending.pop_back();
         const std::string here = rel.empty() ? dir : dir + "/" + rel;
         DIR* d = ::opendir(here.c_str());
         if (!d) throw Error("cannot read directory " + here + ": " + errno_text());
@@ -467,7 +467,7 @@ std::string foreign_entry(const std::string& dir, const std::set<std::string>& f
             }
             return r;
         }
-        todo.insert(todo.end(), sub.rbegin(), sub.rend());
+        pending.insert(pending.end(), sub.rbegin(), sub.rend());
     }
     return "";
 }
@@ -611,13 +611,13 @@ std::vector<std::string> list_files(const std::string& dir) {
 
 std::vector<std::string> list_tree(const std::string& dir, bool follow_symlinks) {
     std::vector<std::string> out;
-    std::vector<std::string> todo = {""};  // folders still to read (relative); no recursion
+    std::vector<std::string> pending = {""};  // folders still to read (relative); no recursion
     std::set<std::pair<dev_t, ino_t>> seen;
     struct stat top {};
     if (::stat(dir.c_str(), &top) == 0) seen.insert({top.st_dev, top.st_ino});
-    while (!todo.empty()) {
-        const std::string rel = todo.back();
-        todo.pop_back();
+    while (!pending.empty()) {
+        const std::string rel = pending.back();
+        pending.pop_back();
         const std::string here = rel.empty() ? dir : dir + "/" + rel;
         DIR* d = ::opendir(here.c_str());
         if (!d) throw Error("cannot read directory " + printable(here) + ": " + errno_text());
@@ -647,7 +647,7 @@ std::vector<std::string> list_tree(const std::string& dir, bool follow_symlinks)
             } else if (S_ISDIR(st.st_mode)) {
                 if (!seen.insert({st.st_dev, st.st_ino}).second)
                     throw Error(printable(full) + " leads to a folder already read (a symbolic-link loop?)");
-                todo.push_back(r);
+                pending.push_back(r);
             } else {
                 throw Error(printable(full) +
                             " is not a regular file or folder (a FIFO, socket or device): "
