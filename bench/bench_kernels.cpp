@@ -17,12 +17,12 @@
 #include <random>
 #include <vector>
 
-#include "deltacodec/codec.hpp"
+#include "codec.hpp"
+#include "dtype.hpp"
 #include "fast_rng.hpp"
-#include "deltacodec/dtype.hpp"
-#include "deltacodec/parallel.hpp"
-#include "deltacodec/quantize.hpp"
-#include "deltacodec/transform.hpp"
+#include "parallel.hpp"
+#include "quantize.hpp"
+#include "transform.hpp"
 
 using namespace deltacodec;
 
@@ -235,7 +235,6 @@ void BM_Memcpy(benchmark::State& st) {
 BENCHMARK(BM_Memcpy)->Unit(benchmark::kMillisecond);
 
 // ---- whole tensors: a 4096×4096 fp16 pair, realistic delta --------------------
-
 
 // A Llama-2-7B q_proj-sized fp16 pair: base ~ N(0, 0.02), delta per row
 // ~ N(0, s_r), s_r = 1e-3 x 10^(u - 1/2) (log-uniform over a decade).

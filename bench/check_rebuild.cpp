@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "deltacodec/checkpoint.hpp"
-#include "deltacodec/dtype.hpp"
-#include "deltacodec/io.hpp"
-#include "deltacodec/parallel.hpp"
+#include "checkpoint.hpp"
+#include "dtype.hpp"
+#include "io.hpp"
+#include "parallel.hpp"
 
 using namespace deltacodec;
 

@@ -30,12 +30,12 @@
 #include <string>
 #include <vector>
 
-#include "fast_rng.hpp"
-#include "deltacodec/dtype.hpp"
 #include "deltacodec/error.hpp"
-#include "deltacodec/io.hpp"
-#include "deltacodec/parallel.hpp"
-#include "deltacodec/safetensors.hpp"
+#include "dtype.hpp"
+#include "fast_rng.hpp"
+#include "io.hpp"
+#include "parallel.hpp"
+#include "safetensors.hpp"
 
 using namespace deltacodec;
 

@@ -1,5 +1,5 @@
 // deltacodec — bit allocation spec parsing and the importance ranking.
-#include "deltacodec/allocation.hpp"
+#include "allocation.hpp"
 
 #include <algorithm>
 #include <charconv>

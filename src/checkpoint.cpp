@@ -1,5 +1,5 @@
 // deltacodec — opening single-file and sharded checkpoints.
-#include "deltacodec/checkpoint.hpp"
+#include "checkpoint.hpp"
 
 #include <algorithm>
 #include <map>

@@ -1,5 +1,5 @@
 // deltacodec — the per-tensor pipeline, in the order of the method.
-#include "deltacodec/codec.hpp"
+#include "codec.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -7,9 +7,9 @@
 #include <cstring>
 
 #include "deltacodec/error.hpp"
-#include "deltacodec/quantize.hpp"
 #include "format/spec.hpp"
 #include "kernels.hpp"
+#include "quantize.hpp"
 #include "quantizer.hpp"
 #include "symbol_coder.hpp"
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <regex>
 
-#include "deltacodec/checkpoint.hpp"
+#include "checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "options_json.hpp"
 #include "pipeline/allocate.hpp"

@@ -8,7 +8,7 @@
 #include <zstd.h>
 
 #include "deltacodec/error.hpp"
-#include "deltacodec/quantize.hpp"
+#include "quantize.hpp"
 
 namespace deltacodec {
 
@@ -145,7 +145,7 @@ void stream_blob_impl(const BlobRef& b, const std::string& ctx, void* sink_ctx,
         if (ZSTD_isError(r) || total + out.pos > b.raw) throw Error(ctx + ": corrupt zstd blob");
         total += out.pos;
         if (out.pos) sink(sink_ctx, buf.get(), out.pos);
-        if (r == 0) break;                                  // frame complete
+        if (r == 0) break;                                                                      // frame complete
         if (in.pos == in.size && out.pos < out.size) throw Error(ctx + ": corrupt zstd blob");  // truncated
     }
     if (total != b.raw || in.pos != in.size) throw Error(ctx + ": corrupt zstd blob");
@@ -358,8 +358,10 @@ std::vector<uint64_t> check_coded_body(const CodedBody& b, const std::string& ct
         const uint64_t mask = (uint64_t{1} << b.sel_bits) - 1;
         bool bad = false;
         auto count = [&](uint64_t v, uint64_t times) {
-            if (v >= per.size()) bad = times > 0 || bad;
-            else per[v] += times;
+            if (v >= per.size())
+                bad = times > 0 || bad;
+            else
+                per[v] += times;
         };
         if (8 % b.sel_bits == 0) {
             const uint64_t f = 8 / b.sel_bits, full = b.n / f, rem = b.n % f;

@@ -4,7 +4,7 @@
 #include <memory>
 #include <set>
 
-#include "deltacodec/checkpoint.hpp"
+#include "checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "pipeline/apply.hpp"
 #include "record.hpp"

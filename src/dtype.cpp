@@ -1,5 +1,5 @@
 // deltacodec — dtype table and float16/bfloat16 conversions (plain bit arithmetic).
-#include "deltacodec/dtype.hpp"
+#include "dtype.hpp"
 
 #include <array>
 #include <cstring>

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "container.hpp"
-#include "deltacodec/parallel.hpp"
-#include "deltacodec/safetensors.hpp"
+#include "parallel.hpp"
+#include "safetensors.hpp"
 
 namespace deltacodec {
 

@@ -1,5 +1,5 @@
 // deltacodec — memory maps and atomic outputs (POSIX).
-#include "deltacodec/io.hpp"
+#include "io.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 // deltacodec — thread pool.
-#include "deltacodec/parallel.hpp"
+#include "parallel.hpp"
 
 #include <algorithm>
 #include <system_error>

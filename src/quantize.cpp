@@ -1,13 +1,13 @@
 // deltacodec — linear quantizer and LSB-first bit packing, reference and fast
 // forms; the quantizer table (quantizer.hpp) and its first row, "minmax".
-#include "deltacodec/quantize.hpp"
+#include "quantize.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
-#include "deltacodec/dtype.hpp"
+#include "dtype.hpp"
 #include "kernels.hpp"
 #include "quantizer.hpp"
 

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "deltacodec/codec.hpp"
+#include "codec.hpp"
 
 namespace deltacodec {
 

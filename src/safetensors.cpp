@@ -1,5 +1,5 @@
 // deltacodec — safetensors reader (validating, memory-mapped) and streaming writer.
-#include "deltacodec/safetensors.hpp"
+#include "safetensors.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -2,7 +2,7 @@
 #include "symbol_coder.hpp"
 
 #include "deltacodec/error.hpp"
-#include "deltacodec/quantize.hpp"
+#include "quantize.hpp"
 
 namespace deltacodec {
 namespace {

@@ -1,5 +1,5 @@
 // deltacodec — the transform table, band masks and the JPEG quantization table.
-#include "deltacodec/transform.hpp"
+#include "transform.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <vector>
 
-#include "deltacodec/transform.hpp"
 #include "kernels.hpp"
+#include "transform.hpp"
 
 namespace deltacodec {
 namespace {

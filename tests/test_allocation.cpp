@@ -1,7 +1,7 @@
 // Allocation specs and the per-strategy patch counts.
 #include <gtest/gtest.h>
 
-#include "deltacodec/allocation.hpp"
+#include "allocation.hpp"
 #include "deltacodec/error.hpp"
 
 using namespace deltacodec;

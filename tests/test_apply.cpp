@@ -2,7 +2,7 @@
 // the .dcx's order, in bands, without writing a file.
 #include <gtest/gtest.h>
 
-#include "deltacodec/checkpoint.hpp"
+#include "checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "testutil.hpp"
 

@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "deltacodec/checkpoint.hpp"
+#include "checkpoint.hpp"
 #include "deltacodec/error.hpp"
 #include "testutil.hpp"
 

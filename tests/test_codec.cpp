@@ -5,7 +5,7 @@
 #include <cmath>
 #include <random>
 
-#include "deltacodec/codec.hpp"
+#include "codec.hpp"
 #include "container.hpp"
 
 using namespace deltacodec;

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "deltacodec/dtype.hpp"
+#include "dtype.hpp"
 
 using namespace deltacodec;
 

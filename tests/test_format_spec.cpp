@@ -5,11 +5,11 @@
 #include <map>
 #include <sstream>
 
-#include "deltacodec/codec.hpp"
-#include "deltacodec/transform.hpp"
+#include "codec.hpp"
 #include "format/spec.hpp"
 #include "methods/method.hpp"
 #include "testutil.hpp"
+#include "transform.hpp"
 
 using namespace deltacodec;
 

@@ -8,13 +8,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "deltacodec/checkpoint.hpp"
+#include "checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "deltacodec/error.hpp"
-#include "deltacodec/safetensors.hpp"
 #include "header.hpp"
 #include "index_json.hpp"
 #include "json_sax.hpp"
+#include "safetensors.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;

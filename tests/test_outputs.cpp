@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "deltacodec/deltacodec.hpp"
-#include "deltacodec/io.hpp"
+#include "io.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;

@@ -3,7 +3,7 @@
 
 #include <random>
 
-#include "deltacodec/quantize.hpp"
+#include "quantize.hpp"
 
 using namespace deltacodec;
 

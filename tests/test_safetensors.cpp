@@ -3,9 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "deltacodec/checkpoint.hpp"
+#include "checkpoint.hpp"
 #include "deltacodec/error.hpp"
-#include "deltacodec/safetensors.hpp"
+#include "safetensors.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;

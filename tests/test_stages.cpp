@@ -8,12 +8,12 @@
 #include <cstring>
 #include <random>
 
-#include "deltacodec/codec.hpp"
+#include "codec.hpp"
 #include "deltacodec/error.hpp"
-#include "deltacodec/quantize.hpp"
-#include "deltacodec/transform.hpp"
+#include "quantize.hpp"
 #include "quantizer.hpp"
 #include "symbol_coder.hpp"
+#include "transform.hpp"
 
 using namespace deltacodec;
 

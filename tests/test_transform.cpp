@@ -4,7 +4,7 @@
 #include <cmath>
 #include <random>
 
-#include "deltacodec/transform.hpp"
+#include "transform.hpp"
 
 using namespace deltacodec;
 

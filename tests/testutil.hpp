@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "deltacodec/dtype.hpp"
-#include "deltacodec/io.hpp"
-#include "deltacodec/safetensors.hpp"
+#include "dtype.hpp"
+#include "io.hpp"
+#include "safetensors.hpp"
 
 namespace testutil {
 

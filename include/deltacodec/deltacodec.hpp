@@ -7,7 +7,7 @@
 // written under a temporary name and renamed at the end, so a failed call
 // leaves no output behind. A program that wants the temporaries removed on
 // SIGINT/SIGTERM/SIGHUP, and a named error when an input shrinks while mapped
-// (SIGBUS), calls install_signal_handlers() (deltacodec/io.hpp) once; the
+// (SIGBUS), calls install_signal_handlers() (deltacodec/types.hpp) once; the
 // library never installs handlers itself.
 #pragma once
 
@@ -16,10 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "deltacodec/codec.hpp"
 #include "deltacodec/error.hpp"
 #include "deltacodec/options.hpp"
-#include "deltacodec/safetensors.hpp"
+#include "deltacodec/types.hpp"
 
 namespace deltacodec {
 

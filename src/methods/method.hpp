@@ -19,7 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "deltacodec/checkpoint.hpp"
+#include "checkpoint.hpp"
 #include "container.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "format/spec.hpp"

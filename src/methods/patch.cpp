@@ -5,9 +5,9 @@
 #include <algorithm>
 
 #include "deltacodec/error.hpp"
-#include "deltacodec/quantize.hpp"
 #include "kernels.hpp"
 #include "methods/method.hpp"
+#include "quantize.hpp"
 
 namespace deltacodec {
 namespace {

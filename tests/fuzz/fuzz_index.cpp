@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 
-#include "deltacodec/checkpoint.hpp"
+#include "checkpoint.hpp"
 #include "deltacodec/error.hpp"
 #include "fuzz_common.hpp"
 

@@ -3,8 +3,8 @@
 #include <cstdint>
 
 #include "deltacodec/error.hpp"
-#include "deltacodec/safetensors.hpp"
 #include "fuzz_common.hpp"
+#include "safetensors.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static fuzz::MemFile mem;

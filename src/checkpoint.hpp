@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "deltacodec/safetensors.hpp"
+#include "safetensors.hpp"
 
 namespace deltacodec {
 

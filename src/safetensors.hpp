@@ -8,8 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "deltacodec/dtype.hpp"
-#include "deltacodec/io.hpp"
+#include "dtype.hpp"
+#include "io.hpp"
 
 namespace deltacodec {
 
@@ -17,7 +17,6 @@ using Metadata = std::map<std::string, std::string>;
 /// The most `__metadata__` entries a reader keeps (more is refused), so that a
 /// header's metadata takes at most about 112 bytes per entry beyond its own text.
 inline constexpr size_t kMaxMetadataEntries = 65536;
-using Shape = std::vector<uint64_t>;
 
 /// Number of elements of a shape; throws Error on overflow.
 uint64_t shape_numel(const Shape& shape);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "deltacodec/types.hpp"
+
 namespace deltacodec {
 
 /// A read-only memory map of a whole file. Copies share the mapping.
@@ -105,15 +107,7 @@ private:
     std::vector<std::string> files_, made_;  // made_: folders created inside temp_
 };
 
-/// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove every registered
-/// temporary file and directory (the outputs being written) and then re-raise
-/// the signal with its default action; and a handler for SIGBUS that, for a fault
-/// inside a MappedFile (an input that shrank while mapped), writes one line
-/// "deltacodec: error: PATH changed or shrank while being read", removes the
-/// temporaries and exits with status 1. A signal that is ignored (SIG_IGN, e.g.
-/// SIGHUP under nohup) stays ignored. The library never calls this itself:
-/// programs (the CLI) call it once at start.
-void install_signal_handlers();
+// install_signal_handlers(): deltacodec/types.hpp.
 
 bool path_exists(const std::string& path);
 bool is_directory(const std::string& path);

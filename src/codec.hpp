@@ -9,10 +9,11 @@
 #include <optional>
 #include <vector>
 
-#include "deltacodec/allocation.hpp"
-#include "deltacodec/dtype.hpp"
-#include "deltacodec/parallel.hpp"
-#include "deltacodec/transform.hpp"
+#include "allocation.hpp"
+#include "deltacodec/types.hpp"
+#include "dtype.hpp"
+#include "parallel.hpp"
+#include "transform.hpp"
 
 namespace deltacodec {
 
@@ -21,22 +22,7 @@ inline constexpr int kMinPatch = 8, kMaxPatch = 256;
 /// number of bytes at every width and band choice).
 bool patch_size_ok(int p);
 
-/// How each coded patch's quantizer range is chosen.
-enum class RangeRule : uint8_t {
-    MINMAX,  ///< the seed's: [min, max] of the patch's coefficients
-    MSE,     ///< [min, max] shrunk toward 0 by the factor that minimises the patch's squared error
-};
-
-struct CodecParams {
-    TransformId transform = TransformId::HAAR;
-    Bands bands = Bands::LL_LH_HL;
-    int patch = 64;
-    BitSpec bits = BitSpec::parse("2:0.5,0:0.5");
-    bool jpeg_table = false;       ///< divide DCT coefficients by the resized JPEG table
-    bool post_importance = false;  ///< rank patches by low-frequency energy after the transform
-    bool meta_f32 = false;         ///< per-patch ranges in f32 instead of f16 (FORMAT.md)
-    RangeRule range = RangeRule::MINMAX;
-};
+// RangeRule and CodecParams: deltacodec/types.hpp.
 
 /// Step 1: the delta of a 2-D tensor, read row by row in f32 (ft − base).
 struct DeltaView {

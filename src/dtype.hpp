@@ -6,33 +6,11 @@
 #include <optional>
 #include <string_view>
 
+#include "deltacodec/types.hpp"
+
 namespace deltacodec {
 
-/// safetensors dtypes; the numeric values are the .dcx dtype codes (FORMAT.md).
-enum class DType : uint8_t {
-    BOOL = 0,
-    U8,
-    I8,
-    I16,
-    U16,
-    F16,
-    BF16,
-    I32,
-    U32,
-    F32,
-    F64,
-    I64,
-    U64,
-    F8_E5M2,
-    F8_E4M3,
-    // Added after v1.0 (codes only ever appended): the reference reader's newer dtypes.
-    F8_E8M0,
-    F4,       ///< 4 bits per element, packed
-    F6_E2M3,  ///< 6 bits per element, packed
-    F6_E3M2,  ///< 6 bits per element, packed
-    C64,      ///< complex, two f32
-};
-inline constexpr int kNumDTypes = 20;
+// DType and kNumDTypes: deltacodec/types.hpp.
 
 std::string_view dtype_name(DType t);
 std::optional<DType> dtype_from_name(std::string_view name);

@@ -16,12 +16,11 @@
 #include <string_view>
 #include <vector>
 
+#include "deltacodec/types.hpp"
+
 namespace deltacodec {
 
-/// .dcx transform codes (FORMAT.md).
-enum class TransformId : uint8_t { DCT = 0, HAAR = 1 };
-/// Which Haar sub-bands are kept (the seed's `all`, `ll_lh_hl`, `ll_only`).
-enum class Bands : uint8_t { ALL = 0, LL_LH_HL = 1, LL_ONLY = 2 };
+// TransformId and Bands: deltacodec/types.hpp.
 
 std::string_view bands_name(Bands b);
 bool bands_from_name(std::string_view name, Bands& out);

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "deltacodec/types.hpp"
+
 namespace deltacodec {
 
 /// `threads` = 0 means every core. The calling thread works too, so a pool of
@@ -65,8 +67,7 @@ private:
     std::thread thread_;
 };
 
-/// More threads than this are never started (a huge -T is capped, not obeyed).
-inline constexpr unsigned kMaxThreads = 256;
+// kMaxThreads: deltacodec/types.hpp.
 
 /// Resolves a -T value: 0 = all cores; capped at kMaxThreads.
 unsigned resolve_threads(unsigned requested);
