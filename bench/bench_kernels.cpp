@@ -17,12 +17,12 @@
 #include <random>
 #include <vector>
 
-#include "codec.hpp"
-#include "dtype.hpp"
+#include "codec/codec.hpp"
+#include "codec/quantize.hpp"
+#include "codec/transform.hpp"
 #include "fast_rng.hpp"
-#include "parallel.hpp"
-#include "quantize.hpp"
-#include "transform.hpp"
+#include "io/dtype.hpp"
+#include "io/parallel.hpp"
 
 using namespace deltacodec;
 

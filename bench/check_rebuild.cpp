@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint.hpp"
-#include "dtype.hpp"
-#include "io.hpp"
-#include "parallel.hpp"
+#include "io/checkpoint.hpp"
+#include "io/dtype.hpp"
+#include "io/io.hpp"
+#include "io/parallel.hpp"
 
 using namespace deltacodec;
 

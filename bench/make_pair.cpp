@@ -31,11 +31,11 @@
 #include <vector>
 
 #include "deltacodec/error.hpp"
-#include "dtype.hpp"
 #include "fast_rng.hpp"
-#include "io.hpp"
-#include "parallel.hpp"
-#include "safetensors.hpp"
+#include "io/dtype.hpp"
+#include "io/io.hpp"
+#include "io/parallel.hpp"
+#include "io/safetensors.hpp"
 
 using namespace deltacodec;
 

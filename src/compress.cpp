@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <regex>
 
-#include "checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
+#include "format/record.hpp"
+#include "io/checkpoint.hpp"
+#include "io/text.hpp"
 #include "options_json.hpp"
 #include "pipeline/allocate.hpp"
-#include "record.hpp"
-#include "text.hpp"
 
 namespace deltacodec {
 using json = nlohmann::json;

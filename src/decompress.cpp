@@ -4,11 +4,11 @@
 #include <memory>
 #include <set>
 
-#include "checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
+#include "format/record.hpp"
+#include "io/checkpoint.hpp"
+#include "io/text.hpp"
 #include "pipeline/apply.hpp"
-#include "record.hpp"
-#include "text.hpp"
 
 namespace deltacodec {
 using json = nlohmann::json;

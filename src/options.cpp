@@ -5,7 +5,7 @@
 #include <charconv>
 #include <climits>
 
-#include "codec.hpp"
+#include "codec/codec.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "options_json.hpp"
 

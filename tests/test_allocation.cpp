@@ -1,7 +1,7 @@
 // Allocation specs and the per-strategy patch counts.
 #include <gtest/gtest.h>
 
-#include "allocation.hpp"
+#include "codec/allocation.hpp"
 #include "deltacodec/error.hpp"
 
 using namespace deltacodec;

@@ -2,8 +2,8 @@
 // the .dcx's order, in bands, without writing a file.
 #include <gtest/gtest.h>
 
-#include "checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
+#include "io/checkpoint.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;

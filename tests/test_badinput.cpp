@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "container.hpp"
 #include "deltacodec/deltacodec.hpp"
-#include "header.hpp"
+#include "format/container.hpp"
+#include "format/header.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;

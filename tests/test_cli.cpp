@@ -3,8 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "checkpoint.hpp"
 #include "deltacodec/error.hpp"
+#include "io/checkpoint.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <random>
 
-#include "codec.hpp"
-#include "container.hpp"
+#include "codec/codec.hpp"
+#include "format/container.hpp"
 
 using namespace deltacodec;
 

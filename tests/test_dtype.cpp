@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "dtype.hpp"
+#include "io/dtype.hpp"
 
 using namespace deltacodec;
 

@@ -5,11 +5,11 @@
 #include <map>
 #include <sstream>
 
-#include "codec.hpp"
+#include "codec/codec.hpp"
+#include "codec/transform.hpp"
 #include "format/spec.hpp"
 #include "methods/method.hpp"
 #include "testutil.hpp"
-#include "transform.hpp"
 
 using namespace deltacodec;
 

@@ -8,13 +8,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "checkpoint.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "deltacodec/error.hpp"
-#include "header.hpp"
-#include "index_json.hpp"
-#include "json_sax.hpp"
-#include "safetensors.hpp"
+#include "format/header.hpp"
+#include "io/checkpoint.hpp"
+#include "io/index_json.hpp"
+#include "io/json_sax.hpp"
+#include "io/safetensors.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <random>
 
-#include "kernels.hpp"
+#include "codec/kernels.hpp"
 
 using namespace deltacodec;
 

@@ -4,8 +4,8 @@
 
 #include <set>
 
-#include "container.hpp"
 #include "deltacodec/deltacodec.hpp"
+#include "format/container.hpp"
 #include "methods/method.hpp"
 #include "pipeline/allocate.hpp"
 #include "testutil.hpp"

@@ -7,8 +7,8 @@
 
 #include <random>
 
-#include "container.hpp"
 #include "deltacodec/deltacodec.hpp"
+#include "format/container.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;

@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "deltacodec/deltacodec.hpp"
-#include "io.hpp"
+#include "io/io.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;

@@ -3,7 +3,7 @@
 
 #include <random>
 
-#include "quantize.hpp"
+#include "codec/quantize.hpp"
 
 using namespace deltacodec;
 

@@ -3,9 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "checkpoint.hpp"
 #include "deltacodec/error.hpp"
-#include "safetensors.hpp"
+#include "io/checkpoint.hpp"
+#include "io/safetensors.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;

@@ -8,12 +8,12 @@
 #include <cstring>
 #include <random>
 
-#include "codec.hpp"
+#include "codec/codec.hpp"
+#include "codec/quantize.hpp"
+#include "codec/quantizer.hpp"
+#include "codec/symbol_coder.hpp"
+#include "codec/transform.hpp"
 #include "deltacodec/error.hpp"
-#include "quantize.hpp"
-#include "quantizer.hpp"
-#include "symbol_coder.hpp"
-#include "transform.hpp"
 
 using namespace deltacodec;
 

@@ -1,7 +1,7 @@
-// Name rules and printable text (src/text.hpp).
+// Name rules and printable text (src/io/text.hpp).
 #include <gtest/gtest.h>
 
-#include "text.hpp"
+#include "io/text.hpp"
 
 using namespace deltacodec;
 
@@ -40,7 +40,9 @@ TEST(Text, Printable) {
     EXPECT_EQ(printable("plain.name"), "plain.name");
     EXPECT_EQ(printable("a\x1b[2Jb"), "a\\x1b[2Jb");
     EXPECT_EQ(printable("line\nbreak"), "line\\x0abreak");
-    EXPECT_EQ(printable("\xc2\x9b" "31m"), "\\xc2\\x9b31m");  // C1 CSI
+    EXPECT_EQ(printable("\xc2\x9b"
+                        "31m"),
+              "\\xc2\\x9b31m");  // C1 CSI
     EXPECT_EQ(printable("caf\xc3\xa9"), "caf\xc3\xa9");
     EXPECT_EQ(printable("bad\xff"), "bad\\xff");
 }

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <random>
 
-#include "transform.hpp"
+#include "codec/transform.hpp"
 
 using namespace deltacodec;
 

@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "dtype.hpp"
-#include "io.hpp"
-#include "safetensors.hpp"
+#include "io/dtype.hpp"
+#include "io/io.hpp"
+#include "io/safetensors.hpp"
 
 namespace testutil {
 

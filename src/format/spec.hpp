@@ -10,9 +10,9 @@
 #include <cstdint>
 #include <string_view>
 
-#include "codec.hpp"
-#include "dtype.hpp"
-#include "transform.hpp"
+#include "codec/codec.hpp"
+#include "codec/transform.hpp"
+#include "io/dtype.hpp"
 
 namespace deltacodec {
 
@@ -69,7 +69,7 @@ enum class BlobCodec : uint8_t { STORED = 0, ZSTD = 1 };
 /// A blob's header: codec u8, raw_len u64, stored_len u64.
 inline constexpr size_t kBlobHeaderBytes = 17;
 
-/// PATCH records: flag bits (kFlagJpeg, kFlagMetaF32: src/codec.hpp).
+/// PATCH records: flag bits (kFlagJpeg, kFlagMetaF32: src/codec/codec.hpp).
 inline constexpr uint8_t kKnownPatchFlags = kFlagJpeg | kFlagMetaF32;
 static_assert(kFlagJpeg == 1 && kFlagMetaF32 == 2);
 static_assert(kMinPatch == 8 && kMaxPatch == 256);

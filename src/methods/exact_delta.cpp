@@ -1,6 +1,6 @@
 // deltacodec — method 1, exact delta: (ft − base) mod 2^(8w) of each element's
 // bits, stored as byte planes (FORMAT.md "EXACT_DELTA"); rebuilt bit for bit.
-#include "header.hpp"
+#include "format/header.hpp"
 #include "methods/method.hpp"
 
 namespace deltacodec {

@@ -19,10 +19,10 @@
 #include <string_view>
 #include <vector>
 
-#include "checkpoint.hpp"
-#include "container.hpp"
 #include "deltacodec/deltacodec.hpp"
+#include "format/container.hpp"
 #include "format/spec.hpp"
+#include "io/checkpoint.hpp"
 
 namespace deltacodec {
 

@@ -4,10 +4,10 @@
 // applies to, what it costs, how its payload is written, read, rebuilt, described.
 #include <algorithm>
 
+#include "codec/kernels.hpp"
+#include "codec/quantize.hpp"
 #include "deltacodec/error.hpp"
-#include "kernels.hpp"
 #include "methods/method.hpp"
-#include "quantize.hpp"
 
 namespace deltacodec {
 namespace {

@@ -3,8 +3,8 @@
 // decompress() targets files; apply() (public) targets a caller's TensorSink.
 #pragma once
 
+#include "format/record.hpp"
 #include "methods/method.hpp"
-#include "record.hpp"
 
 namespace deltacodec {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <system_error>
 
-#include "container.hpp"
+#include "format/container.hpp"
 
 namespace fuzz {
 

@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <filesystem>
 
-#include "checkpoint.hpp"
 #include "deltacodec/error.hpp"
 #include "fuzz_common.hpp"
+#include "io/checkpoint.hpp"
 
 namespace {
 const std::string& model_dir() {

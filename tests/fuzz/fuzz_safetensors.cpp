@@ -4,7 +4,7 @@
 
 #include "deltacodec/error.hpp"
 #include "fuzz_common.hpp"
-#include "safetensors.hpp"
+#include "io/safetensors.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     static fuzz::MemFile mem;

@@ -8,8 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "dtype.hpp"
-#include "io.hpp"
+#include "io/dtype.hpp"
+#include "io/io.hpp"
 
 namespace deltacodec {
 

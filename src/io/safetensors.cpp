@@ -1,5 +1,5 @@
 // deltacodec — safetensors reader (validating, memory-mapped) and streaming writer.
-#include "safetensors.hpp"
+#include "io/safetensors.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -7,8 +7,8 @@
 #include <unordered_set>
 
 #include "deltacodec/error.hpp"
-#include "json_sax.hpp"
-#include "text.hpp"
+#include "io/json_sax.hpp"
+#include "io/text.hpp"
 
 namespace deltacodec {
 

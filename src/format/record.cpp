@@ -1,10 +1,10 @@
 // deltacodec — the one reader of .dcx sections (see record.hpp).
-#include "record.hpp"
+#include "format/record.hpp"
 
 #include <set>
 
 #include "deltacodec/error.hpp"
-#include "text.hpp"
+#include "io/text.hpp"
 
 namespace deltacodec {
 

@@ -1,4 +1,4 @@
 // deltacodec — baseline kernels (any CPU).
 #define DC_NS generic_impl
 #define DC_NAME "generic"
-#include "kernels_impl.inc"
+#include "codec/kernels_impl.inc"

@@ -4,5 +4,5 @@
 #define DC_NS avx2_impl
 #define DC_NAME "avx2"
 #define DC_F16C 1
-#include "kernels_impl.inc"
+#include "codec/kernels_impl.inc"
 #endif

@@ -9,11 +9,11 @@
 #include <optional>
 #include <vector>
 
-#include "allocation.hpp"
+#include "codec/allocation.hpp"
+#include "codec/transform.hpp"
 #include "deltacodec/types.hpp"
-#include "dtype.hpp"
-#include "parallel.hpp"
-#include "transform.hpp"
+#include "io/dtype.hpp"
+#include "io/parallel.hpp"
 
 namespace deltacodec {
 

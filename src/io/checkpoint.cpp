@@ -1,13 +1,13 @@
 // deltacodec — opening single-file and sharded checkpoints.
-#include "checkpoint.hpp"
+#include "io/checkpoint.hpp"
 
 #include <algorithm>
 #include <map>
 #include <set>
 
 #include "deltacodec/error.hpp"
-#include "index_json.hpp"
-#include "json_sax.hpp"
+#include "io/index_json.hpp"
+#include "io/json_sax.hpp"
 
 namespace deltacodec {
 

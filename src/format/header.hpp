@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "container.hpp"
-#include "parallel.hpp"
-#include "safetensors.hpp"
+#include "format/container.hpp"
+#include "io/parallel.hpp"
+#include "io/safetensors.hpp"
 
 namespace deltacodec {
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "codec.hpp"
-#include "io.hpp"
-#include "safetensors.hpp"
+#include "codec/codec.hpp"
+#include "io/io.hpp"
+#include "io/safetensors.hpp"
 // Codes, limits, layouts. Internal (this header becomes internal too, next step of
 // issue 8); the relative path serves every in-tree consumer without src/ on its path.
 #include "format/spec.hpp"

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "container.hpp"
-#include "header.hpp"
+#include "format/container.hpp"
+#include "format/header.hpp"
 #include "methods/method.hpp"
 
 namespace deltacodec {

@@ -1,15 +1,15 @@
 // deltacodec — linear quantizer and LSB-first bit packing, reference and fast
 // forms; the quantizer table (quantizer.hpp) and its first row, "minmax".
-#include "quantize.hpp"
+#include "codec/quantize.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
-#include "dtype.hpp"
-#include "kernels.hpp"
-#include "quantizer.hpp"
+#include "codec/kernels.hpp"
+#include "codec/quantizer.hpp"
+#include "io/dtype.hpp"
 
 namespace deltacodec {
 

@@ -1,5 +1,5 @@
 // deltacodec — thread pool.
-#include "parallel.hpp"
+#include "io/parallel.hpp"
 
 #include <algorithm>
 #include <system_error>

@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "codec.hpp"
+#include "codec/codec.hpp"
 
 namespace deltacodec {
 

@@ -1,17 +1,17 @@
 // deltacodec — the per-tensor pipeline, in the order of the method.
-#include "codec.hpp"
+#include "codec/codec.hpp"
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
 
+#include "codec/kernels.hpp"
+#include "codec/quantize.hpp"
+#include "codec/quantizer.hpp"
+#include "codec/symbol_coder.hpp"
 #include "deltacodec/error.hpp"
 #include "format/spec.hpp"
-#include "kernels.hpp"
-#include "quantize.hpp"
-#include "quantizer.hpp"
-#include "symbol_coder.hpp"
 
 namespace deltacodec {
 

@@ -1,5 +1,5 @@
 // deltacodec — run-time kernel selection.
-#include "kernels.hpp"
+#include "codec/kernels.hpp"
 
 #include <cstdlib>
 #include <cstring>

@@ -1,5 +1,5 @@
 // deltacodec — memory maps and atomic outputs (POSIX).
-#include "io.hpp"
+#include "io/io.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include <set>
 
 #include "deltacodec/error.hpp"
-#include "text.hpp"
+#include "io/text.hpp"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)

@@ -1,8 +1,8 @@
 // deltacodec — the symbol coder table and its first row, LSB-first bit packing.
-#include "symbol_coder.hpp"
+#include "codec/symbol_coder.hpp"
 
+#include "codec/quantize.hpp"
 #include "deltacodec/error.hpp"
-#include "quantize.hpp"
 
 namespace deltacodec {
 namespace {

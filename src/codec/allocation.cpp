@@ -1,5 +1,5 @@
 // deltacodec — bit allocation spec parsing and the importance ranking.
-#include "allocation.hpp"
+#include "codec/allocation.hpp"
 
 #include <algorithm>
 #include <charconv>

@@ -1,5 +1,5 @@
 // deltacodec — .dcx framing, checksums, blobs and the CODED record body.
-#include "container.hpp"
+#include "format/container.hpp"
 
 #include <xxhash.h>
 
@@ -7,8 +7,8 @@
 #define ZSTD_STATIC_LINKING_ONLY  // ZSTD_getFrameHeader (exported by libzstd 1.5)
 #include <zstd.h>
 
+#include "codec/quantize.hpp"
 #include "deltacodec/error.hpp"
-#include "quantize.hpp"
 
 namespace deltacodec {
 

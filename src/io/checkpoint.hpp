@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "safetensors.hpp"
+#include "io/safetensors.hpp"
 
 namespace deltacodec {
 

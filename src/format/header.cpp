@@ -1,13 +1,13 @@
 // deltacodec — HEADER JSON (written and validated) and record prefixes.
-#include "header.hpp"
+#include "format/header.hpp"
 
 #include <cstring>
 #include <set>
 #include <stdexcept>
 
 #include "deltacodec/deltacodec.hpp"
-#include "json_sax.hpp"
-#include "text.hpp"
+#include "io/json_sax.hpp"
+#include "io/text.hpp"
 
 namespace deltacodec {
 using json = nlohmann::json;

@@ -1,5 +1,5 @@
 // deltacodec — the transform table, band masks and the JPEG quantization table.
-#include "transform.hpp"
+#include "codec/transform.hpp"
 
 #include <algorithm>
 #include <cmath>

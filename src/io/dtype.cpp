@@ -1,11 +1,11 @@
 // deltacodec — dtype table and float16/bfloat16 conversions (plain bit arithmetic).
-#include "dtype.hpp"
+#include "io/dtype.hpp"
 
 #include <array>
 #include <cstring>
 #include <stdexcept>
 
-#include "kernels.hpp"
+#include "codec/kernels.hpp"
 
 namespace deltacodec {
 namespace {

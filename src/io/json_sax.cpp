@@ -1,5 +1,5 @@
 // deltacodec — bounded streaming JSON reader (see json_sax.hpp).
-#include "json_sax.hpp"
+#include "io/json_sax.hpp"
 
 #include <xxhash.h>
 
@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "text.hpp"
+#include "io/text.hpp"
 
 namespace deltacodec::jsonsax {
 

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels.hpp"
-#include "transform.hpp"
+#include "codec/kernels.hpp"
+#include "codec/transform.hpp"
 
 namespace deltacodec {
 namespace {
