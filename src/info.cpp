@@ -12,10 +12,8 @@ std::vector<std::pair<std::string, std::string>> options_list(const DcxHeader& h
     std::vector<std::pair<std::string, std::string>> out;
     for (auto it = h.options.begin(); it != h.options.end(); ++it) {
         const json& v = it.value();
-        if (v.is_string())
-            out.emplace_back(it.key(), v.get<std::string>());
-        else if (v.is_primitive())
-            out.emplace_back(it.key(), v.dump());
+        if (v.is_string()) out.emplace_back(it.key(), v.get<std::string>());
+        else if (v.is_primitive()) out.emplace_back(it.key(), v.dump());
     }
     return out;
 }

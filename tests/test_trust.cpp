@@ -1,16 +1,16 @@
 // Issue "Trust": what the readers' shared record parser, info and compress's own
 // checks guarantee. Each test here failed (crash, huge memory, escape codes on the
 // terminal, or an archive compress wrote and decompress then refused) before.
-#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <zstd.h>
 
 #include <nlohmann/json.hpp>
 
-#include "deltacodec/deltacodec.hpp"
 #include "format/container.hpp"
+#include "deltacodec/deltacodec.hpp"
 #include "format/header.hpp"
 #include "testutil.hpp"
 
@@ -72,8 +72,7 @@ protected:
         const std::vector<T> b = {make_tensor("enc.w", DType::F16, {64, 64}, gaussian(4096, 0.05, 1)),
                                   make_tensor("enc.norm", DType::F32, {64}, gaussian(64, 1.0, 2))};
         std::vector<T> f = b;
-        f[0] = make_tensor("enc.w", DType::F16, {64, 64},
-                           perturb(decode(DType::F16, b[0].bytes.data(), 4096), 64, 64, 0.01, 3));
+        f[0] = make_tensor("enc.w", DType::F16, {64, 64}, perturb(decode(DType::F16, b[0].bytes.data(), 4096), 64, 64, 0.01, 3));
         base = dir / "base.safetensors";
         ft = dir / "ft.safetensors";
         write_safetensors(base, b);
@@ -185,9 +184,7 @@ TEST_F(Trust, NestedEndStatsAreNotEchoed) {
 // Names and the producer string from a file reach the terminal through printable().
 TEST_F(Trust, NoTerminalEscapesFromFiles) {
     // A fine-tune with a new tensor whose name carries escape sequences (C0 and C1 CSI).
-    const std::string evil =
-        "new\x1b]0;owned\x07\xc2\x9b"
-        "31m";
+    const std::string evil = "new\x1b]0;owned\x07\xc2\x9b" "31m";
     std::vector<T> f = {make_tensor("enc.w", DType::F16, {64, 64}, gaussian(4096, 0.05, 1)),
                         make_tensor("enc.norm", DType::F32, {64}, gaussian(64, 1.0, 2)),
                         make_tensor(evil, DType::F32, {4}, {1, 2, 3, 4})};
@@ -241,8 +238,7 @@ TEST_F(Trust, HighRankTensorsRoundTripOrAreRefused) {
     f[1] = make_tensor("nine", DType::F32, {1, 2, 1, 2, 1, 2, 1, 2, 3}, gaussian(48, 1.0, 5));
     write_safetensors(dir / "b9.safetensors", b);
     write_safetensors(dir / "f9.safetensors", f);
-    RunResult r =
-        run_cli({"compress", dir / "b9.safetensors", dir / "f9.safetensors", "-o", dir / "9.dcx"}, dir.path());
+    RunResult r = run_cli({"compress", dir / "b9.safetensors", dir / "f9.safetensors", "-o", dir / "9.dcx"}, dir.path());
     ASSERT_EQ(r.rc, 0) << r.err;
     r = run_cli({"decompress", dir / "b9.safetensors", dir / "9.dcx", "-o", dir / "9.safetensors"}, dir.path());
     ASSERT_EQ(r.rc, 0) << r.err;
@@ -265,9 +261,7 @@ TEST_F(Trust, HighRankTensorsRoundTripOrAreRefused) {
 // (the reader's limit), with a message that says so, instead of an unreadable file.
 TEST_F(Trust, HeaderOverTheLimitIsRefusedByCompress) {
     const SafetensorsFile sf = SafetensorsFile::open(ft);
-    std::string hdr =
-        R"({"__metadata__":{"big":")" + std::string(65u << 20, 'x') +
-        R"("},"enc.w":{"dtype":"F16","shape":[64,64],"data_offsets":[0,8192]},"enc.norm":{"dtype":"F32","shape":[64],"data_offsets":[8192,8448]}})";
+    std::string hdr = R"({"__metadata__":{"big":")" + std::string(65u << 20, 'x') + R"("},"enc.w":{"dtype":"F16","shape":[64,64],"data_offsets":[0,8192]},"enc.norm":{"dtype":"F32","shape":[64],"data_offsets":[8192,8448]}})";
     std::vector<uint8_t> body(sf.data(*sf.find("enc.w")), sf.data(*sf.find("enc.w")) + 8192);
     body.insert(body.end(), sf.data(*sf.find("enc.norm")), sf.data(*sf.find("enc.norm")) + 256);
     write_bytes(dir / "meta.safetensors", raw_safetensors(hdr, body));

@@ -11,22 +11,14 @@ size_t utf8_seq(std::string_view s, size_t i) {
     if (c < 0x80) return 1;
     size_t n;
     unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c == 0xe0)
-        n = 3, lo = 0xa0;
-    else if (c == 0xed)
-        n = 3, hi = 0x9f;
-    else if (c >= 0xe1 && c <= 0xef)
-        n = 3;
-    else if (c == 0xf0)
-        n = 4, lo = 0x90;
-    else if (c == 0xf4)
-        n = 4, hi = 0x8f;
-    else if (c >= 0xf1 && c <= 0xf3)
-        n = 4;
-    else
-        return 0;
+    if (c >= 0xc2 && c <= 0xdf) n = 2;
+    else if (c == 0xe0) n = 3, lo = 0xa0;
+    else if (c == 0xed) n = 3, hi = 0x9f;
+    else if (c >= 0xe1 && c <= 0xef) n = 3;
+    else if (c == 0xf0) n = 4, lo = 0x90;
+    else if (c == 0xf4) n = 4, hi = 0x8f;
+    else if (c >= 0xf1 && c <= 0xf3) n = 4;
+    else return 0;
     if (s.size() - i < n) return 0;
     if (b(i + 1) < lo || b(i + 1) > hi) return 0;
     for (size_t k = 2; k < n; ++k)
@@ -61,8 +53,7 @@ std::string relative_path_problem(std::string_view rel) {
     size_t pos = 0;
     for (;;) {
         const size_t slash = rel.find('/', pos);
-        const std::string_view c =
-            rel.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+        const std::string_view c = rel.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
         if (c.empty() || c == "." || c == "..") return "an empty, '.' or '..' path component";
         if (c.size() > 255) return "a path component longer than 255 bytes";
         if (slash == std::string_view::npos) break;
@@ -87,10 +78,8 @@ std::string printable(std::string_view s) {
             esc(c);
             ++i;
         } else if (n == 1) {
-            if (c < 0x20 || c == 0x7f)
-                esc(c);
-            else
-                out += s[i];
+            if (c < 0x20 || c == 0x7f) esc(c);
+            else out += s[i];
             ++i;
         } else {
             // C1 controls U+0080..U+009F are encoded as C2 80..C2 9F.
