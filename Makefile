@@ -100,7 +100,7 @@ bench: build
 	bash bench/run_bench.sh $(BUILD)
 
 format:
-	clang-format -i include/deltacodec/*.hpp src/*.cpp src/*.hpp cli/*.cpp tests/*.cpp bench/*.cpp
+	clang-format -i include/deltacodec/*.hpp src/*.cpp src/*.hpp src/*/*.cpp src/*/*.hpp cli/*.cpp tests/*.cpp tests/fuzz/*.cpp bench/*.cpp
 
 clean:
 	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)
