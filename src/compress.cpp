@@ -45,11 +45,13 @@ double CompressReport::rel_error() const {
 
 namespace {
 
-std::regex make_regex(const std::string& re, const char* flag) {
+// `keyword`: the option the expression came from (nullptr: the built-in rule).
+std::regex make_regex(const std::string& re, const char* keyword) {
     try {
         return std::regex(re, std::regex::ECMAScript | std::regex::icase);
     } catch (const std::regex_error&) {
-        throw Error(std::string("bad ") + flag + " regular expression '" + re + "'");
+        if (!keyword) throw Error("bad built-in regular expression '" + re + "'");
+        throw option_error(*find_option_by_keyword(keyword), re, "is not a valid regular expression");
     }
 }
 
@@ -120,14 +122,15 @@ std::string CompressReport::to_json(const CompressOptions& opt) const {
 CompressReport compress(const std::string& base_path, const std::string& ft_path, const std::string& out_path,
                         const CompressOptions& opt) {
     const CodecParams& cp = opt.codec;
+    // The checks set_options() makes, for options set directly in the struct.
     if (!patch_size_ok(cp.patch))
-        throw Error("--patch " + std::to_string(cp.patch) + " is not a multiple of 8 between 8 and 256");
+        throw option_error(*find_option_by_keyword("patch"), std::to_string(cp.patch), kPatchSizeProblem);
     if (cp.jpeg_table && cp.transform != TransformId::DCT)
-        throw Error("--quant-table jpeg applies to --method dct only");
-    const std::regex skip_re = make_regex(kDefaultSkipPattern, "default");
+        throw inapplicable_error(*find_option_by_keyword("quant_table"), "jpeg");
+    const std::regex skip_re = make_regex(kDefaultSkipPattern, nullptr);
     const bool has_inc = !opt.include.empty(), has_exc = !opt.exclude.empty();
-    const std::regex inc_re = make_regex(has_inc ? opt.include : ".", "--include");
-    const std::regex exc_re = make_regex(has_exc ? opt.exclude : ".", "--exclude");
+    const std::regex inc_re = make_regex(has_inc ? opt.include : ".", "include");
+    const std::regex exc_re = make_regex(has_exc ? opt.exclude : ".", "exclude");
 
     const Checkpoint base = Checkpoint::open(base_path, opt.follow_symlinks);
     const Checkpoint ft = Checkpoint::open(ft_path, opt.follow_symlinks);
@@ -135,12 +138,13 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     for (const Checkpoint* c : {&base, &ft})
         for (const std::string& f : c->file_paths()) inputs.push_back(f);
     for (const std::string& in : inputs) {
-        if (same_file(in, out_path)) throw Error("refusing to overwrite the input " + in + " with the output");
+        if (same_file(in, out_path))
+            throw Error("refusing to overwrite the input " + in + " with the output", ErrorKind::EXISTS);
         if (!opt.report.empty() && same_file(in, opt.report))
-            throw Error("refusing to overwrite the input " + in + " with the report");
+            throw Error("refusing to overwrite the input " + in + " with the report", ErrorKind::EXISTS);
     }
     if (!opt.report.empty() && same_target(opt.report, out_path))
-        throw Error("the report and the output are the same file: " + opt.report);
+        throw Error("the report and the output are the same file: " + opt.report, ErrorKind::OPTION);
     for (const std::string& f : ft.aux_files()) {
         struct stat st {};
         const std::string p = ft.path() + "/" + f;
@@ -214,7 +218,8 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     }
     if (!related)
         throw Error("base and fine-tune share no 2-D float tensor of the same name and shape: " + base_path +
-                    " is not the base of " + ft_path);
+                        " is not the base of " + ft_path,
+                    ErrorKind::MISMATCH);
 
     DcxHeader hdr;
     hdr.directory = ft.is_directory();

@@ -92,13 +92,14 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
     std::error_code ec;
     const std::filesystem::path out_abs = std::filesystem::weakly_canonical(out_path, ec);
     for (const std::string& in : inputs) {
-        if (same_file(in, out_path)) throw Error("refusing to overwrite the input " + in + " with the output");
+        if (same_file(in, out_path))
+            throw Error("refusing to overwrite the input " + in + " with the output", ErrorKind::EXISTS);
         const std::filesystem::path in_abs = std::filesystem::weakly_canonical(in, ec);
         if (o.hdr.directory && !out_abs.empty() && !ec) {
             auto o_it = out_abs.begin(), i_it = in_abs.begin();  // is out_abs a proper prefix of in_abs?
             while (o_it != out_abs.end() && i_it != in_abs.end() && *o_it == *i_it) ++o_it, ++i_it;
             if (o_it == out_abs.end() && i_it != in_abs.end())
-                throw Error("refusing to replace " + out_path + ": it holds the input " + in);
+                throw Error("refusing to replace " + out_path + ": it holds the input " + in, ErrorKind::EXISTS);
         }
     }
 
@@ -111,7 +112,7 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
         for (const AuxFile& a : o.files) writes.push_back(a.name);
         dir = std::make_unique<OutputDir>(out_path, opt.overwrite, writes);
     } else if (is_directory(out_path)) {
-        throw Error(out_path + " is a directory, but this .dcx rebuilds a single .safetensors file");
+        throw Error(out_path + " is a directory, but this .dcx rebuilds a single .safetensors file", ErrorKind::EXISTS);
     }
 
     ThreadPool pool(opt.threads);

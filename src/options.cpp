@@ -14,36 +14,58 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string quoted(std::string_view v) { return "'" + std::string(v) + "'"; }
+// The set() functions below throw Error(PROBLEM), the phrase that follows the
+// option and its value in the message set_options() words (option_error()).
 
 // A TEXT row's value must be one of its choices.
-void check_choice(std::string_view flag, const std::vector<std::string>& choices, std::string_view v) {
+void check_choice(const std::vector<std::string>& choices, std::string_view v) {
     for (const std::string& c : choices)
         if (v == c) return;
     std::string list;
     for (const std::string& c : choices) list += (list.empty() ? "" : ", ") + c;
-    throw Error(std::string(flag) + " " + quoted(v) + " is not one of " + list);
+    throw Error("is not one of " + list);
 }
 
 // A whole decimal integer in [lo, hi].
-long long parse_int(std::string_view flag, std::string_view v, long long lo, long long hi) {
+long long parse_int(std::string_view v, long long lo, long long hi) {
     long long x = 0;
     const char* end = v.data() + v.size();
     const char* begin =
         v.data() + (v.size() > 1 && v[0] == '+' && v[1] >= '0' && v[1] <= '9');  // "+16", as CLI11's numbers took
     const auto r = std::from_chars(begin, end, x);
-    if (v.empty() || r.ec == std::errc::invalid_argument || r.ptr != end)
-        throw Error(std::string(flag) + " " + quoted(v) + " is not a whole number");
+    if (v.empty() || r.ec == std::errc::invalid_argument || r.ptr != end) throw Error("is not a whole number");
     if (r.ec == std::errc::result_out_of_range || x < lo || x > hi)
-        throw Error(std::string(flag) + " " + quoted(v) + " is out of range " + std::to_string(lo) + ".." +
-                    std::to_string(hi));
+        throw Error("is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
     return x;
 }
 
-bool parse_flag(std::string_view flag, std::string_view v) {
+bool parse_flag(std::string_view v) {
     if (v == "true") return true;
     if (v == "false") return false;
-    throw Error(std::string(flag) + " " + quoted(v) + " is not true or false");
+    throw Error("is not true or false");
+}
+
+// A value as the API writes it: 'text', 12, True.
+std::string api_value(const OptionRow& row, std::string_view v) {
+    switch (row.kind) {
+        case OptionKind::INT:
+            return std::string(v);
+        case OptionKind::FLAG:
+            return v == "true" ? "True" : v == "false" ? "False" : "'" + std::string(v) + "'";
+        case OptionKind::TEXT:
+            break;
+    }
+    return "'" + std::string(v) + "'";
+}
+
+// A row's `only` ("--method dwt") as the API writes it ("method='dwt'").
+std::string api_only(const OptionRow& row) {
+    const std::string_view only = row.only;
+    const size_t sp = only.find(' ');
+    for (const OptionRow& r : option_table())
+        if (sp != std::string_view::npos && r.flag == only.substr(0, sp))
+            return std::string(r.keyword) + "=" + api_value(r, only.substr(sp + 1));
+    return std::string(only);
 }
 
 std::vector<std::string> method_names() {
@@ -60,7 +82,7 @@ std::vector<OptionRow> build_table() {
     t.push_back({"--method", "--method", "method", "method", OptionKind::TEXT, "NAME",
                  "transform: dct, or dwt (one-level Haar)", method_names(), "", nullptr, "", OptionShow::ALWAYS, "",
                  [](CompressOptions& o, std::string_view v) {
-                     check_choice("--method", method_names(), v);
+                     check_choice(method_names(), v);
                      o.codec.transform = find_transform(v)->id;
                  },
                  [](const CompressOptions& o) { return std::string(find_transform(o.codec.transform)->name); }});
@@ -78,9 +100,8 @@ std::vector<OptionRow> build_table() {
                  OptionShow::ALWAYS,
                  "p=",
                  [](CompressOptions& o, std::string_view v) {
-                     const int p = static_cast<int>(parse_int("--patch", v, INT_MIN, INT_MAX));
-                     if (!patch_size_ok(p))
-                         throw Error("--patch " + std::to_string(p) + " is not a multiple of 8 between 8 and 256");
+                     const int p = static_cast<int>(parse_int(v, INT_MIN, INT_MAX));
+                     if (!patch_size_ok(p)) throw Error(kPatchSizeProblem);
                      o.codec.patch = p;
                  },
                  [](const CompressOptions& o) { return std::to_string(o.codec.patch); }});
@@ -97,7 +118,12 @@ std::vector<OptionRow> build_table() {
                  "",
                  OptionShow::ALWAYS,
                  "",
-                 [](CompressOptions& o, std::string_view v) { o.codec.bits = BitSpec::parse(v); },
+                 [](CompressOptions& o, std::string_view v) {
+                     BitSpec spec;
+                     const std::string why = parse_bit_spec(v, spec);
+                     if (!why.empty()) throw Error("is not a valid allocation spec: " + why);
+                     o.codec.bits = spec;
+                 },
                  [](const CompressOptions& o) { return o.codec.bits.str(); }});
     t.push_back({"--bands",
                  "--bands",
@@ -113,7 +139,7 @@ std::vector<OptionRow> build_table() {
                  OptionShow::ALWAYS,
                  "bands=",
                  [](CompressOptions& o, std::string_view v) {
-                     if (!bands_from_name(v, o.codec.bands)) check_choice("--bands", {"all", "ll_lh_hl", "ll_only"}, v);
+                     if (!bands_from_name(v, o.codec.bands)) check_choice({"all", "ll_lh_hl", "ll_only"}, v);
                  },
                  [](const CompressOptions& o) { return std::string(bands_name(o.codec.bands)); }});
     t.push_back({"--quant-table",
@@ -130,7 +156,7 @@ std::vector<OptionRow> build_table() {
                  OptionShow::NONDEFAULT,
                  "quant-table=",
                  [](CompressOptions& o, std::string_view v) {
-                     check_choice("--quant-table", {"none", "jpeg"}, v);
+                     check_choice({"none", "jpeg"}, v);
                      o.codec.jpeg_table = v == "jpeg";
                  },
                  [](const CompressOptions& o) { return std::string(o.codec.jpeg_table ? "jpeg" : "none"); }});
@@ -148,7 +174,7 @@ std::vector<OptionRow> build_table() {
                  OptionShow::NONDEFAULT,
                  "importance=",
                  [](CompressOptions& o, std::string_view v) {
-                     check_choice("--importance", {"pre", "post"}, v);
+                     check_choice({"pre", "post"}, v);
                      o.codec.post_importance = v == "post";
                  },
                  [](const CompressOptions& o) { return std::string(o.codec.post_importance ? "post" : "pre"); }});
@@ -167,7 +193,7 @@ std::vector<OptionRow> build_table() {
          OptionShow::NONDEFAULT,
          "range=",
          [](CompressOptions& o, std::string_view v) {
-             check_choice("--range", {"minmax", "mse"}, v);
+             check_choice({"minmax", "mse"}, v);
              o.codec.range = v == "mse" ? RangeRule::MSE : RangeRule::MINMAX;
          },
          [](const CompressOptions& o) { return std::string(o.codec.range == RangeRule::MSE ? "mse" : "minmax"); }});
@@ -185,7 +211,7 @@ std::vector<OptionRow> build_table() {
                  OptionShow::NONDEFAULT,
                  "meta=",
                  [](CompressOptions& o, std::string_view v) {
-                     check_choice("--meta", {"f16", "f32"}, v);
+                     check_choice({"f16", "f32"}, v);
                      o.codec.meta_f32 = v == "f32";
                  },
                  [](const CompressOptions& o) { return std::string(o.codec.meta_f32 ? "f32" : "f16"); }});
@@ -203,7 +229,7 @@ std::vector<OptionRow> build_table() {
                  OptionShow::NONDEFAULT,
                  "entropy=",
                  [](CompressOptions& o, std::string_view v) {
-                     check_choice("--entropy", {"zstd", "none"}, v);
+                     check_choice({"zstd", "none"}, v);
                      o.entropy = v == "zstd";
                  },
                  [](const CompressOptions& o) { return std::string(o.entropy ? "zstd" : "none"); }});
@@ -252,7 +278,7 @@ std::vector<OptionRow> build_table() {
                  OptionShow::NEVER,
                  "",
                  [](CompressOptions& o, std::string_view v) {
-                     o.threads = static_cast<unsigned>(parse_int("--threads", v, 0, kMaxThreads));
+                     o.threads = static_cast<unsigned>(parse_int(v, 0, kMaxThreads));
                  },
                  [](const CompressOptions& o) { return std::to_string(o.threads); }});
     t.push_back({"-f,--force",
@@ -268,7 +294,7 @@ std::vector<OptionRow> build_table() {
                  "",
                  OptionShow::NEVER,
                  "",
-                 [](CompressOptions& o, std::string_view v) { o.overwrite = parse_flag("--force", v); },
+                 [](CompressOptions& o, std::string_view v) { o.overwrite = parse_flag(v); },
                  [](const CompressOptions& o) { return std::string(o.overwrite ? "true" : "false"); }});
     t.push_back({"--follow-symlinks",
                  "--follow-symlinks",
@@ -283,7 +309,7 @@ std::vector<OptionRow> build_table() {
                  "",
                  OptionShow::NEVER,
                  "",
-                 [](CompressOptions& o, std::string_view v) { o.follow_symlinks = parse_flag("--follow-symlinks", v); },
+                 [](CompressOptions& o, std::string_view v) { o.follow_symlinks = parse_flag(v); },
                  [](const CompressOptions& o) { return std::string(o.follow_symlinks ? "true" : "false"); }});
     return t;
 }
@@ -303,11 +329,27 @@ const OptionRow* find_option_by_keyword(std::string_view keyword) {
     return nullptr;
 }
 
+Error option_error(const OptionRow& row, std::string_view value, const std::string& problem) {
+    return Error(std::string(row.flag) + " '" + std::string(value) + "' " + problem,
+                 std::string(row.keyword) + "=" + api_value(row, value) + " " + problem, ErrorKind::OPTION);
+}
+
+Error inapplicable_error(const OptionRow& row, std::string_view value) {
+    return Error(std::string(row.flag) + " " + std::string(value) + " applies to " + std::string(row.only) + " only",
+                 std::string(row.keyword) + "=" + api_value(row, value) + " applies to " + api_only(row) + " only",
+                 ErrorKind::OPTION);
+}
+
 void set_options(CompressOptions& o, const std::vector<std::pair<const OptionRow*, std::string>>& given) {
-    for (const auto& [row, text] : given) row->set(o, text);
+    for (const auto& [row, text] : given) {
+        try {
+            row->set(o, text);
+        } catch (const Error& e) {
+            throw option_error(*row, text, e.what());
+        }
+    }
     for (const auto& [row, text] : given)
-        if (row->applies && !row->applies(o))
-            throw Error(std::string(row->flag) + " " + text + " applies to " + std::string(row->only) + " only");
+        if (row->applies && !row->applies(o)) throw inapplicable_error(*row, text);
 }
 
 json options_json(const CompressOptions& o) { return options_json(o, option_table()); }

@@ -118,6 +118,46 @@ TEST(Options, CliBadValueOfEveryRowIsAUsageError) {
     EXPECT_NE(b.err.find("--bands all applies to --method dwt only"), std::string::npos) << b.err;
 }
 
+// Caught on the old code: messages named only the CLI's flags. set_options() words
+// each bad value twice: what() for the CLI ("--patch '12' ..."), api_message() for
+// the API by keyword ("patch=12 ...", which the Python module raises).
+TEST(Options, BadValueOfEveryRowIsWordedForCliAndApi) {
+    for (const OptionRow& r : option_table()) {
+        std::string bad;
+        if (r.kind == OptionKind::INT)
+            bad = "x1";
+        else if (r.kind == OptionKind::FLAG)
+            bad = "maybe";
+        else if (!r.choices.empty())
+            bad = "no-such-" + std::string(r.keyword);
+        else if (r.flag == "--bits")
+            bad = "2:0.5";
+        else
+            continue;  // free text (regexes): checked by compress(), test_errors.cpp
+        CompressOptions o;
+        try {
+            deltacodec::set_options(o, {{&r, bad}});
+            ADD_FAILURE() << r.flag << " took " << bad;
+        } catch (const deltacodec::Error& e) {
+            EXPECT_EQ(e.kind(), deltacodec::ErrorKind::OPTION) << e.what();
+            EXPECT_EQ(std::string(e.what()).rfind(std::string(r.flag) + " '" + bad + "' ", 0), 0u) << e.what();
+            const std::string api = e.api_message();
+            const std::string value = r.kind == OptionKind::INT ? bad : "'" + bad + "'";
+            EXPECT_EQ(api.rfind(std::string(r.keyword) + "=" + value + " ", 0), 0u) << api;
+            EXPECT_EQ(api.find("--"), std::string::npos) << api;
+        }
+    }
+    CompressOptions o;
+    try {
+        deltacodec::set_options(o, {{deltacodec::find_option_by_keyword("method"), "dct"},
+                                    {deltacodec::find_option_by_keyword("bands"), "all"}});
+        ADD_FAILURE() << "bands with dct";
+    } catch (const deltacodec::Error& e) {
+        EXPECT_STREQ(e.what(), "--bands all applies to --method dwt only");
+        EXPECT_STREQ(e.api_message(), "bands='all' applies to method='dwt' only");
+    }
+}
+
 // Caught on the old code: options_json was written by hand; a recorded row
 // missing from it (or a key no row owns) fails here.
 TEST(Options, OptionsJsonHasEveryRecordedRow) {

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "deltacodec/error.hpp"
+
 namespace deltacodec {
 
 struct CompressOptions;
@@ -45,7 +47,8 @@ struct OptionRow {
     OptionShow show = OptionShow::NEVER;
     std::string_view show_label;  ///< describe(): "p=" before the value; empty: the value alone
     /// Parses and validates `text` (a FLAG takes "true"/"false") into o; throws
-    /// Error with a one-line message naming the flag.
+    /// Error(PROBLEM), the phrase that follows the option and its value in the
+    /// message set_options() words ("is not one of dct, dwt").
     void (*set)(CompressOptions& o, std::string_view text) = nullptr;
     /// The value in o as text (the form set() takes).
     std::string (*get)(const CompressOptions& o) = nullptr;
@@ -65,7 +68,15 @@ const OptionRow* find_option_by_keyword(std::string_view keyword);
 
 /// Sets the given (row, text) values on o, each through its row's set(); then
 /// refuses a given value whose row does not apply to the chosen method. Throws
-/// Error (one line) on the first bad value or combination.
+/// option_error() or inapplicable_error() on the first bad value or combination.
 void set_options(CompressOptions& o, const std::vector<std::pair<const OptionRow*, std::string>>& given);
+
+/// The Error (kind OPTION) for a bad value of `row`, worded for the CLI (what():
+/// "--patch '12' is not a multiple of 8 between 8 and 256") and for the API
+/// (api_message(): "patch=12 is not a multiple of 8 between 8 and 256").
+Error option_error(const OptionRow& row, std::string_view value, const std::string& problem);
+/// The Error (kind OPTION) for a value of `row` given where it does not apply:
+/// "--bands all applies to --method dwt only" / "bands='all' applies to method='dwt' only".
+Error inapplicable_error(const OptionRow& row, std::string_view value);
 
 }  // namespace deltacodec

@@ -11,41 +11,46 @@
 
 namespace deltacodec {
 
-BitSpec BitSpec::parse(std::string_view text) {
-    const std::string orig(text);
-    auto bad = [&](const std::string& why) { return Error("bad --bits spec '" + orig + "': " + why); };
-    BitSpec spec;
-    if (text.empty()) throw bad("empty");
+std::string parse_bit_spec(std::string_view text, BitSpec& spec) {
+    spec.tiers.clear();
+    if (text.empty()) return "empty";
     double sum = 0;
     while (!text.empty()) {
         const size_t comma = text.find(',');
         const std::string_view item = text.substr(0, comma);
         text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
-        if (comma != std::string_view::npos && text.empty()) throw bad("trailing comma");
+        if (comma != std::string_view::npos && text.empty()) return "trailing comma";
         const size_t colon = item.find(':');
-        if (colon == std::string_view::npos) throw bad("each item is BITS:FRACTION");
+        if (colon == std::string_view::npos) return "each item is BITS:FRACTION";
         const std::string bits_s(item.substr(0, colon)), frac_s(item.substr(colon + 1));
         int bits = -1;
         auto [p, ec] = std::from_chars(bits_s.data(), bits_s.data() + bits_s.size(), bits);
-        if (ec != std::errc() || p != bits_s.data() + bits_s.size()) throw bad("'" + bits_s + "' is not a bit width");
-        if (bits < 0 || bits > 8) throw bad("bit width " + bits_s + " is outside 0..8");
+        if (ec != std::errc() || p != bits_s.data() + bits_s.size()) return "'" + bits_s + "' is not a bit width";
+        if (bits < 0 || bits > 8) return "bit width " + bits_s + " is outside 0..8";
         char* end = nullptr;
         const double frac = std::strtod(frac_s.c_str(), &end);
         if (frac_s.empty() || end != frac_s.c_str() + frac_s.size() || !std::isfinite(frac))
-            throw bad("'" + frac_s + "' is not a fraction");
-        if (frac < 0 || frac > 1) throw bad("fraction " + frac_s + " is outside [0, 1]");
+            return "'" + frac_s + "' is not a fraction";
+        if (frac < 0 || frac > 1) return "fraction " + frac_s + " is outside [0, 1]";
         for (const BitTier& t : spec.tiers)
-            if (t.bits == bits) throw bad("bit width " + bits_s + " appears twice");
+            if (t.bits == bits) return "bit width " + bits_s + " appears twice";
         spec.tiers.push_back({bits, frac});
         sum += frac;
     }
     if (std::fabs(sum - 1.0) > 1e-3) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "fractions sum to %g, not 1", sum);
-        throw bad(buf);
+        return buf;
     }
     std::stable_sort(spec.tiers.begin(), spec.tiers.end(),
                      [](const BitTier& a, const BitTier& b) { return a.bits > b.bits; });
+    return "";
+}
+
+BitSpec BitSpec::parse(std::string_view text) {
+    BitSpec spec;
+    const std::string why = parse_bit_spec(text, spec);
+    if (!why.empty()) throw Error("bad allocation spec '" + std::string(text) + "': " + why, ErrorKind::OPTION);
     return spec;
 }
 

@@ -12,6 +12,10 @@ namespace deltacodec {
 
 // BitTier and BitSpec: deltacodec/types.hpp.
 
+/// Parses an allocation spec into `spec` (BitSpec::parse's rules); returns why
+/// `text` is not one ("" when it is), for messages that name the option.
+std::string parse_bit_spec(std::string_view text, BitSpec& spec);
+
 /// Number of patches in each tier for n patches: tier k takes the patches
 /// ranked [round(n·F(k-1)), round(n·F(k))), F = cumulative fraction, so the
 /// counts always sum to n.

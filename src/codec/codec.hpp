@@ -21,6 +21,8 @@ inline constexpr int kMinPatch = 8, kMaxPatch = 256;
 /// Patch sizes: multiples of 8 in [8, 256] (so every coded patch is a whole
 /// number of bytes at every width and band choice).
 bool patch_size_ok(int p);
+/// What a patch size that is not patch_size_ok() is, for messages.
+inline constexpr const char* kPatchSizeProblem = "is not a multiple of 8 between 8 and 256";
 
 // RangeRule and CodecParams: deltacodec/types.hpp.
 

@@ -2,6 +2,7 @@
 #include "io/checkpoint.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <map>
 #include <set>
 
@@ -78,7 +79,7 @@ IndexMap parse_index_json(const std::vector<uint8_t>& bytes, const std::string& 
 Checkpoint Checkpoint::open(const std::string& path, bool follow_symlinks) {
     Checkpoint c;
     c.path_ = path;
-    if (!path_exists(path)) throw Error(path + ": no such file or directory");
+    if (!path_exists(path)) throw system_error(path, ENOENT);
     if (!deltacodec::is_directory(path)) {
         c.shards_.push_back(Shard{path, SafetensorsFile::open(path)});
         c.build_index();

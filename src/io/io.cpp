@@ -33,8 +33,6 @@ namespace deltacodec {
 namespace fs = std::filesystem;
 
 namespace {
-std::string errno_text() { return std::strerror(errno); }
-
 std::string temp_name_for(const std::string& target) {
     static std::mt19937_64 rng{std::random_device{}()};
     const fs::path t(target);
@@ -244,17 +242,23 @@ extern "C" void on_sigbus(int sig, siginfo_t* si, void*) {
     ::raise(sig);
 }
 
-// Why an existing `path` may not be replaced by -f ("" when absent or a regular file).
-std::string replace_problem(const std::string& path) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) return "";
-    if (S_ISREG(st.st_mode)) return "";
-    if (S_ISLNK(st.st_mode)) return path + " is a symbolic link (-f replaces only a regular file)";
-    if (S_ISDIR(st.st_mode)) return path + " is a directory";
-    return path + " is not a regular file (-f replaces only a regular file)";
+// An Error whose message ends in a hint that names an option, in the CLI's and the API's words.
+Error hinted(const std::string& msg, const char* cli_hint, const char* api_hint, ErrorKind kind) {
+    return Error(msg + " (" + cli_hint + ")", msg + " (" + api_hint + ")", kind);
 }
 
-std::string exists_message(const std::string& path) { return path + " exists (use -f to overwrite)"; }
+// Throws when an existing `path` may not be replaced by -f (it is not a regular file).
+void check_replaceable_file(const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return;
+    if (S_ISDIR(st.st_mode)) throw Error(path + " is a directory", ErrorKind::EXISTS);
+    throw hinted(path + (S_ISLNK(st.st_mode) ? " is a symbolic link" : " is not a regular file"),
+                 "-f replaces only a regular file", "overwrite=True replaces only a regular file", ErrorKind::EXISTS);
+}
+
+Error exists_error(const std::string& path) {
+    return hinted(path + " exists", "use -f to overwrite", "pass overwrite=True to replace it", ErrorKind::EXISTS);
+}
 
 }  // namespace
 
@@ -285,14 +289,15 @@ MappedFile MappedFile::open(const std::string& path, bool follow_symlinks) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | (follow_symlinks ? 0 : O_NOFOLLOW));
     if (fd < 0) {
         if (errno == ELOOP && !follow_symlinks)
-            throw Error(path + " is a symbolic link (refused; --follow-symlinks reads what it points to)");
-        throw Error("cannot open " + path + ": " + errno_text());
+            throw hinted(path + " is a symbolic link", "refused; --follow-symlinks reads what it points to",
+                         "refused; follow_symlinks=True reads what it points to", ErrorKind::INVALID);
+        throw system_error("cannot open " + path, errno);
     }
     struct stat st {};
     if (fstat(fd, &st) != 0) {
-        const std::string e = errno_text();
+        const int e = errno;
         ::close(fd);
-        throw Error("cannot stat " + path + ": " + e);
+        throw system_error("cannot stat " + path, e);
     }
     if (!S_ISREG(st.st_mode)) {
         ::close(fd);
@@ -310,7 +315,7 @@ MappedFile MappedFile::open(const std::string& path, bool follow_symlinks) {
     }
     void* p = mmap(nullptr, m.size_, PROT_READ, MAP_PRIVATE, fd, 0);
     ::close(fd);
-    if (p == MAP_FAILED) throw Error("cannot map " + path + ": " + errno_text());
+    if (p == MAP_FAILED) throw system_error("cannot map " + path, errno);
     madvise(p, m.size_, MADV_SEQUENTIAL);
     const uint64_t sz = m.size_;
     const std::string shown = printable(path);
@@ -340,10 +345,10 @@ OutputFile::OutputFile(const std::string& target, bool overwrite)
     slot_ = temp_register(temp_, false);
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd_ < 0) {
-        const std::string e = errno_text();
+        const int e = errno;
         temp_unregister(slot_);
         temp_.clear();  // not ours: the destructor must not remove it
-        throw Error("cannot create " + target_ + ": " + e);
+        throw system_error("cannot create " + target_, e);
     }
     buf_.reserve(1 << 22);
 }
@@ -357,11 +362,10 @@ OutputFile::~OutputFile() {
 void OutputFile::check_target() const {
     if (!path_exists(target_)) return;
     if (!overwrite_) {
-        if (deltacodec::is_directory(target_)) throw Error(target_ + " is a directory");
-        throw Error(exists_message(target_));
+        if (deltacodec::is_directory(target_)) throw Error(target_ + " is a directory", ErrorKind::EXISTS);
+        throw exists_error(target_);
     }
-    const std::string p = replace_problem(target_);
-    if (!p.empty()) throw Error(p);
+    check_replaceable_file(target_);
 }
 
 void OutputFile::flush() {
@@ -370,7 +374,7 @@ void OutputFile::flush() {
         const ssize_t n = ::write(fd_, buf_.data() + off, buf_.size() - off);
         if (n < 0) {
             if (errno == EINTR) continue;
-            throw Error("cannot write " + target_ + ": " + errno_text());
+            throw system_error("cannot write " + target_, errno);
         }
         off += static_cast<size_t>(n);
     }
@@ -388,7 +392,7 @@ void OutputFile::write(const void* data, size_t n) {
             const ssize_t w = ::write(fd_, p + off, n - off);
             if (w < 0) {
                 if (errno == EINTR) continue;
-                throw Error("cannot write " + target_ + ": " + errno_text());
+                throw system_error("cannot write " + target_, errno);
             }
             off += static_cast<size_t>(w);
         }
@@ -402,31 +406,29 @@ void OutputFile::commit() {
     const int fd = fd_;
     fd_ = -1;
     if (::fsync(fd) != 0 && errno != EINVAL) {
-        const std::string e = errno_text();
+        const int e = errno;
         ::close(fd);
-        throw Error("cannot write " + target_ + ": " + e);
+        throw system_error("cannot write " + target_, e);
     }
-    if (::close(fd) != 0) throw Error("cannot write " + target_ + ": " + errno_text());
+    if (::close(fd) != 0) throw system_error("cannot write " + target_, errno);
     if (overwrite_) {
         check_target();  // right before the rename: still absent or a regular file
-        if (::rename(temp_.c_str(), target_.c_str()) != 0)
-            throw Error("cannot create " + target_ + ": " + errno_text());
+        if (::rename(temp_.c_str(), target_.c_str()) != 0) throw system_error("cannot create " + target_, errno);
     } else if (rename2(temp_.c_str(), target_.c_str(), RENAME_NOREPLACE) != 0) {
-        if (errno == EEXIST) throw Error(exists_message(target_));
+        if (errno == EEXIST) throw exists_error(target_);
         if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-            throw Error("cannot create " + target_ + ": " + errno_text());
+            throw system_error("cannot create " + target_, errno);
         // The filesystem refuses the flag: link() never replaces either.
         if (::link(temp_.c_str(), target_.c_str()) == 0) {
             ::unlink(temp_.c_str());
         } else if (errno == EEXIST) {
-            throw Error(exists_message(target_));
+            throw exists_error(target_);
         } else if (errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS) {
             // No hard links either (vfat and the like): check, then rename (not race-free).
             check_target();
-            if (::rename(temp_.c_str(), target_.c_str()) != 0)
-                throw Error("cannot create " + target_ + ": " + errno_text());
+            if (::rename(temp_.c_str(), target_.c_str()) != 0) throw system_error("cannot create " + target_, errno);
         } else {
-            throw Error("cannot create " + target_ + ": " + errno_text());
+            throw system_error("cannot create " + target_, errno);
         }
     }
     temp_.clear();
@@ -447,7 +449,7 @@ std::string foreign_entry(const std::string& dir, const std::set<std::string>& f
         pending.pop_back();
         const std::string here = rel.empty() ? dir : dir + "/" + rel;
         DIR* d = ::opendir(here.c_str());
-        if (!d) throw Error("cannot read directory " + here + ": " + errno_text());
+        if (!d) throw system_error("cannot read directory " + here, errno);
         std::vector<std::string> names;
         while (dirent* e = ::readdir(d)) {
             const std::string n = e->d_name;
@@ -483,13 +485,16 @@ std::set<std::string> folders_of(const std::vector<std::string>& files) {
 // An existing target (its lstat mode) that -f may replace: a real directory
 // holding nothing but files this rebuild writes (a previous rebuild).
 void OutputDir::check_replaceable(unsigned st_mode) const {
-    if (S_ISLNK(st_mode)) throw Error(target_ + " is a symbolic link (-f replaces only a directory)");
-    if (!S_ISDIR(st_mode)) throw Error(target_ + " exists and is not a directory");
+    if (S_ISLNK(st_mode))
+        throw hinted(target_ + " is a symbolic link", "-f replaces only a directory",
+                     "overwrite=True replaces only a directory", ErrorKind::EXISTS);
+    if (!S_ISDIR(st_mode)) throw Error(target_ + " exists and is not a directory", ErrorKind::EXISTS);
     const std::set<std::string> fs(files_.begin(), files_.end());
     const std::string foreign = foreign_entry(target_, fs, folders_of(files_));
     if (!foreign.empty())
-        throw Error("refusing to replace " + target_ + ": it holds " + foreign +
-                    ", which this rebuild does not write (-f replaces only a previous rebuild)");
+        throw hinted("refusing to replace " + target_ + ": it holds " + foreign + ", which this rebuild does not write",
+                     "-f replaces only a previous rebuild", "overwrite=True replaces only a previous rebuild",
+                     ErrorKind::EXISTS);
 }
 
 OutputDir::OutputDir(const std::string& target, bool overwrite, const std::vector<std::string>& files)
@@ -498,16 +503,16 @@ OutputDir::OutputDir(const std::string& target, bool overwrite, const std::vecto
     temp_ = temp_name_for(target_);
     struct stat st {};
     if (::lstat(target_.c_str(), &st) == 0) {
-        if (!overwrite_) throw Error(exists_message(target_));
+        if (!overwrite_) throw exists_error(target_);
         check_replaceable(st.st_mode);
     }
     slot_ = temp_register(temp_, true);
     if (::mkdir(temp_.c_str(), 0755) != 0) {
-        const std::string e = errno_text();
+        const int e = errno;
         temp_unregister(slot_);
         slot_ = -1;
         committed_ = true;  // nothing of ours to remove
-        throw Error("cannot create " + target_ + ": " + e);
+        throw system_error("cannot create " + target_, e);
     }
 }
 
@@ -523,7 +528,7 @@ std::string OutputDir::path_of(const std::string& rel) {
     if (last != std::string::npos) {
         wait_if_cleaning();
         int fd = ::open(temp_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) throw Error("cannot open " + temp_ + ": " + errno_text());
+        if (fd < 0) throw system_error("cannot open " + temp_, errno);
         size_t pos = 0;
         while (pos < last) {
             const size_t slash = rel.find('/', pos);
@@ -534,7 +539,7 @@ std::string OutputDir::path_of(const std::string& rel) {
             ::close(fd);
             if (!made && e != EEXIST)
                 throw Error("cannot create folder " + printable(rel.substr(0, slash)) + ": " + std::strerror(e));
-            if (next < 0) throw Error("cannot create folder " + printable(rel.substr(0, slash)) + ": " + errno_text());
+            if (next < 0) throw system_error("cannot create folder " + printable(rel.substr(0, slash)), errno);
             if (made) made_.push_back(rel.substr(0, slash));
             fd = next;
             pos = slash + 1;
@@ -550,30 +555,28 @@ void OutputDir::commit() {
     struct stat st {};
     if (::lstat(target_.c_str(), &st) != 0) {
         if (rename2(temp_.c_str(), target_.c_str(), RENAME_NOREPLACE) != 0) {
-            if (errno == EEXIST || errno == ENOTEMPTY) throw Error(exists_message(target_));
+            if (errno == EEXIST || errno == ENOTEMPTY) throw exists_error(target_);
             if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-                throw Error("cannot create " + target_ + ": " + errno_text());
+                throw system_error("cannot create " + target_, errno);
             // No flag: a directory rename replaces at most an empty directory.
-            if (::rename(temp_.c_str(), target_.c_str()) != 0)
-                throw Error("cannot create " + target_ + ": " + errno_text());
+            if (::rename(temp_.c_str(), target_.c_str()) != 0) throw system_error("cannot create " + target_, errno);
         }
         committed_ = true;
     } else {
-        if (!overwrite_) throw Error(exists_message(target_));
+        if (!overwrite_) throw exists_error(target_);
         check_replaceable(st.st_mode);
         if (rename2(temp_.c_str(), target_.c_str(), RENAME_EXCHANGE) == 0) {
             committed_ = true;
             remove_tree_raw(temp_.c_str());  // the previous rebuild, now under the temporary name
         } else {
             if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-                throw Error("cannot replace " + target_ + ": " + errno_text());
+                throw system_error("cannot replace " + target_, errno);
             const std::string old = temp_name_for(target_) + ".old";
-            if (::rename(target_.c_str(), old.c_str()) != 0)
-                throw Error("cannot replace " + target_ + ": " + errno_text());
+            if (::rename(target_.c_str(), old.c_str()) != 0) throw system_error("cannot replace " + target_, errno);
             if (::rename(temp_.c_str(), target_.c_str()) != 0) {
-                const std::string e = errno_text();
+                const int e = errno;
                 ::rename(old.c_str(), target_.c_str());
-                throw Error("cannot create " + target_ + ": " + e);
+                throw system_error("cannot create " + target_, e);
             }
             committed_ = true;
             remove_tree_raw(old.c_str());
@@ -597,7 +600,7 @@ bool is_directory(const std::string& path) {
 std::vector<std::string> list_files(const std::string& dir) {
     std::vector<std::string> out;
     DIR* d = ::opendir(dir.c_str());
-    if (!d) throw Error("cannot read directory " + dir + ": " + errno_text());
+    if (!d) throw system_error("cannot read directory " + dir, errno);
     while (dirent* e = ::readdir(d)) {
         const std::string name = e->d_name;
         if (name == "." || name == "..") continue;
@@ -620,7 +623,7 @@ std::vector<std::string> list_tree(const std::string& dir, bool follow_symlinks)
         pending.pop_back();
         const std::string here = rel.empty() ? dir : dir + "/" + rel;
         DIR* d = ::opendir(here.c_str());
-        if (!d) throw Error("cannot read directory " + printable(here) + ": " + errno_text());
+        if (!d) throw system_error("cannot read directory " + printable(here), errno);
         std::vector<std::string> names;
         while (dirent* e = ::readdir(d)) {
             const std::string n = e->d_name;
@@ -633,14 +636,16 @@ std::vector<std::string> list_tree(const std::string& dir, bool follow_symlinks)
             const std::string problem = relative_path_problem(r);
             if (!problem.empty()) throw Error(printable(full) + ": cannot carry a file with " + problem);
             struct stat st {};
-            if (::lstat(full.c_str(), &st) != 0) throw Error("cannot stat " + printable(full) + ": " + errno_text());
+            if (::lstat(full.c_str(), &st) != 0) throw system_error("cannot stat " + printable(full), errno);
             if (S_ISLNK(st.st_mode)) {
                 if (!follow_symlinks)
-                    throw Error(printable(full) +
-                                " is a symbolic link (refused: it may point outside the model; "
-                                "--follow-symlinks reads what it points to)");
+                    throw hinted(
+                        printable(full) + " is a symbolic link",
+                        "refused: it may point outside the model; --follow-symlinks reads what it points to",
+                        "refused: it may point outside the model; follow_symlinks=True reads what it points to",
+                        ErrorKind::INVALID);
                 if (::stat(full.c_str(), &st) != 0)
-                    throw Error(printable(full) + " is a symbolic link to nothing: " + errno_text());
+                    throw system_error(printable(full) + " is a symbolic link to nothing", errno);
             }
             if (S_ISREG(st.st_mode)) {
                 out.push_back(r);

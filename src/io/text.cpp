@@ -1,6 +1,8 @@
 // deltacodec — UTF-8 checks, name rules and printable text (see text.hpp).
 #include "io/text.hpp"
 
+#include <cstring>
+
 namespace deltacodec {
 
 namespace {
@@ -93,6 +95,10 @@ std::string printable(std::string_view s) {
         }
     }
     return out;
+}
+
+Error system_error(const std::string& what, int err) {
+    return Error(what + ": " + std::strerror(err), ErrorKind::SYSTEM, err);
 }
 
 }  // namespace deltacodec
