@@ -121,6 +121,11 @@ std::string CompressReport::to_json(const CompressOptions& opt) const {
 
 CompressReport compress(const std::string& base_path, const std::string& ft_path, const std::string& out_path,
                         const CompressOptions& opt) {
+    return compress(CheckpointSource::file(base_path), CheckpointSource::file(ft_path), out_path, opt);
+}
+
+CompressReport compress(const CheckpointSource& base_src, const CheckpointSource& ft_src, const std::string& out_path,
+                        const CompressOptions& opt) {
     const CodecParams& cp = opt.codec;
     // The checks set_options() makes, for options set directly in the struct.
     if (!patch_size_ok(cp.patch))
@@ -132,11 +137,18 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     const std::regex inc_re = make_regex(has_inc ? opt.include : ".", "include");
     const std::regex exc_re = make_regex(has_exc ? opt.exclude : ".", "exclude");
 
-    const Checkpoint base = Checkpoint::open(base_path, opt.follow_symlinks);
-    const Checkpoint ft = Checkpoint::open(ft_path, opt.follow_symlinks);
-    std::vector<std::string> inputs = {base_path, ft_path};
-    for (const Checkpoint* c : {&base, &ft})
+    auto open = [&](const CheckpointSource& src) {
+        return src.in_memory ? Checkpoint::in_memory(src.label, src.tensors)
+                             : Checkpoint::open(src.path, opt.follow_symlinks);
+    };
+    const Checkpoint base = open(base_src);
+    const Checkpoint ft = open(ft_src);
+    const std::string &base_path = base.path(), &ft_path = ft.path();  // in messages
+    std::vector<std::string> inputs;
+    for (const Checkpoint* c : {&base, &ft}) {
+        if (!c->is_in_memory()) inputs.push_back(c->path());
         for (const std::string& f : c->file_paths()) inputs.push_back(f);
+    }
     for (const std::string& in : inputs) {
         if (same_file(in, out_path))
             throw Error("refusing to overwrite the input " + in + " with the output", ErrorKind::EXISTS);

@@ -74,6 +74,27 @@ struct CompressReport {
 CompressReport compress(const std::string& base, const std::string& finetuned, const std::string& out,
                         const CompressOptions& opt);
 
+/// One side of compress(): a checkpoint on disk (a .safetensors file or a model
+/// directory), or tensors in memory. `label` names in-memory tensors in messages
+/// ("finetuned (in memory): tensor 'x' ...").
+struct CheckpointSource {
+    std::string path;
+    std::vector<TensorView> tensors;
+    bool in_memory = false;
+    std::string label;
+    static CheckpointSource file(std::string path) { return {std::move(path), {}, false, {}}; }
+    static CheckpointSource memory(std::vector<TensorView> tensors, std::string label) {
+        return {{}, std::move(tensors), true, std::move(label)};
+    }
+};
+
+/// compress() where either side, or both, may be tensors in memory (read in
+/// place, never copied). A fine-tune from memory gives a .dcx that rebuilds a
+/// single .safetensors file without `__metadata__`, its tensors in the given
+/// order. Names must be unique and each view's bytes match its dtype and shape.
+CompressReport compress(const CheckpointSource& base, const CheckpointSource& finetuned, const std::string& out,
+                        const CompressOptions& opt);
+
 struct DecompressOptions {
     unsigned threads = 0;
     /// Replace an existing regular file; for a directory output, a directory that

@@ -39,6 +39,17 @@ inline constexpr int kNumDTypes = 20;
 
 using Shape = std::vector<uint64_t>;
 
+/// A tensor in the caller's memory, for compress() from memory: `nbytes` bytes
+/// at `data` in C order, little-endian, as a safetensors file stores them. The
+/// bytes must stay valid and unchanged for the whole call.
+struct TensorView {
+    std::string name;
+    DType dtype = DType::F32;
+    Shape shape;
+    const void* data = nullptr;
+    uint64_t nbytes = 0;
+};
+
 /// .dcx transform codes (FORMAT.md).
 enum class TransformId : uint8_t { DCT = 0, HAAR = 1 };
 /// Which Haar sub-bands are kept (the seed's `all`, `ll_lh_hl`, `ll_only`).

@@ -123,6 +123,15 @@ Checkpoint Checkpoint::open(const std::string& path, bool follow_symlinks) {
     return c;
 }
 
+Checkpoint Checkpoint::in_memory(const std::string& label, const std::vector<TensorView>& tensors) {
+    Checkpoint c;
+    c.in_memory_ = true;
+    c.shards_.push_back(Shard{label, SafetensorsFile::in_memory(label, tensors)});
+    c.path_ = c.shards_.front().st.path();
+    c.build_index();
+    return c;
+}
+
 void Checkpoint::build_index() {
     order_.clear();
     by_name_.clear();
@@ -137,6 +146,7 @@ void Checkpoint::build_index() {
 
 std::vector<std::string> Checkpoint::file_paths() const {
     std::vector<std::string> out;
+    if (in_memory_) return {};
     if (!is_dir_) return {path_};
     for (const Shard& s : shards_) out.push_back(path_ + "/" + s.file);
     for (const std::string& f : aux_) out.push_back(path_ + "/" + f);

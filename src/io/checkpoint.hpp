@@ -32,8 +32,12 @@ public:
     /// devices and names relative_path_problem() refuses. `path` itself, named
     /// by the caller, may be a link.
     static Checkpoint open(const std::string& path, bool follow_symlinks = false);
+    /// Tensors in the caller's memory as a single-file checkpoint (no metadata,
+    /// no files; SafetensorsFile::in_memory's checks); `label` stands for its path.
+    static Checkpoint in_memory(const std::string& label, const std::vector<TensorView>& tensors);
 
     bool is_directory() const { return is_dir_; }
+    bool is_in_memory() const { return in_memory_; }
     const std::string& path() const { return path_; }
     const std::vector<Shard>& shards() const { return shards_; }
     /// All tensors, shard by shard, each shard in data order.
@@ -44,7 +48,8 @@ public:
     /// are not shards), as sorted relative paths with '/'; empty for a single file.
     const std::vector<std::string>& aux_files() const { return aux_; }
     /// Paths of every file the checkpoint consists of (shards and, for a
-    /// directory, its other files), for checks that an output replaces none.
+    /// directory, its other files), for checks that an output replaces none;
+    /// none in memory.
     std::vector<std::string> file_paths() const;
 
     Checkpoint(Checkpoint&&) = default;
@@ -54,6 +59,7 @@ private:
     Checkpoint() = default;
     void build_index();
     bool is_dir_ = false;
+    bool in_memory_ = false;
     std::string path_;
     std::vector<Shard> shards_;
     std::vector<TensorRef> order_;

@@ -219,6 +219,35 @@ SafetensorsFile SafetensorsFile::parse(MappedFile file) {
     return f;
 }
 
+SafetensorsFile SafetensorsFile::in_memory(const std::string& label, const std::vector<TensorView>& tensors) {
+    SafetensorsFile f;
+    f.label_ = label.empty() ? "tensors in memory" : label;
+    f.tensors_.reserve(tensors.size());
+    f.index_.reserve(tensors.size());
+    uint64_t pos = 0;
+    for (const TensorView& v : tensors) {
+        const std::string ctx = f.label_ + ": tensor '" + v.name + "'";
+        if (static_cast<unsigned>(v.dtype) >= kNumDTypes) throw Error(ctx + " has an unknown dtype");
+        if (v.name == "__metadata__") throw Error(ctx + ": the name is reserved");
+        const uint64_t nb = tensor_nbytes({v.name, v.dtype, v.shape});
+        if (nb != v.nbytes)
+            throw Error(ctx + " has " + std::to_string(v.nbytes) + " bytes; its dtype " +
+                        std::string(dtype_name(v.dtype)) + " and shape " + shape_str(v.shape) + " need " +
+                        std::to_string(nb));
+        if (nb && !v.data) throw Error(ctx + " has no data");
+        if (!f.index_.emplace(v.name, f.tensors_.size()).second) throw Error(ctx + " appears twice");
+        TensorInfo t;
+        t.name = v.name;
+        t.dtype = v.dtype;
+        t.shape = v.shape;
+        t.begin = pos;
+        t.end = pos += nb;
+        t.mem = nb ? static_cast<const uint8_t*>(v.data) : reinterpret_cast<const uint8_t*>("");
+        f.tensors_.push_back(std::move(t));
+    }
+    return f;
+}
+
 const TensorInfo* SafetensorsFile::find(const std::string& name) const {
     auto it = index_.find(name);
     return it == index_.end() ? nullptr : &tensors_[it->second];

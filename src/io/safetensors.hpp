@@ -26,7 +26,8 @@ struct TensorInfo {
     std::string name;
     DType dtype = DType::F32;
     Shape shape;
-    uint64_t begin = 0, end = 0;  ///< byte range in the data buffer
+    uint64_t begin = 0, end = 0;   ///< byte range in the data buffer
+    const uint8_t* mem = nullptr;  ///< in-memory tensors (SafetensorsFile::in_memory): their bytes
     uint64_t numel() const;
     uint64_t nbytes() const { return end - begin; }
 };
@@ -44,15 +45,21 @@ public:
     static SafetensorsFile open(const std::string& path);
     /// Parses from memory already mapped (used by tests and open()).
     static SafetensorsFile parse(MappedFile file);
+    /// Tensors in the caller's memory, in the given order, read in place: names
+    /// unique (not __metadata__), each view's bytes matching its dtype and shape.
+    /// `label` stands for the path in messages.
+    static SafetensorsFile in_memory(const std::string& label, const std::vector<TensorView>& tensors);
 
     /// Tensors in data-offset order.
     const std::vector<TensorInfo>& tensors() const { return tensors_; }
     const TensorInfo* find(const std::string& name) const;
-    const uint8_t* data(const TensorInfo& t) const { return file_.data() + data_start_ + t.begin; }
+    const uint8_t* data(const TensorInfo& t) const { return t.mem ? t.mem : file_.data() + data_start_ + t.begin; }
     const std::optional<Metadata>& metadata() const { return metadata_; }
-    const std::string& path() const { return file_.path(); }
+    const std::string& path() const { return label_.empty() ? file_.path() : label_; }
     /// Drops a tensor's pages from the resident set after use (streaming).
-    void release(const TensorInfo& t) const { file_.release(data_start_ + t.begin, t.nbytes()); }
+    void release(const TensorInfo& t) const {
+        if (!t.mem) file_.release(data_start_ + t.begin, t.nbytes());
+    }
 
 private:
     MappedFile file_;
@@ -60,6 +67,7 @@ private:
     std::vector<TensorInfo> tensors_;
     std::unordered_map<std::string, size_t> index_;
     std::optional<Metadata> metadata_;
+    std::string label_;  // in_memory(): the name messages use
 };
 
 struct TensorSpec {
