@@ -11,7 +11,8 @@ CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 DEB_PACKAGES = build-essential cmake pkg-config libzstd-dev libxxhash-dev \
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
   pybind11-dev python3-dev python3-numpy python3-torch libopenblas0-pthread \
-  python3-matplotlib dataset-fashion-mnist
+  python3-matplotlib dataset-fashion-mnist \
+  python3-pytest python3-setuptools python3-wheel python3-pip python3-venv
 
 # Only `make fuzz` needs these (clang 14 and its libFuzzer/sanitizer runtimes).
 FUZZ_PACKAGES = clang libclang-rt-14-dev
@@ -22,7 +23,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?= safetensors index dcx_info dcx_decompress
 FUZZ_FLAGS   ?= -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 
-.PHONY: all deps fuzz-deps build demo test test-unit test-asan fuzz fuzz-build fuzz-merge zoo results bench format clean
+.PHONY: all deps fuzz-deps build demo test test-unit test-asan install-python fuzz fuzz-build fuzz-merge zoo results bench format clean
 
 all: build
 
@@ -54,6 +55,17 @@ demo: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(PY) eval/smoke_test.py --cli $(BUILD)/deltacodec
+
+# The Python package into $(PY)'s environment (README.md, "From Python"): pip drives
+# setup.py, which builds with CMake (in build/python-pip), offline: Debian's setuptools,
+# nothing from PyPI. Debian's own python3 is "externally managed" (PEP 668): for it pip
+# needs --break-system-packages and installs under /usr/local; a venv's python
+# (make install-python PY=VENV/bin/python) needs nothing more.
+PIP_INSTALL_FLAGS ?= --no-build-isolation --no-index
+install-python: deps
+	@managed=$$($(PY) -c 'import sys, sysconfig, os; print(int(sys.prefix == sys.base_prefix and os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))))'); \
+	flags="$(PIP_INSTALL_FLAGS)"; [ "$$managed" = 1 ] && flags="$$flags --break-system-packages"; \
+	echo "$(PY) -m pip install $$flags ."; $(PY) -m pip install $$flags .
 
 # Address + undefined-behaviour sanitizer build of the same tests (CI runs it).
 test-asan: deps
@@ -100,7 +112,7 @@ bench: build
 	bash bench/run_bench.sh $(BUILD)
 
 format:
-	clang-format -i include/deltacodec/*.hpp src/*.cpp src/*.hpp src/*/*.cpp src/*/*.hpp cli/*.cpp tests/*.cpp tests/fuzz/*.cpp bench/*.cpp
+	clang-format -i include/deltacodec/*.hpp src/*.cpp src/*.hpp src/*/*.cpp src/*/*.hpp cli/*.cpp python/*.cpp tests/*.cpp tests/fuzz/*.cpp bench/*.cpp
 
 clean:
 	rm -rf $(BUILD) build-asan $(FUZZ_BUILD)

@@ -1,6 +1,6 @@
 // The option table (include/deltacodec/options.hpp) drives the CLI, the recorded
 // `options` object and describe(): every test here walks the table, so a new row
-// is covered without a new test. The Python module's side is in test_python.py.
+// is covered without a new test. The Python package's side is in tests/python/test_api.py.
 #include <algorithm>
 #include <set>
 

@@ -301,8 +301,8 @@ MappedFile MappedFile::open(const std::string& path, bool follow_symlinks) {
     }
     if (!S_ISREG(st.st_mode)) {
         ::close(fd);
-        throw Error(path +
-                    (S_ISDIR(st.st_mode) ? " is a directory" : " is not a regular file (a FIFO, socket or device)"));
+        if (S_ISDIR(st.st_mode)) throw Error(path + " is a directory", ErrorKind::SYSTEM, EISDIR);
+        throw Error(path + " is not a regular file (a FIFO, socket or device)");
     }
     MappedFile m;
     m.path_ = path;
