@@ -13,7 +13,9 @@ Paths may be ``str``, ``bytes`` or any ``os.PathLike`` (``pathlib.Path``); names
 that are not UTF-8 are passed to the file system as they are. Errors raise
 :class:`Error` subclasses that are also ``ValueError`` (bad options, bad or
 corrupt input, a mismatched base) or ``OSError`` (a missing input, an output
-that exists, a failed read or write). The work runs in C++ without the GIL.
+that exists, a failed read or write). The work runs in C++ without the GIL;
+Ctrl-C arrives as KeyboardInterrupt when a call returns (decompress and load
+with a progress callback stop at the next tensor). Documentation: docs/API.md.
 """
 
 from __future__ import annotations
@@ -273,7 +275,7 @@ def decompress(
     Examples
     --------
     >>> deltacodec.decompress("base.safetensors", "ft.dcx", "rebuilt.safetensors")
-    {'tensors': 12, 'files': 0, 'bytes_written': 1049616, 'directory': False}
+    {'tensors': 40, 'files': 0, 'bytes_written': 817964, 'directory': False}
     """
     return _call(
         _native.decompress,
@@ -338,8 +340,8 @@ def load(
     Examples
     --------
     >>> tensors = deltacodec.load("base.safetensors", "ft.dcx")
-    >>> tensors["encoder.layer.0.attention.weight"].dtype
-    dtype('float32')
+    >>> tensors["classifier.weight"].dtype, tensors["classifier.weight"].shape
+    (dtype('float16'), (10, 128))
     """
     if bf16 not in ("float32", "uint16"):
         raise OptionError(f"bf16={bf16!r} is not one of 'float32', 'uint16'")
@@ -365,12 +367,17 @@ def info(dcx) -> Dict[str, Any]:
     Returns
     -------
     dict
-        ``file``, ``bytes``, ``producer``, ``options`` (as recorded),
-        ``layout`` (``'file'`` or ``'directory'``), ``shards``, ``files``,
-        ``tensors`` (name, dtype, shape, kind, stored bytes, ...), ``summary``
-        (ratio, bits per parameter, relative error at compression), and the
-        base tensors the fine-tune dropped. Every string in it came from the
-        file.
+        ``file``, ``bytes``, ``producer``, ``options`` (as recorded, values
+        as text), ``layout`` (``'file'`` or ``'directory'``), ``shards``,
+        ``files`` (a directory's other files: name and bytes), ``tensors``
+        (one dict each: ``name``, ``dtype``, ``shape``, ``kind`` --
+        ``'coded'``, ``'exact'`` or ``'whole'`` --, ``stored_bytes``,
+        ``bits_per_param``; coded ones also ``transform``, ``patch``,
+        ``bands``, ``widths``, ``patches_per_width``), ``summary`` (``ratio``,
+        ``bits_per_param``, ``bits_per_param_all``, ``delta_bytes``,
+        ``tensors``), ``end`` (what compress recorded, e.g.
+        ``end['stats']['rel_error']``; informative) and
+        ``dropped_base_tensors``. Every string in it came from the file.
 
     Raises
     ------
@@ -381,8 +388,8 @@ def info(dcx) -> Dict[str, Any]:
 
     Examples
     --------
-    >>> deltacodec.info("ft.dcx")["summary"]["ratio"]
-    14.2
+    >>> round(deltacodec.info("ft.dcx")["summary"]["ratio"], 1)
+    7.5
     """
     return _call(_native.info, _path(dcx, "dcx"))
 

@@ -349,6 +349,68 @@ def test_numpydoc_docstrings():
         assert row["cli"] in doc
 
 
+def test_docstring_examples_run(tmp_path, monkeypatch):
+    # The Examples sections, run in order in a folder holding the example pair.
+    import doctest
+    import shutil
+
+    shutil.copy(BASE, tmp_path / "base.safetensors")
+    shutil.copy(FT, tmp_path / "ft.safetensors")
+    monkeypatch.chdir(tmp_path)
+    for name in ["compress", "info", "decompress", "load", "compress_options"]:
+        f = getattr(deltacodec, name)
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+        for test in doctest.DocTestFinder().find(f, name, globs={"deltacodec": deltacodec}):
+            runner.run(test)
+        assert runner.summarize(verbose=False).failed == 0, name
+        assert runner.summarize(verbose=False).attempted > 0, name
+
+
+def _python_doc():
+    """The Python section of the API documentation (docs/API.md, or docs/API_python.md before the two merge)."""
+    for name in ("API.md", "API_python.md"):
+        path = os.path.join(SRC, "docs", name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            start = text.find("## Python")
+            if start >= 0:
+                end = text.find("\n## ", start + 1)
+                return text[start:end if end >= 0 else len(text)]
+    raise AssertionError("no Python section in docs/API.md or docs/API_python.md")
+
+
+def test_documented_examples_run(tmp_path, monkeypatch, capsys):
+    # Every ```python block of the documentation, in order, in a folder holding the example pair.
+    import re
+    import shutil
+
+    blocks = re.findall(r"```python\n(.*?)```", _python_doc(), re.S)
+    assert len(blocks) >= 5
+    shutil.copy(BASE, tmp_path / "base.safetensors")
+    shutil.copy(FT, tmp_path / "ft.safetensors")
+    monkeypatch.chdir(tmp_path)
+    env = {}
+    for b in blocks:
+        exec(compile(__import__("textwrap").dedent(b), "docs", "exec"), env)
+    out = capsys.readouterr().out
+    assert "ft.dcx exists (pass overwrite=True to replace it)" in out
+    assert sorted(os.listdir(tmp_path)) == ["base.safetensors", "ft.dcx", "ft.safetensors", "ft2.dcx",
+                                            "rebuilt.safetensors"]
+    # README.md's example, too.
+    with open(os.path.join(SRC, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    blocks = re.findall(r"```python\n(.*?)```", readme[readme.index("### From Python"):], re.S)
+    assert blocks
+    readme_dir = tmp_path / "readme"
+    readme_dir.mkdir()
+    shutil.copy(BASE, readme_dir / "base.safetensors")
+    shutil.copy(FT, readme_dir / "ft.safetensors")
+    monkeypatch.chdir(readme_dir)
+    exec(compile(blocks[0], "README.md", "exec"), {})
+    assert (readme_dir / "rebuilt.safetensors").exists()
+
+
 def _stub_functions():
     with open(os.path.join(SRC, "python", "deltacodec", "__init__.pyi"), encoding="utf-8") as f:
         tree = ast.parse(f.read())
