@@ -24,6 +24,15 @@ std::vector<std::string> sample_values(const OptionRow& r) {
     return {r.default_text()};
 }
 
+// A value the row refuses; "" for free text (regexes are checked by compress(): test_errors.cpp).
+std::string bad_value(const OptionRow& r) {
+    if (r.kind == OptionKind::INT) return "x1";
+    if (r.kind == OptionKind::FLAG) return "maybe";
+    if (!r.choices.empty()) return "no-such-" + std::string(r.keyword);
+    if (r.flag == "--bits") return "2:0.5";
+    return "";
+}
+
 }  // namespace
 
 TEST(Options, TableRowsAreWellFormed) {
@@ -91,15 +100,8 @@ TEST(Options, CliAcceptsEveryRowAtItsDefault) {
 TEST(Options, CliBadValueOfEveryRowIsAUsageError) {
     TempDir dir;
     for (const OptionRow& r : option_table()) {
-        std::string bad;
-        if (r.kind == OptionKind::INT)
-            bad = "x1";
-        else if (!r.choices.empty())
-            bad = "no-such-" + std::string(r.keyword);
-        else if (r.flag == "--bits")
-            bad = "2:0.5";
-        else
-            continue;  // free text (regexes) and flags have no bad value here
+        const std::string bad = bad_value(r);
+        if (bad.empty() || r.kind == OptionKind::FLAG) continue;  // a CLI flag takes no value
         const RunResult res =
             run_cli({"compress", kBase, kFt, "-o", dir / "x.dcx", std::string(r.flag), bad}, dir.path());
         EXPECT_EQ(res.rc, 2) << r.flag << ": " << res.err;
@@ -123,17 +125,8 @@ TEST(Options, CliBadValueOfEveryRowIsAUsageError) {
 // the API by keyword ("patch=12 ...", which the Python module raises).
 TEST(Options, BadValueOfEveryRowIsWordedForCliAndApi) {
     for (const OptionRow& r : option_table()) {
-        std::string bad;
-        if (r.kind == OptionKind::INT)
-            bad = "x1";
-        else if (r.kind == OptionKind::FLAG)
-            bad = "maybe";
-        else if (!r.choices.empty())
-            bad = "no-such-" + std::string(r.keyword);
-        else if (r.flag == "--bits")
-            bad = "2:0.5";
-        else
-            continue;  // free text (regexes): checked by compress(), test_errors.cpp
+        const std::string bad = bad_value(r);
+        if (bad.empty()) continue;
         CompressOptions o;
         try {
             deltacodec::set_options(o, {{&r, bad}});
