@@ -5,7 +5,9 @@
 #  3. tests/consumer built with find_package(deltacodec CONFIG REQUIRED) against the prefix, run;
 #  4. the same main.cpp built by a plain compiler command with `pkg-config --cflags --libs
 #     deltacodec` (PKG_CONFIG_PATH=the prefix's pkgconfig), run;
-#  5. tests/consumer configured with deltacodec as an add_subdirectory() subproject: only the
+#  5. the C++ examples of docs/API.md (```cpp blocks whose first line is `// example: NAME.cpp`)
+#     built the same way; those with a main() run on the same pair;
+#  6. tests/consumer configured with deltacodec as an add_subdirectory() subproject: only the
 #     library target may exist and deltacodec::deltacodec is its alias (its CMakeLists.txt
 #     checks). Building it compiles the whole library again (~1.5 CPU-minutes), so that part
 #     runs only with CONSUMER_BUILD_SUBPROJECT=1.
@@ -70,7 +72,29 @@ echo "  $cxx -std=c++17 main.cpp $flags"
 mkdir -p "$work/run-pc"
 "$work/consumer-pc" "$base" "$ft" "$work/run-pc"
 
-say "5. deltacodec as a subproject (add_subdirectory)"
+say "5. the examples of docs/API.md"
+mkdir -p "$work/api"
+awk -v dir="$work/api" '
+  /^```cpp$/ { inblock = 1; name = ""; next }
+  /^```$/ { if (name != "") close(dir "/" name); inblock = 0; next }
+  inblock && name == "" { if ($0 ~ /^\/\/ example: [a-z_]+\.cpp/) name = $3; else { inblock = 0; next } }
+  inblock { print > (dir "/" name) }
+' "$src/docs/API.md"
+for f in compress.cpp apply.cpp options.cpp; do [ -f "$work/api/$f" ] || die "docs/API.md has no example $f"; done
+for f in "$work/api"/*.cpp; do
+  if grep -q '^int main' "$f"; then
+    "$cxx" -std=c++17 -Wall -Wextra -Werror "$f" $flags -o "${f%.cpp}" || die "docs/API.md: $(basename "$f") does not build"
+  else
+    "$cxx" -std=c++17 -Wall -Wextra -Werror -c "$f" $flags -o "${f%.cpp}.o" || die "docs/API.md: $(basename "$f") does not compile"
+  fi
+done
+"$work/api/compress" "$base" "$ft" "$work/api/ft.dcx" "$work/api/rebuilt.safetensors" >"$work/api/compress.out"
+grep -q "ratio" "$work/api/compress.out" || die "docs/API.md: compress.cpp printed no ratio"
+"$work/api/apply" "$base" "$work/api/ft.dcx" >"$work/api/apply.out"
+grep -qE "^[1-9][0-9]* tensors, [1-9][0-9]* bytes rebuilt in memory" "$work/api/apply.out" ||
+  die "docs/API.md: apply.cpp rebuilt nothing"
+
+say "6. deltacodec as a subproject (add_subdirectory)"
 "$cmake" -S "$src/tests/consumer" -B "$work/sub" "${cmake_args[@]}" "-DDELTACODEC_SUBPROJECT=$src" \
   >"$work/sub-configure.log" || { cat "$work/sub-configure.log"; die "configure as a subproject"; }
 if [ "${CONSUMER_BUILD_SUBPROJECT:-0}" = 1 ]; then
