@@ -44,9 +44,9 @@ print(f"""- ratio {s['ratio']:.1f}x: the delta, at the fine-tune's own precision
   compressed tensors, relative to the size of the delta: 0 is exact, 1 is as far off as leaving
   the delta out altogether.""")
 if s["rel_error"] > 1:
-    print("""  Above 1 here: the 1-bit patches overshoot the smallest changes. Yet the accuracy below
-  shows the rebuilt model keeps most of what fine-tuning taught it: this error is a poor guide
-  to task accuracy (docs/RESULTS.md, "Beyond the seed").""")
+    print("""  Above 1 here: the 1-bit patches overshoot the smallest changes. That does not make the
+  rebuilt model useless: task accuracy (below) is what counts, and this error is a poor guide to
+  it (docs/RESULTS.md, "Beyond the seed").""")
 EOF
 
 echo
