@@ -61,15 +61,19 @@ std::unique_ptr<const RecordBody> exact_parse(ByteReader& r, const TensorSpec& s
     if (!dtype_is_compressible(spec.dtype)) r.fail("exact delta of a non-float tensor");
     auto b = std::make_unique<ExactBody>();
     b->fingerprint = r.u64();
-    b->data = r.blob_ref();
-    if (b->data.raw != tensor_nbytes(spec)) r.fail("blob size does not match its tensor");
+    b->data = read_tensor_blob(r, spec);
     return b;
 }
 
 }  // namespace
 
-extern const MethodTraits kExactDeltaMethod;
-const MethodTraits kExactDeltaMethod{MethodId::EXACT_DELTA, "exact_delta", "exact",      false,
-                                     exact_applicable,      exact_analyse, exact_encode, exact_parse};
+extern const MethodTraits kExactDeltaMethod{.id = MethodId::EXACT_DELTA,
+                                            .name = "exact_delta",
+                                            .kind = "exact",
+                                            .role = MethodRole::LOSSLESS,
+                                            .applicable = exact_applicable,
+                                            .analyse = exact_analyse,
+                                            .encode = exact_encode,
+                                            .parse = exact_parse};
 
 }  // namespace deltacodec

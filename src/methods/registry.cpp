@@ -1,5 +1,8 @@
-// deltacodec — the method registry: one row per method, ids explicit and never
-// reused (FORMAT.md "Method ids"; the ids themselves: MethodId in format/spec.hpp).
+// deltacodec — the method registry: the method code table of the .dcx format.
+// One row per method, in id order; each method's id is written in its own row
+// (MethodTraits::id, in its file), explicit and never reused: a retired method's
+// id stays listed here as a comment. FORMAT.md's "Method ids" table lists the
+// same ids (tests/test_format_spec.cpp checks it against this table).
 // Adding a method: its file (src/methods/NAME.cpp, defining a MethodTraits), one
 // row here, one test (docs/ARCHITECTURE.md).
 #include "methods/method.hpp"

@@ -41,16 +41,19 @@ std::unique_ptr<const RecordBody> whole_parse(ByteReader& r, const TensorSpec& s
     auto b = std::make_unique<WholeBody>();
     b->why = r.u8();
     if (b->why > kMaxWholeReason) r.fail("unknown reason code");
-    b->data = r.blob_ref();
-    // Sub-byte dtypes: numel·bits/8 (whole and bounded: header_from_bytes checked it).
-    if (b->data.raw != tensor_nbytes(spec)) r.fail("blob size does not match its tensor");
+    b->data = read_tensor_blob(r, spec);
     return b;
 }
 
 }  // namespace
 
-extern const MethodTraits kWholeMethod;
-const MethodTraits kWholeMethod{MethodId::WHOLE,  "whole",       "whole",      false,
-                                whole_applicable, whole_analyse, whole_encode, whole_parse};
+extern const MethodTraits kWholeMethod{.id = MethodId::WHOLE,
+                                       .name = "whole",
+                                       .kind = "whole",
+                                       .role = MethodRole::WHOLE,
+                                       .applicable = whole_applicable,
+                                       .analyse = whole_analyse,
+                                       .encode = whole_encode,
+                                       .parse = whole_parse};
 
 }  // namespace deltacodec
