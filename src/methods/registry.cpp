@@ -12,12 +12,14 @@ namespace deltacodec {
 extern const MethodTraits kPatchMethod;       // methods/patch.cpp
 extern const MethodTraits kExactDeltaMethod;  // methods/exact_delta.cpp
 extern const MethodTraits kWholeMethod;       // methods/whole.cpp
+extern const MethodTraits kBitDeltaMethod;    // methods/bitdelta.cpp
 
 const std::vector<const MethodTraits*>& method_table() {
     static const std::vector<const MethodTraits*> table = {
         &kPatchMethod,       // id 0: patch transform coder (dct/dwt)   since v1.0
         &kExactDeltaMethod,  // id 1: lossless byte-plane delta         since v1.0
         &kWholeMethod,       // id 2: the fine-tune's bytes             since v1.0
+        &kBitDeltaMethod,    // id 3: sign + one scale per row          added after 0.1.0
         // retired ids (never reuse): none yet
     };
     return table;
