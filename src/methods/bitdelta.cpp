@@ -194,14 +194,14 @@ std::unique_ptr<const RecordBody> bitdelta_parse(ByteReader& r, const TensorSpec
 
 }  // namespace
 
-extern const MethodTraits kBitDeltaMethod{.id = MethodId{3},
-                                          .name = "bitdelta",
-                                          .kind = "coded",
-                                          .role = MethodRole::LOSSY,
-                                          .summary = "sign of the delta + one scale per row: 1 bit/param",
-                                          .applicable = is_2d_float_delta,
-                                          .analyse = bitdelta_analyse,
-                                          .encode = bitdelta_encode,
-                                          .parse = bitdelta_parse};
+extern const MethodTraits kBitDeltaMethod{MethodId{3},
+                                          "bitdelta",
+                                          "coded",
+                                          MethodRole::LOSSY,
+                                          "sign of the delta + one scale per row: 1 bit/param",
+                                          is_2d_float_delta,
+                                          bitdelta_analyse,
+                                          bitdelta_encode,
+                                          bitdelta_parse};
 
 }  // namespace deltacodec

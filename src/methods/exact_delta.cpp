@@ -14,10 +14,7 @@ bool exact_applicable(const TensorInput& in) {
 
 // Lossless: one point, at most the tensor's bytes before zstd.
 RdCurve exact_analyse(const TensorInput& in, const CompressOptions&) {
-    RdPoint p;
-    p.bytes = 8 + kBlobHeaderBytes + in.ft->info->nbytes();
-    p.err2 = 0.0;
-    return RdCurve{{p}};
+    return lossless_curve(8 + kBlobHeaderBytes + in.ft->info->nbytes());
 }
 
 std::optional<EncodedRecord> exact_encode(const TensorInput& in, const CompressOptions&, const RdPoint&,
@@ -67,13 +64,8 @@ std::unique_ptr<const RecordBody> exact_parse(ByteReader& r, const TensorSpec& s
 
 }  // namespace
 
-extern const MethodTraits kExactDeltaMethod{.id = MethodId::EXACT_DELTA,
-                                            .name = "exact_delta",
-                                            .kind = "exact",
-                                            .role = MethodRole::LOSSLESS,
-                                            .applicable = exact_applicable,
-                                            .analyse = exact_analyse,
-                                            .encode = exact_encode,
-                                            .parse = exact_parse};
+extern const MethodTraits kExactDeltaMethod{
+    MethodId::EXACT_DELTA, "exact_delta", "exact",      MethodRole::LOSSLESS, "",
+    exact_applicable,      exact_analyse, exact_encode, exact_parse};
 
 }  // namespace deltacodec

@@ -97,6 +97,13 @@ void write_float_base(ByteWriter& w, const TensorRef& base) {
     w.u8(static_cast<uint8_t>(b.dtype));
 }
 
+RdCurve lossless_curve(uint64_t bytes) {
+    RdPoint p;
+    p.bytes = bytes;
+    p.err2 = 0.0;
+    return RdCurve{{p}};
+}
+
 BlobRef read_tensor_blob(ByteReader& r, const TensorSpec& spec) {
     const BlobRef b = r.blob_ref();
     // Sub-byte dtypes: numel·bits/8 (whole and bounded: header_from_bytes checked it).

@@ -175,6 +175,8 @@ struct FloatBase {
 FloatBase read_float_base(ByteReader& r, const TensorSpec& spec);
 /// Writes what read_float_base reads, for `base`.
 void write_float_base(ByteWriter& w, const TensorRef& base);
+/// A lossless method's curve: one point of `bytes` (before zstd) and no error.
+RdCurve lossless_curve(uint64_t bytes);
 /// Reads a blob that holds the tensor's own byte count (exact delta, whole).
 BlobRef read_tensor_blob(ByteReader& r, const TensorSpec& spec);
 

@@ -128,17 +128,17 @@ std::string patch_chosen(const CompressOptions& o) {
 
 }  // namespace
 
-extern const MethodTraits kPatchMethod{.id = MethodId::PATCH,
-                                       .name = "patch",
-                                       .kind = "coded",
-                                       .role = MethodRole::LOSSY,
-                                       .summary = "the patch transform coder with DCT or one-level Haar",
-                                       .applicable = is_2d_float_delta,
-                                       .analyse = patch_analyse,
-                                       .encode = patch_encode,
-                                       .parse = patch_parse,
-                                       .values = patch_values,
-                                       .choose = patch_choose,
-                                       .chosen = patch_chosen};
+extern const MethodTraits kPatchMethod{MethodId::PATCH,
+                                       "patch",
+                                       "coded",
+                                       MethodRole::LOSSY,
+                                       "the patch transform coder with DCT or one-level Haar",
+                                       is_2d_float_delta,
+                                       patch_analyse,
+                                       patch_encode,
+                                       patch_parse,
+                                       patch_values,
+                                       patch_choose,
+                                       patch_chosen};
 
 }  // namespace deltacodec

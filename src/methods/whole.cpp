@@ -8,10 +8,7 @@ namespace {
 bool whole_applicable(const TensorInput&) { return true; }
 
 RdCurve whole_analyse(const TensorInput& in, const CompressOptions&) {
-    RdPoint p;
-    p.bytes = 1 + kBlobHeaderBytes + in.ft->info->nbytes();
-    p.err2 = 0.0;
-    return RdCurve{{p}};
+    return lossless_curve(1 + kBlobHeaderBytes + in.ft->info->nbytes());
 }
 
 std::optional<EncodedRecord> whole_encode(const TensorInput& in, const CompressOptions&, const RdPoint&,
@@ -47,13 +44,7 @@ std::unique_ptr<const RecordBody> whole_parse(ByteReader& r, const TensorSpec& s
 
 }  // namespace
 
-extern const MethodTraits kWholeMethod{.id = MethodId::WHOLE,
-                                       .name = "whole",
-                                       .kind = "whole",
-                                       .role = MethodRole::WHOLE,
-                                       .applicable = whole_applicable,
-                                       .analyse = whole_analyse,
-                                       .encode = whole_encode,
-                                       .parse = whole_parse};
+extern const MethodTraits kWholeMethod{MethodId::WHOLE,  "whole",       "whole",      MethodRole::WHOLE, "",
+                                       whole_applicable, whole_analyse, whole_encode, whole_parse};
 
 }  // namespace deltacodec
