@@ -107,7 +107,8 @@ enum class MethodRole : uint8_t {
 };
 
 /// One row of the method registry (a table of traits, as ggml's type traits).
-/// A method's file defines its row with designated initializers; the hooks left
+/// A method's file defines its row in field order: {id, name, kind, role, summary,
+/// applicable, analyse, encode, parse[, values, choose, chosen]}; the hooks left
 /// out are nullptr and take the defaults in method.cpp.
 struct MethodTraits {
     MethodId id;            ///< the record's method byte: explicit, never reused (FORMAT.md "Method ids")
