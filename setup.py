@@ -29,11 +29,12 @@ BUILD_BASE = os.path.join("build", "python-pip")
 
 
 def version():
-    """The project version, from CMakeLists.txt's project() (the one place it is set)."""
-    with open(os.path.join(ROOT, "CMakeLists.txt"), encoding="utf-8") as f:
-        m = re.search(r"project\(deltacodec VERSION ([0-9][0-9.]*)", f.read())
+    """The project version: kVersion in the public header (the one place it is set; CMake reads it too)."""
+    header = os.path.join(ROOT, "include", "deltacodec", "deltacodec.hpp")
+    with open(header, encoding="utf-8") as f:
+        m = re.search(r'kVersion = "([0-9]+\.[0-9]+\.[0-9]+)"', f.read())
     if not m:
-        raise RuntimeError("CMakeLists.txt: no project(deltacodec VERSION x.y.z)")
+        raise RuntimeError(header + ": no kVersion")
     return m.group(1)
 
 

@@ -50,7 +50,7 @@ DcxInfo info(const std::string& dcx_path) {
             t.shape = spec.shape;
             t.stored_bytes = s.size + kSectionOverhead;
             verify_record_blobs(rec, dcx_path + ": tensor '" + spec.name + "'", t);
-            if (rec.method->lossy) {
+            if (rec.method->lossy()) {
                 coded_params += numel;
                 coded_bytes += t.stored_bytes;
             }
@@ -89,6 +89,7 @@ std::string DcxInfo::to_json() const {
                   {"dtype", t.dtype},
                   {"shape", t.shape},
                   {"kind", t.kind},
+                  {"method", t.method},
                   {"stored_bytes", t.stored_bytes}};
         if (!t.reason.empty()) e["reason"] = t.reason;
         if (!t.transform.empty()) {

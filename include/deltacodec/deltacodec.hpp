@@ -30,7 +30,11 @@ inline constexpr const char* kDefaultSkipPattern = "embed|classifier|pooler|head
 using ProgressFn = std::function<void(size_t done, size_t total, const std::string& name)>;
 
 struct CompressOptions {
-    CodecParams codec;             ///< method, patch, bits, bands, JPEG table, importance, metadata precision
+    /// The lossy method for the selected tensors, by registry name (e.g. "bitdelta");
+    /// empty: the patch coder, configured by `codec`. `--method dct|dwt` leaves it
+    /// empty and sets codec.transform; `--method NAME` sets it.
+    std::string method;
+    CodecParams codec;             ///< the patch coder: transform, patch, bits, bands, JPEG table, importance, metadata
     std::string include;           ///< regex: compress the 2-D tensors whose names match (replaces the default rule)
     std::string exclude;           ///< regex: never compress tensors whose names match
     bool entropy = true;           ///< zstd on each stored blob when it is smaller
@@ -46,6 +50,7 @@ struct CompressOptions {
 struct TensorReport {
     std::string name;
     std::string kind;    ///< "coded", "exact" (lossless delta), "whole" (stored whole)
+    std::string method;  ///< the method that stored it (registry name: "patch", "bitdelta", "exact_delta", "whole")
     std::string reason;  ///< why not coded: "selection", "new", "reshaped", "dtype", "not-float", "non-finite"
     std::string dtype;
     Shape shape;
@@ -152,6 +157,7 @@ struct DcxTensor {
     std::string dtype;
     Shape shape;
     std::string kind;    ///< "coded", "exact", "whole"
+    std::string method;  ///< the method that wrote the record (registry name)
     std::string reason;  ///< whole: "new", "reshaped", "dtype", "not-float"
     uint64_t stored_bytes = 0;
     // coded only:

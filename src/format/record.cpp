@@ -63,6 +63,7 @@ Record parse_record(const Section& s, const TensorSpec& spec, const std::string&
 
 void verify_record_blobs(const Record& rec, const std::string& ctx, DcxTensor& out) {
     out.kind = std::string(rec.method->kind);
+    out.method = std::string(rec.method->name);
     rec.body->describe(ctx, out);
 }
 

@@ -263,24 +263,23 @@ Error exists_error(const std::string& path) {
 }  // namespace
 
 void install_signal_handlers() {
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    constexpr int kTermSignals[] = {SIGINT, SIGTERM, SIGHUP};
+    // Every handler runs with the termination signals blocked.
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (const int sig : kTermSignals) sigaddset(&mask, sig);
+    for (const int sig : kTermSignals) {
         struct sigaction old {};
         if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler == SIG_IGN) continue;
         struct sigaction sa {};
         sa.sa_handler = on_term_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaddset(&sa.sa_mask, SIGINT);
-        sigaddset(&sa.sa_mask, SIGTERM);
-        sigaddset(&sa.sa_mask, SIGHUP);
+        sa.sa_mask = mask;
         ::sigaction(sig, &sa, nullptr);
     }
     struct sigaction sb {};
     sb.sa_sigaction = on_sigbus;
     sb.sa_flags = SA_SIGINFO;
-    sigemptyset(&sb.sa_mask);
-    sigaddset(&sb.sa_mask, SIGINT);
-    sigaddset(&sb.sa_mask, SIGTERM);
-    sigaddset(&sb.sa_mask, SIGHUP);
+    sb.sa_mask = mask;
     ::sigaction(SIGBUS, &sb, nullptr);
 }
 

@@ -367,17 +367,12 @@ def test_docstring_examples_run(tmp_path, monkeypatch):
 
 
 def _python_doc():
-    """The Python section of the API documentation (docs/API.md, or docs/API_python.md before the two merge)."""
-    for name in ("API.md", "API_python.md"):
-        path = os.path.join(SRC, "docs", name)
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-            start = text.find("## Python")
-            if start >= 0:
-                end = text.find("\n## ", start + 1)
-                return text[start:end if end >= 0 else len(text)]
-    raise AssertionError("no Python section in docs/API.md or docs/API_python.md")
+    """The Python section of docs/API.md."""
+    with open(os.path.join(SRC, "docs", "API.md"), encoding="utf-8") as f:
+        text = f.read()
+    start = text.index("\n## Python\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else len(text)]
 
 
 def test_documented_examples_run(tmp_path, monkeypatch, capsys):

@@ -7,6 +7,7 @@ after the first run (the first takes minutes: it builds the library); the venv
 and the install are fresh each time.
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,5 +93,8 @@ def test_pip_install_into_a_venv_and_use_from_another_directory(tmp_path):
     r = subprocess.run([py, "-c", USE, BASE, FT], cwd=elsewhere, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.startswith("ok ") and str(venv) in r.stdout, r.stdout
+    with open(os.path.join(SRC, "include", "deltacodec", "deltacodec.hpp"), encoding="utf-8") as f:
+        version = re.search(r'kVersion = "([0-9.]+)"', f.read()).group(1)
+    assert r.stdout.split()[1] == version, r.stdout
     # The source copy stays clean: setuptools' folders are under build/.
     assert sorted(os.listdir(os.path.join(src, "python"))) == ["deltacodec", "module.cpp"]
