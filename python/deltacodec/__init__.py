@@ -428,7 +428,7 @@ def _option_doc(row: Dict[str, Any]) -> str:
         flag, _, value = row["only"].partition(" ")
         for r in _native.compress_options():
             if r["cli"] == flag:
-                text += f" With {r['keyword']}={value!r} only."
+                text += " With " + " or ".join(f"{r['keyword']}={v!r}" for v in value.split("|")) + " only."
     text += f" CLI: ``{row['cli']}``."
     return f"{row['keyword']} : {kind}, default {default}\n    {text}\n"
 
