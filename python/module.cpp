@@ -14,6 +14,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <memory>
 
 #include "deltacodec/deltacodec.hpp"
 #include "io/dtype.hpp"
@@ -44,11 +45,22 @@ const char* kind_name(ErrorKind k) {
 // A Python progress callable as a ProgressFn: called with the GIL taken (compress
 // calls it from its writer thread). An exception it raises ends the run: it
 // travels through the library as error_already_set and is raised again here.
+// The library copies and destroys the ProgressFn without the GIL: the callable is
+// held once, behind a shared_ptr, and released with the GIL taken.
 ProgressFn progress_fn(const py::object& cb) {
     if (cb.is_none()) return {};
-    return [cb](size_t done, size_t total, const std::string& name) {
+    struct Held {
+        py::object fn;
+        ~Held() {
+            py::gil_scoped_acquire gil;
+            fn = py::object();
+        }
+    };
+    auto held = std::make_shared<Held>();
+    held->fn = cb;
+    return [held](size_t done, size_t total, const std::string& name) {
         py::gil_scoped_acquire gil;
-        cb(done, total, py::str(name));
+        held->fn(done, total, py::str(name));
     };
 }
 
