@@ -35,6 +35,17 @@ std::optional<EncodedRecord> exact_encode(const TensorInput& in, const CompressO
     return r;
 }
 
+// Whether elements [b, e) have a zero delta (every plane's bytes zero there).
+bool planes_zero(const uint8_t* planes, uint64_t numel, size_t es, uint64_t b, uint64_t e) {
+    for (size_t k = 0; k < es; ++k) {
+        const uint8_t* p = planes + k * numel + b;
+        uint64_t acc = 0;
+        for (uint64_t i = 0; i < e - b; ++i) acc |= p[i];
+        if (acc) return false;
+    }
+    return true;
+}
+
 struct ExactBody final : RecordBody {
     uint64_t fingerprint = 0;
     BlobRef data;
@@ -53,9 +64,13 @@ struct ExactBody final : RecordBody {
         auto emit = [&](const uint8_t* planes, uint64_t ready) {
             while (done < ready && (ready - done >= band || ready == numel)) {
                 const uint64_t e = std::min(ready, done + band);
-                uint8_t* out = sink.band_buffer((e - done) * es + 1);
-                apply_exact_delta_range(b.data(), planes, numel, es, done, e, out, dc.pool);
-                sink.put(out, (e - done) * es);
+                if (planes_zero(planes, numel, es, done, e)) {
+                    sink.put(b.data() + done * es, (e - done) * es);  // unchanged: the base's own bytes
+                } else {
+                    uint8_t* out = sink.band_buffer((e - done) * es + 1);
+                    apply_exact_delta_range(b.data(), planes, numel, es, done, e, out, dc.pool);
+                    sink.put(out, (e - done) * es);
+                }
                 done = e;
             }
         };
