@@ -325,12 +325,21 @@ MappedFile MappedFile::open(const std::string& path, bool follow_symlinks) {
     return m;
 }
 
-void MappedFile::release(uint64_t offset, uint64_t len) const {
-    if (!keep_ || len == 0 || offset >= size_) return;
+namespace {
+void advise_range(const uint8_t* data, uint64_t size, uint64_t offset, uint64_t len, int advice) {
+    if (!data || len == 0 || offset >= size) return;
     const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-    uint64_t begin = offset / page * page;
-    uint64_t end = std::min(size_, offset + len);
-    madvise(const_cast<uint8_t*>(data_) + begin, end - begin, MADV_DONTNEED);
+    const uint64_t begin = offset / page * page, end = std::min(size, offset + len);
+    madvise(const_cast<uint8_t*>(data) + begin, end - begin, advice);
+}
+}  // namespace
+
+void MappedFile::release(uint64_t offset, uint64_t len) const {
+    if (keep_) advise_range(data_, size_, offset, len, MADV_DONTNEED);
+}
+
+void MappedFile::prefetch(uint64_t offset, uint64_t len) const {
+    if (keep_) advise_range(data_, size_, offset, len, MADV_WILLNEED);
 }
 
 OutputFile::OutputFile(const std::string& target, bool overwrite)

@@ -27,6 +27,9 @@ public:
     /// Drops the pages of [offset, offset+len) from this process's resident set
     /// (they stay in the page cache). Used to bound memory while streaming.
     void release(uint64_t offset, uint64_t len) const;
+    /// Starts reading [offset, offset+len) into the page cache in the background
+    /// (MADV_WILLNEED): the next tensor's bytes arrive while this one is decoded.
+    void prefetch(uint64_t offset, uint64_t len) const;
 
 private:
     std::shared_ptr<void> keep_;
