@@ -25,6 +25,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -124,8 +125,30 @@ int main(int argc, char** argv) {
         ::close(fd);
     };
     std::vector<uint8_t> rbuf(kBand);
+    uint8_t* aligned = static_cast<uint8_t*>(std::aligned_alloc(4096, kBand));
+    std::memcpy(aligned, band.data(), kBand);
     std::vector<uint8_t> cold(256u << 20);  // a whole large tensor's buffer, as the exact-delta path writes it
     for (size_t i = 0; i < cold.size(); i += 4096) cold[i] = static_cast<uint8_t>(i >> 12);
+    // O_DIRECT writes of `call` bytes (padded to 4 KiB; the file is cut to size
+    // after), `depth` threads each writing every depth-th piece.
+    auto direct = [&](size_t call, int depth) {
+        ::unlink(out.c_str());
+        const int fd = ::open(out.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_DIRECT, 0644);
+        if (fd < 0) die(out + " (O_DIRECT)");
+        std::vector<std::thread> ts;
+        for (int t = 0; t < depth; ++t)
+            ts.emplace_back([&, t] {
+                for (size_t off = t * call; off < size; off += depth * call) {
+                    const size_t n = std::min(call, size - off), padded = (n + 4095) / 4096 * 4096;
+                    if (::pwrite(fd, aligned, padded, static_cast<off_t>(off)) != static_cast<ssize_t>(padded))
+                        die("O_DIRECT write");
+                }
+            });
+        for (std::thread& t : ts) t.join();
+        if (::ftruncate(fd, static_cast<off_t>(size)) != 0) die("ftruncate");
+        ::fsync(fd);
+        ::close(fd);
+    };
     std::vector<Case> cases = {
         {"read: mmap + touch", [&] { map_read(0, -1); }},
         {"read: mmap MADV_SEQUENTIAL", [&] { map_read(0, MADV_SEQUENTIAL); }},
@@ -155,9 +178,39 @@ int main(int argc, char** argv) {
              }
              ::close(fd);
          }},
+        {"write: write() 4 MiB calls + fsync", [&] {
+             const int fd = open_out();
+             for (size_t off = 0; off < size; off += kBand) write_all(fd, band.data(), std::min(kBand, size - off));
+             ::fsync(fd);
+             ::close(fd);
+         }},
+        {"write: write() 4 MiB + early writeback (sync_file_range) + fsync", [&] {
+             const int fd = open_out();
+             for (size_t off = 0; off < size; off += kBand) {
+                 const size_t n = std::min(kBand, size - off);
+                 write_all(fd, band.data(), n);
+                 ::sync_file_range(fd, static_cast<off_t>(off), static_cast<off_t>(n), SYNC_FILE_RANGE_WRITE);
+             }
+             ::fsync(fd);
+             ::close(fd);
+         }},
+        {"write: O_DIRECT 4 MiB, 1 in flight (+ fsync)", [&] { direct(kBand, 1); }},
+        {"write: O_DIRECT 4 MiB, 2 in flight (+ fsync)", [&] { direct(kBand, 2); }},
+        {"write: O_DIRECT 4 MiB, 4 in flight (+ fsync)", [&] { direct(kBand, 4); }},
         {"write: mmap(ftruncate) + memcpy", [&] { map_write(false, 0); }},
         {"write: mmap(fallocate) + memcpy", [&] { map_write(true, 0); }},
         {"write: mmap(fallocate, POPULATE) + memcpy", [&] { map_write(true, MAP_POPULATE); }},
+        {"copy: copy_file_range + fsync (cp; sync)",
+         [&] {
+             const int fd = open_out();
+             loff_t in = 0;
+             while (static_cast<size_t>(in) < size) {
+                 const ssize_t k = ::copy_file_range(sfd, &in, fd, nullptr, size - static_cast<size_t>(in), 0);
+                 if (k <= 0) die("copy_file_range");
+             }
+             ::fsync(fd);
+             ::close(fd);
+         }},
         {"copy: copy_file_range (cp)",
          [&] {
              const int fd = open_out();
