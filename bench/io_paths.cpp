@@ -149,6 +149,16 @@ int main(int argc, char** argv) {
         ::fsync(fd);
         ::close(fd);
     };
+    auto copy_range = [&](bool sync) {  // what GNU cp 9 does (then `sync`, when asked)
+        const int fd = open_out();
+        loff_t in = 0;
+        while (static_cast<size_t>(in) < size) {
+            const ssize_t k = ::copy_file_range(sfd, &in, fd, nullptr, size - static_cast<size_t>(in), 0);
+            if (k <= 0) die("copy_file_range");
+        }
+        if (sync) ::fsync(fd);
+        ::close(fd);
+    };
     std::vector<Case> cases = {
         {"read: mmap + touch", [&] { map_read(0, -1); }},
         {"read: mmap MADV_SEQUENTIAL", [&] { map_read(0, MADV_SEQUENTIAL); }},
@@ -178,13 +188,15 @@ int main(int argc, char** argv) {
              }
              ::close(fd);
          }},
-        {"write: write() 4 MiB calls + fsync", [&] {
+        {"write: write() 4 MiB calls + fsync",
+         [&] {
              const int fd = open_out();
              for (size_t off = 0; off < size; off += kBand) write_all(fd, band.data(), std::min(kBand, size - off));
              ::fsync(fd);
              ::close(fd);
          }},
-        {"write: write() 4 MiB + early writeback (sync_file_range) + fsync", [&] {
+        {"write: write() 4 MiB + early writeback (sync_file_range) + fsync",
+         [&] {
              const int fd = open_out();
              for (size_t off = 0; off < size; off += kBand) {
                  const size_t n = std::min(kBand, size - off);
@@ -200,27 +212,8 @@ int main(int argc, char** argv) {
         {"write: mmap(ftruncate) + memcpy", [&] { map_write(false, 0); }},
         {"write: mmap(fallocate) + memcpy", [&] { map_write(true, 0); }},
         {"write: mmap(fallocate, POPULATE) + memcpy", [&] { map_write(true, MAP_POPULATE); }},
-        {"copy: copy_file_range + fsync (cp; sync)",
-         [&] {
-             const int fd = open_out();
-             loff_t in = 0;
-             while (static_cast<size_t>(in) < size) {
-                 const ssize_t k = ::copy_file_range(sfd, &in, fd, nullptr, size - static_cast<size_t>(in), 0);
-                 if (k <= 0) die("copy_file_range");
-             }
-             ::fsync(fd);
-             ::close(fd);
-         }},
-        {"copy: copy_file_range (cp)",
-         [&] {
-             const int fd = open_out();
-             loff_t in = 0;
-             while (static_cast<size_t>(in) < size) {
-                 const ssize_t k = ::copy_file_range(sfd, &in, fd, nullptr, size - static_cast<size_t>(in), 0);
-                 if (k <= 0) die("copy_file_range");
-             }
-             ::close(fd);
-         }},
+        {"copy: copy_file_range + fsync (cp; sync)", [&] { copy_range(true); }},
+        {"copy: copy_file_range (cp)", [&] { copy_range(false); }},
         {"copy: read() + write() 4 MiB",
          [&] {
              const int fd = open_out();
@@ -240,7 +233,8 @@ int main(int argc, char** argv) {
             const Times t = measure(c.run);
             if (t.wall < best.wall) best = t;
         }
-        std::printf("| %s | %.3f | %.3f | %.3f | %.2f |\n", c.name, best.wall, best.user, best.sys, size / best.wall / 1e9);
+        std::printf("| %s | %.3f | %.3f | %.3f | %.2f |\n", c.name, best.wall, best.user, best.sys,
+                    size / best.wall / 1e9);
         std::fflush(stdout);
     }
     ::unlink(out.c_str());

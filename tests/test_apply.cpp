@@ -120,7 +120,7 @@ TEST(Apply, ExactDeltaBandsUnchangedAndChanged) {
     const T wf = make_tensor("w", DType::F16, {64, 64}, perturb(w, 64, 64, 0.01, 23));
     auto sparse = b;
     for (uint64_t i = 2500000; i < 2500000 + 300; ++i) sparse[i] += 0.01;  // band 1 changes
-    sparse[n - 1] += 0.02;                                                    // and band 2's last element
+    sparse[n - 1] += 0.02;                                                 // and band 2's last element
     T random = make_tensor("emb", DType::F16, {n}, b);
     std::mt19937 rng(24);
     for (uint8_t& x : random.bytes) x = static_cast<uint8_t>(rng());
