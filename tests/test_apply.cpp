@@ -140,3 +140,31 @@ TEST(Apply, ExactDeltaBandsUnchangedAndChanged) {
         expect_apply_matches_decompress(dir / "base.safetensors", dir / "d.dcx", false, 2);
     }
 }
+
+// A 2-D tensor the fine-tune left unchanged is not patch-coded (which would
+// spend bytes on zero patches and decode them): it is stored as an exact delta
+// of zeros, reason "unchanged", and comes back as the base's own bytes.
+TEST(Apply, UnchangedMatrixIsStoredAsAZeroExactDelta) {
+    TempDir dir;
+    const uint64_t r = 512, c = 512;
+    const auto w1 = gaussian(r * c, 0.05, 31), w2 = gaussian(r * c, 0.05, 32);
+    const T same = make_tensor("same.w", DType::F16, {r, c}, w1);
+    write_safetensors(dir / "base.safetensors", {same, make_tensor("moved.w", DType::F16, {r, c}, w2)});
+    write_safetensors(dir / "ft.safetensors",
+                      {same, make_tensor("moved.w", DType::F16, {r, c}, perturb(w2, r, c, 0.01, 33))});
+    for (const char* method : {"", "bitdelta"}) {
+        CompressOptions co;
+        co.method = method;
+        co.overwrite = true;
+        const CompressReport rep = compress(dir / "base.safetensors", dir / "ft.safetensors", dir / "d.dcx", co);
+        ASSERT_EQ(rep.tensors.size(), 2u);
+        EXPECT_EQ(rep.tensors[0].kind, "exact") << method;
+        EXPECT_EQ(rep.tensors[0].reason, "unchanged") << method;
+        EXPECT_LT(rep.tensors[0].stored_bytes, 1024u) << method;  // 512 KiB of zeros
+        EXPECT_EQ(rep.tensors[1].kind, "coded") << method;
+        MemorySink sink;
+        apply(dir / "base.safetensors", dir / "d.dcx", sink);
+        ASSERT_EQ(sink.tensors.size(), 2u);
+        EXPECT_TRUE(sink.tensors[0].bytes == same.bytes) << method;
+    }
+}
