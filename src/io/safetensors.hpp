@@ -60,6 +60,9 @@ public:
     void release(const TensorInfo& t) const {
         if (!t.mem) file_.release(data_start_ + t.begin, t.nbytes());
     }
+    void prefetch(const TensorInfo& t) const {
+        if (!t.mem) file_.prefetch(data_start_ + t.begin, t.nbytes());
+    }
 
 private:
     MappedFile file_;
