@@ -15,15 +15,16 @@ using namespace deltacodec;
 
 namespace {
 
-struct Progress {
+struct ProgressLine {
     bool on;
     std::chrono::steady_clock::time_point last{};
-    void operator()(size_t done, size_t total, const std::string& name) {
+    void operator()(const deltacodec::Progress& p) {
         if (!on) return;
+        const size_t done = p.tensors_done, total = p.tensors_total;
         const auto now = std::chrono::steady_clock::now();
         if (done != total && now - last < std::chrono::milliseconds(200)) return;
         last = now;
-        std::fprintf(stderr, "\r\033[K[%zu/%zu] %s", done, total, printable(name).c_str());
+        std::fprintf(stderr, "\r\033[K[%zu/%zu] %s", done, total, printable(p.tensor).c_str());
         if (done == total) std::fprintf(stderr, "\r\033[K");
         std::fflush(stderr);
     }
@@ -31,17 +32,23 @@ struct Progress {
 
 std::string human(uint64_t b) {
     char buf[32];
-    if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(1ull << 30));
-    else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.2f MiB", b / double(1ull << 20));
-    else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
-    else std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
+    if (b >= (1ull << 30))
+        std::snprintf(buf, sizeof buf, "%.2f GiB", b / double(1ull << 30));
+    else if (b >= (1ull << 20))
+        std::snprintf(buf, sizeof buf, "%.2f MiB", b / double(1ull << 20));
+    else if (b >= 1024)
+        std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
+    else
+        std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(b));
     return buf;
 }
 
 void print_summary(const CompressReport& r, const CompressOptions& o, const std::string& out, int verbosity) {
     std::printf("%s: %s\n", out.c_str(), describe(o).c_str());
-    std::printf("  tensors     %zu compressed, %zu kept exactly (%zu lossless delta, %zu stored whole), %zu base-only dropped\n",
-                r.count("coded"), r.count("exact") + r.count("whole"), r.count("exact"), r.count("whole"), r.dropped.size());
+    std::printf(
+        "  tensors     %zu compressed, %zu kept exactly (%zu lossless delta, %zu stored whole), %zu base-only "
+        "dropped\n",
+        r.count("coded"), r.count("exact") + r.count("whole"), r.count("exact"), r.count("whole"), r.dropped.size());
     for (const TensorReport& t : r.tensors)
         if (t.kind == "whole" || (verbosity > 1 && t.kind != "coded"))
             std::printf("    %-8s %s (%s)\n", t.kind.c_str(), printable(t.name).c_str(), t.reason.c_str());
@@ -49,8 +56,8 @@ void print_summary(const CompressReport& r, const CompressOptions& o, const std:
     if (verbosity > 1)
         for (const TensorReport& t : r.tensors)
             if (t.kind == "coded")
-                std::printf("    coded    %s  %.3f bit/param  rel.err %.4f\n", printable(t.name).c_str(), t.bits_per_param(),
-                            t.rel_error());
+                std::printf("    coded    %s  %.3f bit/param  rel.err %.4f\n", printable(t.name).c_str(),
+                            t.bits_per_param(), t.rel_error());
     std::printf("  file size   %s (%llu bytes); delta at fine-tune dtypes %s\n", human(r.dcx_bytes).c_str(),
                 static_cast<unsigned long long>(r.dcx_bytes), human(r.delta_bytes).c_str());
     std::printf("  ratio       %.2fx (real bytes on disk, everything counted)\n", r.ratio());
@@ -118,7 +125,8 @@ int main(int argc, char** argv) {
     auto* d = app.add_subcommand("decompress", "rebuild the fine-tuned checkpoint from BASE and a .dcx file");
     d->add_option("BASE", d_base, "base checkpoint")->required();
     d->add_option("IN", d_in, ".dcx file")->required();
-    d->add_option("-o,--output", d_out, "output .safetensors file, or directory when the fine-tune was one")->required();
+    d->add_option("-o,--output", d_out, "output .safetensors file, or directory when the fine-tune was one")
+        ->required();
     d->add_option("-T,--threads", dopt.threads, "threads (0 = all cores)")
         ->check(CLI::Range(0u, deltacodec::kMaxThreads))
         ->capture_default_str();
@@ -153,14 +161,14 @@ int main(int argc, char** argv) {
 
     try {
         if (*c) {
-            Progress prog{!c_quiet && isatty(2) != 0};
-            co.progress = [&prog](size_t a, size_t b, const std::string& n) { prog(a, b, n); };
+            ProgressLine prog{!c_quiet && isatty(2) != 0};
+            co.progress = [&prog](const deltacodec::Progress& p) { prog(p); };
             co.report = report;  // written and committed by compress() with the .dcx
             const CompressReport r = compress(c_base, c_ft, c_out, co);
             if (!c_quiet) print_summary(r, co, c_out, c_verbose + 1);
         } else if (*d) {
-            Progress prog{!d_quiet && isatty(2) != 0};
-            dopt.progress = [&prog](size_t a, size_t b, const std::string& n) { prog(a, b, n); };
+            ProgressLine prog{!d_quiet && isatty(2) != 0};
+            dopt.progress = [&prog](const deltacodec::Progress& p) { prog(p); };
             const DecompressReport r = decompress(d_base, d_in, d_out, dopt);
             if (!d_quiet)
                 std::printf("%s: rebuilt %zu tensors%s, %s written\n", d_out.c_str(), r.tensors,

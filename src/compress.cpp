@@ -36,6 +36,11 @@ double CompressReport::bits_per_param_all() const {
     for (const TensorReport& t : tensors) params += t.params;
     return params ? 8.0 * dcx_bytes / params : 0.0;
 }
+bool CompressReport::identical_to_base() const {
+    for (const TensorReport& t : tensors)
+        if (!t.unchanged) return false;
+    return dropped.empty();
+}
 double CompressReport::rel_error() const {
     double e = 0, r = 0;
     for (const TensorReport& t : tensors)
@@ -270,15 +275,18 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     // write) on a background thread. Depth 1: job i has finished before tensor
     // i+2 reuses its buffers.
     ThreadPool pool(opt.threads);
+    uint64_t total_bytes = 0;
+    for (const TensorPlan& plan : plans) total_bytes += plan.in.ft->info->nbytes();
+    ProgressMeter meter(opt.progress, total_bytes, plans.size());
     ByteWriter w;  // used by the writer thread only; capacity reused
     Scratch scratch[2];
     rep.tensors.resize(plans.size());
-    size_t done = 0;
     SerialWorker writer(1);
     for (size_t idx = 0; idx < plans.size(); ++idx) {
         const TensorPlan& plan = plans[idx];
         const TensorInfo& fi = *plan.in.ft->info;
-        EncodeContext ec{pool, scratch[idx % 2]};
+        EncodeContext ec{pool, scratch[idx % 2], &meter};
+        meter.begin_tensor(fi.name, fi.nbytes());
         const Candidate* used = nullptr;
         std::optional<EncodedRecord> enc;
         for (size_t c = choices[idx].candidate; c < plan.candidates.size() && !enc; ++c) {
@@ -289,6 +297,7 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
             enc = used->method->encode(in, opt, used->curve.points.at(point), ec);
         }
         if (!enc) throw Error("internal error: no method stored tensor '" + fi.name + "'");
+        meter.end_tensor();
         TensorReport tr;
         tr.name = fi.name;
         tr.dtype = std::string(dtype_name(fi.dtype));
@@ -298,6 +307,7 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
         tr.kind = std::string(used->method->kind);
         tr.reason = used->reason;
         if (used->method->lossy) tr.err2 = enc->err2, tr.ref2 = enc->ref2;
+        tr.unchanged = enc->unchanged;
         const TensorPrefix pre{fi.name, used->method->id, fi.dtype, fi.shape};
         writer.submit([&, idx, pre, enc = std::move(*enc), tr = std::move(tr)]() mutable {
             const TensorPlan& plan = plans[idx];
@@ -311,7 +321,7 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
             rep.tensors[idx] = std::move(tr);
             plan.in.ft->release();
             if (plan.in.base) plan.in.base->release();
-            if (opt.progress) opt.progress(++done, plans.size(), plan.in.ft->info->name);
+            meter.tensor_done();
         });
     }
     writer.wait();
@@ -340,6 +350,7 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
             throw;
         }
     }
+    meter.finish();
     return rep;
 }
 

@@ -26,8 +26,24 @@ inline constexpr const char* kVersion = "0.1.0";
 /// Names the default layer selection leaves uncompressed (case-insensitive search).
 inline constexpr const char* kDefaultSkipPattern = "embed|classifier|pooler|head|norm";
 
-/// Called after each tensor: (tensors done, tensors in all, name).
-using ProgressFn = std::function<void(size_t done, size_t total, const std::string& name)>;
+/// How far a compress(), decompress() or apply() call has come. Bytes count the
+/// model's tensors: compress, the fine-tune's tensor bytes encoded; decompress and
+/// apply, the rebuilt tensor bytes (what a safetensors file of the fine-tune holds
+/// after its header). `bytes_total` and `tensors_total` are known from the start.
+struct Progress {
+    uint64_t bytes_done = 0, bytes_total = 0;
+    size_t tensors_done = 0, tensors_total = 0;  ///< tensors finished (compress: written to the .dcx)
+    std::string tensor;                          ///< the tensor being worked on (the last one, at the end)
+};
+
+/// Progress callback: called once at the start (all zero done), as work advances
+/// (inside large tensors too: per patch row band or decoded band, whenever another
+/// 1/1000 of `bytes_total` is done), and once at the end with everything done:
+/// at most about 1,000 calls per run, whatever the model's size or number of
+/// tensors. Calls never overlap, but may come from one of the library's threads
+/// rather than the caller's; keep it quick (the work waits for it). An exception
+/// it throws ends the run as an error would (no output is left behind).
+using ProgressFn = std::function<void(const Progress&)>;
 
 struct CompressOptions {
     CodecParams codec;             ///< method, patch, bits, bands, JPEG table, importance, metadata precision
@@ -53,6 +69,7 @@ struct TensorReport {
     uint64_t delta_bytes = 0;   ///< params × the fine-tune's dtype size
     uint64_t stored_bytes = 0;  ///< bytes of its section in the .dcx, framing included
     double err2 = 0, ref2 = 0;  ///< coded tensors: ‖Δ̂−Δ‖², ‖Δ‖²
+    bool unchanged = false;     ///< equal to the base's tensor of that name (a zero delta)
     double rel_error() const;
     double bits_per_param() const;
 };
@@ -67,6 +84,8 @@ struct CompressReport {
     double bits_per_param() const;      ///< coded tensors: their section bytes × 8 / their params
     double bits_per_param_all() const;  ///< file bits / every parameter
     double rel_error() const;           ///< sqrt(Σ err2 / Σ ref2) over coded tensors
+    /// True when the fine-tune is the base again: every tensor unchanged, none dropped.
+    bool identical_to_base() const;
     /// {"summary": {...}, "options": {...}, "tensors": [...]} as JSON text.
     std::string to_json(const CompressOptions& opt) const;
 };

@@ -1,5 +1,7 @@
 // deltacodec — method 1, exact delta: (ft − base) mod 2^(8w) of each element's
 // bits, stored as byte planes (FORMAT.md "EXACT_DELTA"); rebuilt bit for bit.
+#include <algorithm>
+
 #include "format/header.hpp"
 #include "methods/method.hpp"
 
@@ -28,6 +30,8 @@ std::optional<EncodedRecord> exact_encode(const TensorInput& in, const CompressO
     const TensorRef* base = in.base;
     const uint64_t n = fi.nbytes();
     EncodedRecord r;
+    // A zero delta is all zero planes (the scan stops at the first other byte).
+    r.unchanged = std::all_of(planes, planes + n, [](uint8_t b) { return b == 0; });
     r.write = [base, planes, n](ByteWriter& w) {
         const TensorInfo& b = *base->info;
         w.u64(tensor_fingerprint(b.dtype, b.shape, base->data(), b.nbytes()));

@@ -23,6 +23,7 @@
 #include "format/container.hpp"
 #include "format/spec.hpp"
 #include "io/checkpoint.hpp"
+#include "io/progress.hpp"
 
 namespace deltacodec {
 
@@ -49,6 +50,7 @@ struct RdCurve {
 struct EncodeContext {
     ThreadPool& pool;
     Scratch& scratch;
+    ProgressMeter* progress = nullptr;  ///< within() as a large tensor's encoding advances (optional)
 };
 
 /// encode()'s result: the parallel work done; `write` serialises the payload
@@ -56,6 +58,7 @@ struct EncodeContext {
 struct EncodedRecord {
     std::function<void(ByteWriter&)> write;
     double err2 = 0, ref2 = 0;  ///< lossy methods: ‖Δ̂ − Δ‖², ‖Δ‖²
+    bool unchanged = false;     ///< the fine-tune's tensor equals the base's (a zero delta)
 };
 
 /// Receives a tensor's rebuilt bytes, in order, in bands.

@@ -53,7 +53,7 @@ std::optional<EncodedRecord> patch_encode(const TensorInput& in, const CompressO
     const TensorInfo& bi = *in.base->info;
     const DeltaView dv{in.base->data(), bi.dtype, in.ft->data(), fi.dtype, fi.shape[0], fi.shape[1]};
     TensorStats st;
-    std::optional<CodedTensor> ct = encode_tensor(dv, opt.codec, ec.pool, st);
+    std::optional<CodedTensor> ct = encode_tensor(dv, opt.codec, ec.pool, st, ec.progress);
     if (!ct) return std::nullopt;  // NaN or infinity in the delta
     auto coded = std::make_shared<CodedTensor>(std::move(*ct));
     const TensorRef* base = in.base;
@@ -67,6 +67,7 @@ std::optional<EncodedRecord> patch_encode(const TensorInput& in, const CompressO
     };
     r.err2 = st.err2;
     r.ref2 = st.ref2;
+    r.unchanged = st.ref2 == 0;
     return r;
 }
 

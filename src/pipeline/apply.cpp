@@ -5,11 +5,33 @@
 
 namespace deltacodec {
 
+namespace {
+// Passes a tensor's bands on to the target, telling the meter how far the tensor is.
+struct MeteredSink final : BandSink {
+    BandSink& inner;
+    ProgressMeter& meter;
+    uint64_t done = 0, total = 0;
+    MeteredSink(BandSink& s, ProgressMeter& m) : inner(s), meter(m) {}
+    uint8_t* band_buffer(size_t n) override { return inner.band_buffer(n); }
+    void put(const uint8_t* p, size_t n) override {
+        inner.put(p, n);
+        done += n;
+        meter.within(done, total);
+    }
+};
+}  // namespace
+
 size_t rebuild_tensors(const MappedFile& f, DcxReader& rd, const OpenedDcx& o, const Checkpoint& base, ThreadPool& pool,
                        RebuildTarget& target, const ProgressFn& progress) {
     const std::string& path = f.path();
     size_t total = 0, done = 0;
-    for (const ShardSpec& sh : o.hdr.shards) total += sh.tensors.size();
+    uint64_t total_bytes = 0;
+    for (const ShardSpec& sh : o.hdr.shards) {
+        total += sh.tensors.size();
+        for (const TensorSpec& t : sh.tensors) total_bytes += tensor_nbytes(t);
+    }
+    ProgressMeter meter(progress, total_bytes, total);
+    MeteredSink metered(target, meter);
     struct Buffers {
         Scratch out, blob;
     } bufs[2];  // tensor i decodes into one set while tensor i-1's bytes may still be written from the other
@@ -33,20 +55,25 @@ size_t rebuild_tensors(const MappedFile& f, DcxReader& rd, const OpenedDcx& o, c
             Buffers& b = bufs[done % 2];
             const DecodeContext dc{pool, &base, spec, ctx, b.out, b.blob};
             target.begin_tensor(spec);
-            rec.body->decode(dc, target);
+            metered.done = 0;
+            metered.total = tensor_nbytes(spec);
+            meter.begin_tensor(spec.name, metered.total);
+            rec.body->decode(dc, metered);
             target.end_tensor();
+            meter.end_tensor();
+            meter.tensor_done();
             // The target took this tensor's last band, so (depth-1 writers) the
             // previous one is written: its section's pages can leave our resident set.
             if (prev.size) f.release(prev.offset, prev.size + kSectionOverhead);
             prev = s;
             ++done;
-            if (progress) progress(done, total, spec.name);
             have = rd.next(s);
         }
         target.end_shard();
     }
     if (!have) throw Error(path + ": truncated .dcx file (no END section)");
     check_end(f, s, done);
+    meter.finish();
     return done;
 }
 
