@@ -77,7 +77,7 @@ void verify_readback(const std::string& temp, const std::string& out_path, size_
                 ++n;
                 if (!rd.next(s)) throw Error(temp + ": truncated .dcx file");
             }
-        check_end(f, s, n);
+        check_end(f.path(), s, n);
         if (n != tensors) throw Error("tensor count " + std::to_string(n));
     } catch (const Error& e) {
         throw Error("the .dcx written for " + out_path + " does not read back (" + e.what() +
@@ -140,11 +140,12 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     for (const Checkpoint* c : {&base, &ft})
         for (const std::string& f : c->file_paths()) inputs.push_back(f);
     for (const std::string& in : inputs) {
-        if (same_file(in, out_path)) throw Error("refusing to overwrite the input " + in + " with the output");
+        if (!is_stdio(out_path) && same_file(in, out_path))
+            throw Error("refusing to overwrite the input " + in + " with the output");
         if (!opt.report.empty() && same_file(in, opt.report))
             throw Error("refusing to overwrite the input " + in + " with the report");
     }
-    if (!opt.report.empty() && same_target(opt.report, out_path))
+    if (!opt.report.empty() && (is_stdio(opt.report) ? is_stdio(out_path) : same_target(opt.report, out_path)))
         throw Error("the report and the output are the same file: " + opt.report);
     for (const std::string& f : ft.aux_files()) {
         struct stat st {};
@@ -250,7 +251,20 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     // unwritable report fails early; it is committed right after the .dcx.
     std::unique_ptr<OutputFile> report_file;
     if (!opt.report.empty()) report_file = std::make_unique<OutputFile>(opt.report, opt.overwrite);
-    DcxWriter dcx(out);
+    // Standard output cannot be read back: each section is checked by the readers'
+    // parsers before it is sent instead (framing and checksums are computed from it).
+    SectionSequenceCheck stream_check("<stdout>");
+    DcxWriter::Check check;
+    if (out.is_stream())
+        check = [&stream_check](SectionType t, const std::vector<uint8_t>& p) {
+            try {
+                stream_check.check(t, p.data(), p.size());
+            } catch (const Error& e) {
+                throw Error(std::string("the .dcx written to <stdout> does not check out (") + e.what() +
+                            "): please report this");
+            }
+        };
+    DcxWriter dcx(out, check);
     dcx.section(SectionType::HEADER, header_bytes);
     for (const std::string& f : ft.aux_files()) {
         const std::vector<uint8_t> data = read_file(ft.path() + "/" + f, kMaxAuxFile, opt.follow_symlinks);
@@ -334,7 +348,10 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     const std::string es = end.dump();
     dcx.section(SectionType::END, std::vector<uint8_t>(es.begin(), es.end()));
     out.flush();
-    verify_readback(out.temp_path(), out_path, plans.size());
+    if (!out.is_stream())
+        verify_readback(out.temp_path(), out_path, plans.size());
+    else if (!stream_check.complete())
+        throw Error("the .dcx written to <stdout> ended early: please report this");
     rep.dcx_bytes = out.bytes_written();
     if (report_file) {
         const std::string js = rep.to_json(opt) + "\n";
@@ -346,7 +363,7 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
         try {
             report_file->commit();
         } catch (...) {
-            if (!opt.overwrite) ::unlink(out_path.c_str());  // created by this run a moment ago
+            if (!opt.overwrite && !out.is_stream()) ::unlink(out_path.c_str());  // created by this run a moment ago
             throw;
         }
     }

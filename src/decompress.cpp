@@ -79,19 +79,28 @@ struct FileTarget final : RebuildTarget {
 
 DecompressReport decompress(const std::string& base_path, const std::string& dcx_path, const std::string& out_path,
                             const DecompressOptions& opt) {
-    const MappedFile f = MappedFile::open(dcx_path);
+    // A .dcx on standard input is spooled beside the output, where the output's
+    // bytes are about to go anyway (TMPDIR when the output is standard output too).
+    const std::filesystem::path out_parent = std::filesystem::path(out_path).parent_path();
+    const MappedFile f = MappedFile::open_input(dcx_path, is_stdio(out_path)   ? std::string()
+                                                          : out_parent.empty() ? std::string(".")
+                                                                               : out_parent.string());
     DcxReader rd(f);
     const OpenedDcx o = open_dcx(f, rd, true);
+    if (o.hdr.directory && is_stdio(out_path))
+        throw Error(f.path() + " rebuilds a model directory, which cannot be written to standard output");
     const Checkpoint base = Checkpoint::open(base_path, opt.follow_symlinks);
     // The output may not replace an input: the .dcx, the base, any file of a base
     // directory (a shard inside it), nor, for a directory output (replaced whole),
     // a directory holding an input.
-    std::vector<std::string> inputs = {base_path, dcx_path};
+    std::vector<std::string> inputs = {base_path};
+    if (!is_stdio(dcx_path)) inputs.push_back(dcx_path);
     if (base.is_directory())
         for (const Shard& sh : base.shards()) inputs.push_back(base_path + "/" + sh.file);
     std::error_code ec;
     const std::filesystem::path out_abs = std::filesystem::weakly_canonical(out_path, ec);
     for (const std::string& in : inputs) {
+        if (is_stdio(out_path)) break;
         if (same_file(in, out_path)) throw Error("refusing to overwrite the input " + in + " with the output");
         const std::filesystem::path in_abs = std::filesystem::weakly_canonical(in, ec);
         if (o.hdr.directory && !out_abs.empty() && !ec) {
@@ -110,7 +119,7 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
         for (const ShardSpec& sh : o.hdr.shards) writes.push_back(sh.file);
         for (const AuxFile& a : o.files) writes.push_back(a.name);
         dir = std::make_unique<OutputDir>(out_path, opt.overwrite, writes);
-    } else if (is_directory(out_path)) {
+    } else if (!is_stdio(out_path) && is_directory(out_path)) {
         throw Error(out_path + " is a directory, but this .dcx rebuilds a single .safetensors file");
     }
 

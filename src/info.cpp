@@ -12,8 +12,10 @@ std::vector<std::pair<std::string, std::string>> options_list(const DcxHeader& h
     std::vector<std::pair<std::string, std::string>> out;
     for (auto it = h.options.begin(); it != h.options.end(); ++it) {
         const json& v = it.value();
-        if (v.is_string()) out.emplace_back(it.key(), v.get<std::string>());
-        else if (v.is_primitive()) out.emplace_back(it.key(), v.dump());
+        if (v.is_string())
+            out.emplace_back(it.key(), v.get<std::string>());
+        else if (v.is_primitive())
+            out.emplace_back(it.key(), v.dump());
     }
     return out;
 }
@@ -26,7 +28,7 @@ size_t DcxInfo::count(const std::string& kind) const {
 }
 
 DcxInfo info(const std::string& dcx_path) {
-    const MappedFile f = MappedFile::open(dcx_path);
+    const MappedFile f = MappedFile::open_input(dcx_path);
     DcxReader rd(f);
     const OpenedDcx o = open_dcx(f, rd, true);
     DcxInfo in;
@@ -60,7 +62,7 @@ DcxInfo info(const std::string& dcx_path) {
             if (!rd.next(s)) throw Error(dcx_path + ": truncated .dcx file");
         }
     }
-    const EndStats end = check_end(f, s, in.tensors.size());
+    const EndStats end = check_end(f.path(), s, in.tensors.size());
     in.has_rel_error = end.has_rel_error;
     in.rel_error = end.rel_error;
     in.ratio = f.size() ? static_cast<double>(in.delta_bytes) / f.size() : 0.0;

@@ -72,7 +72,7 @@ size_t rebuild_tensors(const MappedFile& f, DcxReader& rd, const OpenedDcx& o, c
         target.end_shard();
     }
     if (!have) throw Error(path + ": truncated .dcx file (no END section)");
-    check_end(f, s, done);
+    check_end(f.path(), s, done);
     meter.finish();
     return done;
 }
@@ -96,7 +96,7 @@ struct SinkTarget final : RebuildTarget {
 
 ApplyReport apply(const std::string& base_path, const std::string& dcx_path, TensorSink& sink,
                   const ApplyOptions& opt) {
-    const MappedFile f = MappedFile::open(dcx_path);
+    const MappedFile f = MappedFile::open_input(dcx_path);
     DcxReader rd(f);
     const OpenedDcx o = open_dcx(f, rd, false);  // FILE sections are not apply()'s output
     const Checkpoint base = Checkpoint::open(base_path, opt.follow_symlinks);
