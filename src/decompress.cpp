@@ -39,7 +39,9 @@ struct FileTarget final : RebuildTarget {
 
     FileTarget(const DecompressOptions& o, OutputDir* d, const std::string& out, DecompressReport& r)
         : opt(o), dir(d), out_path(out), rep(r) {}
+    std::string current;  // the shard being written (its relative path)
     void begin_shard(const ShardSpec& sh) override {
+        current = sh.file;
         of = std::make_unique<OutputFile>(dir ? dir->path_of(sh.file) : out_path, dir ? false : opt.overwrite);
         w = std::make_unique<SafetensorsWriter>(*of, sh.tensors, sh.metadata);
         writer = std::make_unique<SerialWorker>(1);
@@ -67,6 +69,7 @@ struct FileTarget final : RebuildTarget {
         w->finish();
         w.reset();
         rep.bytes_written += of->bytes_written();
+        rep.written.emplace_back(dir ? current : out_path, of->bytes_written());
         if (dir)
             of->commit();
         else
@@ -134,6 +137,7 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
                         [&](const uint8_t* p, size_t n) { af.write(p, n); });
             af.commit();
             rep.bytes_written += a.data.raw;
+            rep.written.emplace_back(a.name, a.data.raw);
             ++rep.files;
         }
         dir->commit();

@@ -1,6 +1,7 @@
 // deltacodec — the one reader of .dcx sections (see record.hpp).
 #include "format/record.hpp"
 
+#include <cstdio>
 #include <set>
 
 #include "deltacodec/error.hpp"
@@ -105,6 +106,40 @@ Record parse_record(const Section& s, const TensorSpec& spec, const std::string&
     rec.body = rec.method->parse(r, spec);
     r.expect_end();
     return rec;
+}
+
+void BaseFingerprint::add(const Record& rec) {
+    const std::optional<uint64_t> fp = rec.body->base_fingerprint();
+    if (!fp) return;
+    any_ = true;
+    bytes_.str16(rec.prefix.name);
+    bytes_.u64(*fp);
+}
+
+uint64_t BaseFingerprint::value() const { return any_ ? xxh3(bytes_.buf.data(), bytes_.buf.size()) : 0; }
+
+BaseFingerprint dcx_base_fingerprint(const MappedFile& f) {
+    DcxReader rd(f);
+    const OpenedDcx o = open_dcx(f, rd, false);
+    BaseFingerprint bf;
+    Section s = o.first;
+    for (const ShardSpec& sh : o.hdr.shards)
+        for (const TensorSpec& spec : sh.tensors) {
+            bf.add(parse_record(s, spec, f.path()));
+            if (!rd.next(s)) throw Error(f.path() + ": truncated .dcx file");
+        }
+    return bf;
+}
+
+std::string fingerprint_hex(uint64_t fp) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fp));
+    return buf;
+}
+
+std::string base_needed(const std::string& name, uint64_t fp) {
+    return name.empty() ? "the base with fingerprint " + fingerprint_hex(fp)
+                        : "the base '" + name + "' (fingerprint " + fingerprint_hex(fp) + ")";
 }
 
 void verify_record_blobs(const Record& rec, const std::string& ctx, DcxTensor& out) {

@@ -75,6 +75,27 @@ private:
     bool have_header_ = false, files_done_ = false, ended_ = false;
 };
 
+/// The fingerprint of the base a .dcx needs (FORMAT.md "Base fingerprint of a
+/// .dcx"): XXH3-64 over, for each record that uses the base, in file order, its
+/// name (u16 length, bytes) and its base tensor's fingerprint (u64).
+class BaseFingerprint {
+public:
+    void add(const Record& rec);
+    bool any() const { return any_; }
+    uint64_t value() const;  ///< 0 when no record uses the base
+
+private:
+    ByteWriter bytes_;
+    bool any_ = false;
+};
+/// The base fingerprint of the mapped .dcx, read again from its start (records
+/// parsed, blobs not decoded): for messages about a wrong base.
+BaseFingerprint dcx_base_fingerprint(const MappedFile& f);
+/// 16 lowercase hex digits.
+std::string fingerprint_hex(uint64_t fp);
+/// "the base 'NAME' (fingerprint 0123456789abcdef)", or without the name when none is recorded.
+std::string base_needed(const std::string& name, uint64_t fp);
+
 /// Streams every blob of a record to check it decodes (bounded memory, no base
 /// needed) and describes it as info shows it (`out`'s kind, reason, method fields).
 void verify_record_blobs(const Record& rec, const std::string& ctx, DcxTensor& out);

@@ -59,6 +59,7 @@ struct ExactBody final : RecordBody {
     void describe(const std::string& ctx, DcxTensor&) const override {
         stream_blob(data, ctx, [](const uint8_t*, size_t) {});
     }
+    std::optional<uint64_t> base_fingerprint() const override { return fingerprint; }
 };
 
 std::unique_ptr<const RecordBody> exact_parse(ByteReader& r, const TensorSpec& spec) {

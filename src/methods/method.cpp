@@ -22,12 +22,12 @@ const TensorRef& DecodeContext::base_tensor(DType dtype, const Shape& shape, uin
     const std::string& name = spec.name;
     if (!base) throw Error(ctx + ": needs the base checkpoint");
     const TensorRef* b = base->find(name);
-    if (!b) throw Error("wrong base: " + base->path() + " has no tensor '" + name + "'");
+    if (!b) throw WrongBase("wrong base: " + base->path() + " has no tensor '" + name + "'");
     if (b->info->dtype != dtype || b->info->shape != shape)
-        throw Error("wrong base: tensor '" + name + "' of " + base->path() + " has another dtype or shape");
+        throw WrongBase("wrong base: tensor '" + name + "' of " + base->path() + " has another dtype or shape");
     if (tensor_fingerprint(dtype, shape, b->data(), b->info->nbytes()) != fingerprint)
-        throw Error("wrong base: tensor '" + name + "' of " + base->path() +
-                    " differs from the one this .dcx was made against");
+        throw WrongBase("wrong base: tensor '" + name + "' of " + base->path() +
+                        " differs from the one this .dcx was made against");
     return *b;
 }
 

@@ -81,7 +81,7 @@ struct DecodeContext {
     Scratch& out;
     Scratch& blob;
     /// The base tensor of this record, checked against its dtype, shape and
-    /// fingerprint; throws Error("wrong base: ...").
+    /// fingerprint; throws WrongBase("wrong base: ...").
     const TensorRef& base_tensor(DType dtype, const Shape& shape, uint64_t fingerprint) const;
     /// A blob's bytes: a view of the file when stored, else decoded into `blob`.
     const uint8_t* blob_view(const BlobRef& b) const;
@@ -97,6 +97,16 @@ public:
     /// Verifies every blob by streaming (bounded memory, no base needed) and fills
     /// what info shows of this record (kind, reason, method fields).
     virtual void describe(const std::string& ctx, DcxTensor& out) const = 0;
+    /// The fingerprint of the base tensor the record is a delta against; nullopt
+    /// when it does not use the base.
+    virtual std::optional<uint64_t> base_fingerprint() const { return std::nullopt; }
+};
+
+/// What DecodeContext::base_tensor() throws: the base given is not the one the
+/// .dcx was made against (the rebuild adds which base it needs).
+class WrongBase : public Error {
+public:
+    using Error::Error;
 };
 
 /// One row of the method registry (a table of traits, as ggml's type traits).

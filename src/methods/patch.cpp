@@ -117,6 +117,7 @@ struct PatchBody final : RecordBody {
         if (find_transform(ct.transform)->has_bands) t.bands = std::string(bands_name(ct.bands));
         t.widths.assign(ct.widths.begin(), ct.widths.end());
     }
+    std::optional<uint64_t> base_fingerprint() const override { return fingerprint; }
 };
 
 std::unique_ptr<const RecordBody> patch_parse(ByteReader& r, const TensorSpec& spec) {

@@ -58,7 +58,13 @@ size_t rebuild_tensors(const MappedFile& f, DcxReader& rd, const OpenedDcx& o, c
             metered.done = 0;
             metered.total = tensor_nbytes(spec);
             meter.begin_tensor(spec.name, metered.total);
-            rec.body->decode(dc, metered);
+            try {
+                rec.body->decode(dc, metered);
+            } catch (const WrongBase& e) {
+                // Say which base the file needs (read from the whole file; blobs not decoded).
+                throw Error(std::string(e.what()) + "; " + path + " needs " +
+                            base_needed(o.hdr.base_name, dcx_base_fingerprint(f).value()));
+            }
             target.end_tensor();
             meter.end_tensor();
             meter.tensor_done();
@@ -98,7 +104,7 @@ ApplyReport apply(const std::string& base_path, const std::string& dcx_path, Ten
                   const ApplyOptions& opt) {
     const MappedFile f = MappedFile::open_input(dcx_path);
     DcxReader rd(f);
-    const OpenedDcx o = open_dcx(f, rd, false);  // FILE sections are not apply()'s output
+    const OpenedDcx o = open_dcx(f, rd, opt.verify_files);  // FILE sections are not apply()'s output
     const Checkpoint base = Checkpoint::open(base_path, opt.follow_symlinks);
     ThreadPool pool(opt.threads);
     SinkTarget t(sink);
