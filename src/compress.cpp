@@ -134,6 +134,11 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     const std::regex inc_re = make_regex(has_inc ? opt.include : ".", "--include");
     const std::regex exc_re = make_regex(has_exc ? opt.exclude : ".", "--exclude");
 
+    // The same file twice is a slip of the keyboard, never a fine-tune: refused. (A
+    // different file with the same tensors is compressed, and the report says so:
+    // CompressReport::identical_to_base().)
+    if (same_file(base_path, ft_path))
+        throw Error("the base and the fine-tune are the same file (" + base_path + "): there is no delta to store");
     const Checkpoint base = Checkpoint::open(base_path, opt.follow_symlinks);
     const Checkpoint ft = Checkpoint::open(ft_path, opt.follow_symlinks);
     std::vector<std::string> inputs = {base_path, ft_path};
@@ -225,6 +230,9 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
     DcxHeader hdr;
     hdr.directory = ft.is_directory();
     hdr.options = options_json(opt);
+    if (opt.base_name.size() > kMaxBaseName)
+        throw Error("the base name is longer than " + std::to_string(kMaxBaseName) + " bytes");
+    hdr.base_name = opt.base_name;
     for (const Shard& s : ft.shards()) {
         ShardSpec ss{ft.is_directory() ? s.file : std::string("model.safetensors"), s.st.metadata(), {}};
         for (const TensorInfo& t : s.st.tensors()) ss.tensors.push_back({t.name, t.dtype, t.shape});
