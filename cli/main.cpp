@@ -142,27 +142,28 @@ struct ProgressLine {
 
 // --- "did you mean": the nearest known word within a small edit distance ------
 
+// Edits (insert, delete, substitute, swap two neighbours) from a to b: the
+// optimal string alignment distance. Words here are command-line arguments.
 size_t edit_distance(std::string_view a, std::string_view b) {
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-        size_t diag = row[0];
-        row[0] = i;
+    std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+    for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+    for (size_t i = 1; i <= a.size(); ++i)
         for (size_t j = 1; j <= b.size(); ++j) {
-            const size_t up = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1])});
-            diag = up;
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
         }
-    }
-    return row[b.size()];
+    return d[a.size()][b.size()];
 }
 
-// The candidate nearest to `word` (an edit distance of 1 for short words, 2
-// otherwise, or a prefix of at least 3 characters); "" when none is near.
+// The candidate nearest to `word` (an edit distance of 1 for words of up to 3
+// characters, 2 for longer ones, or a prefix of at least 3 characters); "" when
+// none is near.
 std::string nearest(std::string_view word, const std::vector<std::string>& candidates) {
     if (word.size() > 64) return "";
     std::string best;
-    size_t best_d = word.size() <= 4 ? 2 : 3;
+    size_t best_d = word.size() <= 3 ? 2 : 3;
     for (const std::string& c : candidates) {
         const size_t d = word.size() >= 3 && c.rfind(word, 0) == 0 ? 1 : edit_distance(word, c);
         if (d < best_d) best = c, best_d = d;
