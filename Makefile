@@ -6,12 +6,16 @@ PY        ?= /usr/bin/python3
 BUILD     ?= build
 JOBS      ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
+PREFIX    ?= /usr/local
 
+# Debian packages the library and the CLI need to build (`make cli`, `make install`).
+BUILD_PACKAGES = build-essential cmake pkg-config libzstd-dev libxxhash-dev nlohmann-json3-dev libcli11-dev
+# What `make demo` adds: its NumPy evaluator of the example model (examples/accuracy.py; OpenBLAS
+# for speed) and the data set (about 45 MB in all; no PyTorch).
+DEMO_PACKAGES = python3-numpy libopenblas0-pthread dataset-fashion-mnist
 # Debian packages the build, tests, harness and benchmarks need.
-DEB_PACKAGES = build-essential cmake pkg-config libzstd-dev libxxhash-dev \
-  nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  pybind11-dev python3-dev python3-numpy python3-torch libopenblas0-pthread \
-  python3-matplotlib dataset-fashion-mnist
+DEB_PACKAGES = $(BUILD_PACKAGES) $(DEMO_PACKAGES) libgtest-dev libgmock-dev libbenchmark-dev \
+  pybind11-dev python3-dev python3-torch python3-matplotlib
 
 # Only `make fuzz` needs these (clang 14 and its libFuzzer/sanitizer runtimes).
 FUZZ_PACKAGES = clang libclang-rt-14-dev
@@ -22,12 +26,18 @@ FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?= safetensors index dcx_info dcx_decompress
 FUZZ_FLAGS   ?= -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 
-.PHONY: all deps fuzz-deps build demo test test-unit test-asan fuzz fuzz-build fuzz-merge zoo results bench format clean
+.PHONY: all deps deps-build deps-demo fuzz-deps build cli demo install install-cpp test test-unit test-asan fuzz fuzz-build fuzz-merge zoo results bench format clean
 
 all: build
 
 deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)"
+
+deps-build:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BUILD_PACKAGES)"
+
+deps-demo: deps-build
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEMO_PACKAGES)"
 
 fuzz-deps: deps
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(FUZZ_PACKAGES)"
@@ -43,12 +53,29 @@ install-packages:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "deps: all Debian packages present"; fi
 
+# Everything: library, CLI, tests, benchmarks, Python module (on again if `make cli` configured $(BUILD)).
 build: deps
-	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+	cmake -S . -B $(BUILD) -DDELTACODEC_TESTS=ON -DDELTACODEC_BENCH=ON -DDELTACODEC_PYTHON=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
-demo: build
+# The library and the CLI only. A fresh $(BUILD) is configured without tests, benchmarks and the
+# Python module (they need packages the CLI does not); an existing one keeps its settings.
+cli: deps-build
+	@[ -f $(BUILD)/CMakeCache.txt ] || cmake -S . -B $(BUILD) -DDELTACODEC_TESTS=OFF -DDELTACODEC_BENCH=OFF \
+	  -DDELTACODEC_PYTHON=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target deltacodec_cli
+
+demo: cli deps-demo
 	@bash examples/demo.sh $(BUILD)/deltacodec
+
+# Installs under PREFIX (DESTDIR honoured): bin/deltacodec, include/deltacodec/*.hpp, libdeltacodec.a,
+# lib/cmake/deltacodec/ (find_package) and lib/pkgconfig/deltacodec.pc (see docs/API.md).
+# The Python package's own install target joins `install`'s prerequisites here.
+install: install-cpp
+
+install-cpp: cli
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 # Every test: C++ unit + CLI tests (ctest), then the harness smoke test.
 test: build

@@ -164,6 +164,16 @@ def t_evaluate(cli, tmp, base_p, rebuilt, mb, mf):
     return m
 
 
+@check("examples/accuracy.py (NumPy, make demo) gives PyTorch's accuracies")
+def t_numpy_accuracy(base_p, ft_p, mb, mf):
+    sys.path.insert(0, os.path.join(HERE, "..", "examples"))
+    import accuracy
+    for name, path, want in (("base", base_p, mb), ("fine-tune", ft_p, mf)):
+        got = accuracy.accuracy(path)
+        print(f"     {name}: NumPy {got:.4f}, PyTorch {want:.4f}")
+        assert abs(got - want) <= 0.0005, f"{name}: NumPy {got:.4f} vs PyTorch {want:.4f}"
+
+
 @check("bf16 sharded model directory round trip")
 def t_dir(cli, tmp, base, ft):
     bd, fd = os.path.join(tmp, "base_dir"), os.path.join(tmp, "ft_dir")
@@ -236,6 +246,7 @@ def main():
             c = t_compress(cli, tmp, base_p, ft_p)
             d = t_decompress(cli, tmp, base_p, ft_p, *c) if c else None
             m = t_evaluate(cli, tmp, base_p, d[0], mb, mf) if d else None
+            t_numpy_accuracy(base_p, ft_p, mb, mf)
             t_dir(cli, tmp, base, ft)
             if c and d and m is not None:
                 t_tables(tmp, {"mf": mf, "mb": mb, "s": c[1], "err": d[1], "m": m})

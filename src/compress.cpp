@@ -4,14 +4,13 @@
 
 #include <cmath>
 #include <cstdio>
-#include <regex>
 
 #include "deltacodec/deltacodec.hpp"
 #include "format/record.hpp"
 #include "io/checkpoint.hpp"
 #include "io/text.hpp"
 #include "options_json.hpp"
-#include "pipeline/allocate.hpp"
+#include "pipeline/select.hpp"
 
 namespace deltacodec {
 using json = nlohmann::json;
@@ -49,14 +48,6 @@ double CompressReport::rel_error() const {
 }
 
 namespace {
-
-std::regex make_regex(const std::string& re, const char* flag) {
-    try {
-        return std::regex(re, std::regex::ECMAScript | std::regex::icase);
-    } catch (const std::regex_error&) {
-        throw Error(std::string("bad ") + flag + " regular expression '" + re + "'");
-    }
-}
 
 // Reads the finished temporary .dcx back with the readers' own parser (framing,
 // checksums, HEADER, FILE names, every record, END): a file our own reader
@@ -110,6 +101,7 @@ std::string CompressReport::to_json(const CompressOptions& opt) const {
     for (const TensorReport& t : tensors)
         ts.push_back({{"name", t.name},
                       {"kind", t.kind},
+                      {"method", t.method},
                       {"reason", t.reason},
                       {"dtype", t.dtype},
                       {"shape", t.shape},
@@ -129,10 +121,7 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
         throw Error("--patch " + std::to_string(cp.patch) + " is not a multiple of 8 between 8 and 256");
     if (cp.jpeg_table && cp.transform != TransformId::DCT)
         throw Error("--quant-table jpeg applies to --method dct only");
-    const std::regex skip_re = make_regex(kDefaultSkipPattern, "default");
-    const bool has_inc = !opt.include.empty(), has_exc = !opt.exclude.empty();
-    const std::regex inc_re = make_regex(has_inc ? opt.include : ".", "--include");
-    const std::regex exc_re = make_regex(has_exc ? opt.exclude : ".", "--exclude");
+    const Selector selector(opt);
 
     // The same file twice is a slip of the keyboard, never a fine-tune: refused. (A
     // different file with the same tensors is compressed, and the report says so:
@@ -159,60 +148,9 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
             throw Error(printable(p) + " is larger than 1 GiB, the most a .dcx carries for a file other than a shard");
     }
 
-    // Select: every tensor's candidate methods, most preferred first, each
-    // applicable to it. Nothing is read from the tensors' data.
-    const MethodTraits& patch = method(MethodId::PATCH);
-    const MethodTraits& exact = method(MethodId::EXACT_DELTA);
-    const MethodTraits& whole = method(MethodId::WHOLE);
-    std::vector<TensorPlan> plans;
-    bool related = false;
-    const uint64_t p2 = static_cast<uint64_t>(cp.patch) * cp.patch;
-    for (const TensorRef& t : ft.tensors()) {
-        const TensorInfo& fi = *t.info;
-        TensorPlan plan;
-        plan.in.ft = &t;
-        plan.in.base = base.find(fi.name);
-        // Why it would be stored whole, were it not a delta.
-        WholeReason why = WholeReason::NEW;
-        const char* why_s = "new";
-        bool selected = false;
-        if (const TensorRef* b = plan.in.base) {
-            const TensorInfo& bi = *b->info;
-            const bool floats = dtype_is_compressible(fi.dtype) && dtype_is_compressible(bi.dtype);
-            if (bi.shape != fi.shape) {
-                why = WholeReason::RESHAPED, why_s = "reshaped";
-            } else {
-                if (fi.shape.size() == 2 && floats) related = true;
-                selected = floats && fi.shape.size() == 2 && fi.numel() > 0;
-                if (selected) {
-                    if (has_inc)
-                        selected = std::regex_search(fi.name, inc_re);
-                    else
-                        selected = fi.numel() >= p2 && !std::regex_search(fi.name, skip_re);
-                    if (has_exc && std::regex_search(fi.name, exc_re)) selected = false;
-                }
-                if (!dtype_is_compressible(fi.dtype))
-                    why = WholeReason::NOT_FLOAT, why_s = "not-float";
-                else
-                    why = WholeReason::DTYPE_CHANGED, why_s = "dtype";
-            }
-        }
-        auto offer = [&](const MethodTraits& m, WholeReason w, const std::string& reason) {
-            TensorInput in = plan.in;
-            in.why = w;
-            if (m.applicable(in)) plan.candidates.push_back(Candidate{&m, w, reason, {}});
-        };
-        if (selected) {
-            // The patch coder declines a delta holding NaN or infinity: then lossless.
-            offer(patch, why, "");
-            offer(exact, why, "non-finite");
-            offer(whole, WholeReason::DTYPE_CHANGED, "non-finite");
-        } else {
-            offer(exact, why, "selection");
-            offer(whole, why, why_s);
-        }
-        plans.push_back(std::move(plan));
-    }
+    // Select: every tensor's candidate methods, most preferred first.
+    Selection sel = selector.select(base, ft);
+    std::vector<TensorPlan>& plans = sel.plans;
     // Refuse what no reader would accept, before writing anything.
     for (const TensorRef& t : ft.tensors()) {
         const TensorInfo& fi = *t.info;
@@ -223,7 +161,7 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
             throw Error(ft_path + ": tensor '" + fi.name + "' has " + std::to_string(fi.shape.size()) +
                         " dimensions; a .dcx holds at most " + std::to_string(kMaxRank));
     }
-    if (!related)
+    if (!sel.related)
         throw Error("base and fine-tune share no 2-D float tensor of the same name and shape: " + base_path +
                     " is not the base of " + ft_path);
 
@@ -327,8 +265,9 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
         tr.params = fi.numel();
         tr.delta_bytes = fi.nbytes();
         tr.kind = std::string(used->method->kind);
+        tr.method = std::string(used->method->name);
         tr.reason = used->reason;
-        if (used->method->lossy) tr.err2 = enc->err2, tr.ref2 = enc->ref2;
+        if (used->method->lossy()) tr.err2 = enc->err2, tr.ref2 = enc->ref2;
         tr.unchanged = enc->unchanged;
         const TensorPrefix pre{fi.name, used->method->id, fi.dtype, fi.shape};
         writer.submit([&, idx, pre, enc = std::move(*enc), tr = std::move(tr)]() mutable {

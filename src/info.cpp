@@ -87,7 +87,7 @@ DcxInfo info(const std::string& dcx_arg) {
             t.stored_bytes = s.size + kSectionOverhead;
             verify_record_blobs(rec, dcx_path + ": tensor '" + spec.name + "'", t);
             bf.add(rec);
-            if (rec.method->lossy) {
+            if (rec.method->lossy()) {
                 coded_params += numel;
                 coded_bytes += t.stored_bytes;
             }
@@ -131,6 +131,7 @@ std::string DcxInfo::to_json() const {
                   {"dtype", t.dtype},
                   {"shape", t.shape},
                   {"kind", t.kind},
+                  {"method", t.method},
                   {"stored_bytes", t.stored_bytes}};
         if (!t.reason.empty()) e["reason"] = t.reason;
         if (!t.transform.empty()) {

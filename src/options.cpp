@@ -11,6 +11,7 @@
 #include "codec/codec.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "io/text.hpp"
+#include "methods/method.hpp"
 #include "options_json.hpp"
 
 namespace deltacodec {
@@ -50,12 +51,6 @@ bool parse_flag(std::string_view flag, std::string_view v) {
     throw Error(std::string(flag) + " " + quoted(v) + " is not true or false");
 }
 
-std::vector<std::string> method_names() {
-    std::vector<std::string> v;
-    for (const TransformEntry& t : transform_table()) v.emplace_back(t.name);
-    return v;
-}
-
 bool has_bands(const CompressOptions& o) { return find_transform(o.codec.transform)->has_bands; }
 
 // A bad regular expression is a bad option value (exit 2 in the CLI), found before any work.
@@ -68,271 +63,207 @@ void check_regex(std::string_view flag, std::string_view v) {
     }
 }
 
+using Setter = std::function<void(CompressOptions&, std::string_view)>;
+using Getter = std::function<std::string(const CompressOptions&)>;
+
+// What every row has. The long flag is the last of the CLI names; the JSON key is
+// the keyword (empty for a run setting: `recorded` false).
+OptionRow row(std::string_view cli, std::string_view keyword, bool recorded, OptionKind kind,
+              std::string_view value_name, std::string_view help, OptionShow show, std::string_view label, Setter set,
+              Getter get) {
+    OptionRow r{};
+    r.cli = cli;
+    r.flag = cli.substr(cli.rfind(',') + 1);
+    r.keyword = keyword;
+    r.json = recorded ? keyword : std::string_view();
+    r.kind = kind;
+    r.value_name = value_name;
+    r.help = help;
+    r.show = show;
+    r.show_label = label;
+    r.set = std::move(set);
+    r.get = std::move(get);
+    return r;
+}
+
+// A TEXT row with a closed set of values, each standing for one value of the
+// option's field (`field(o)` is a reference to it).
+template <typename V, typename Field>
+OptionRow choice_row(std::string_view cli, std::string_view keyword, std::string_view help, OptionShow show,
+                     std::string_view label, std::vector<std::pair<std::string, V>> values, Field field) {
+    std::vector<std::string> names;
+    for (const auto& v : values) names.push_back(v.first);
+    const std::string_view flag = cli.substr(cli.rfind(',') + 1);
+    OptionRow r = row(
+        cli, keyword, true, OptionKind::TEXT, "NAME", help, show, label,
+        [flag, names, values, field](CompressOptions& o, std::string_view v) {
+            check_choice(flag, names, v);
+            for (const auto& [name, value] : values)
+                if (name == v) field(o) = value;
+        },
+        [values, field](const CompressOptions& o) {
+            for (const auto& [name, value] : values)
+                if (field(o) == value) return name;
+            return std::string();
+        });
+    r.choices = std::move(names);
+    return r;
+}
+
+// An on/off FLAG row (a run setting).
+template <typename Field>
+OptionRow flag_row(std::string_view cli, std::string_view keyword, std::string_view help, Field field) {
+    const std::string_view flag = cli.substr(cli.rfind(',') + 1);
+    return row(
+        cli, keyword, false, OptionKind::FLAG, "", help, OptionShow::NEVER, "",
+        [flag, field](CompressOptions& o, std::string_view v) { field(o) = parse_flag(flag, v); },
+        [field](const CompressOptions& o) { return std::string(field(o) ? "true" : "false"); });
+}
+
+// A row of the patch coder's options: refused, not recorded, not shown with another method.
+OptionRow patch_row(OptionRow r) {
+    static const std::string only = [] {
+        std::string s = "--method ";
+        for (const std::string& v : method_values(method(MethodId::PATCH))) s += (s.size() > 9 ? "|" : "") + v;
+        return s;
+    }();
+    r.method = method(MethodId::PATCH).name;
+    if (r.only.empty()) r.only = only;
+    return r;
+}
+
+// `--method`: every value a lossy method of the registry answers to, with its summary.
+const std::string& method_help() {
+    static const std::string help = [] {
+        std::string h = "lossy method for the selected tensors:";
+        const char* sep = " ";
+        for (const MethodTraits* m : method_table()) {
+            const std::vector<std::string> values = method_values(*m);
+            if (values.empty()) continue;
+            h += sep;
+            for (size_t i = 0; i < values.size(); ++i) h += (i ? "|" : "") + values[i];
+            h += " (" + std::string(m->summary) + ")";
+            sep = "; ";
+        }
+        return h;
+    }();
+    return help;
+}
+
 std::vector<OptionRow> build_table() {
     std::vector<OptionRow> t;
-    // Each row: names, kind, help, choices, where it applies, describe(), set, get.
-    t.push_back({"--method", "--method", "method", "method", OptionKind::TEXT, "NAME",
-                 "transform: dct, or dwt (one-level Haar)", method_names(), "", nullptr, "", OptionShow::ALWAYS, "",
-                 [](CompressOptions& o, std::string_view v) {
-                     check_choice("--method", method_names(), v);
-                     o.codec.transform = find_transform(v)->id;
-                 },
-                 [](const CompressOptions& o) { return std::string(find_transform(o.codec.transform)->name); }});
-    t.push_back({"--patch",
-                 "--patch",
-                 "patch",
-                 "patch",
-                 OptionKind::INT,
-                 "P",
-                 "patch size p (a multiple of 8, 8..256)",
-                 {},
-                 "",
-                 nullptr,
-                 "",
-                 OptionShow::ALWAYS,
-                 "p=",
-                 [](CompressOptions& o, std::string_view v) {
-                     const int p = static_cast<int>(parse_int("--patch", v, INT_MIN, INT_MAX));
-                     if (!patch_size_ok(p))
-                         throw Error("--patch " + std::to_string(p) + " is not a multiple of 8 between 8 and 256");
-                     o.codec.patch = p;
-                 },
-                 [](const CompressOptions& o) { return std::to_string(o.codec.patch); }});
-    t.push_back({"--bits",
-                 "--bits",
-                 "bits",
-                 "bits",
-                 OptionKind::TEXT,
-                 "SPEC",
-                 "allocation spec BITS:FRACTION,... (widths 0..8, fractions sum to 1)",
-                 {},
-                 "",
-                 nullptr,
-                 "",
-                 OptionShow::ALWAYS,
-                 "",
-                 [](CompressOptions& o, std::string_view v) { o.codec.bits = BitSpec::parse(v); },
-                 [](const CompressOptions& o) { return o.codec.bits.str(); }});
-    t.push_back({"--bands",
-                 "--bands",
-                 "bands",
-                 "bands",
-                 OptionKind::TEXT,
-                 "NAME",
-                 "dwt sub-bands kept",
-                 {"all", "ll_lh_hl", "ll_only"},
-                 "--method dwt",
-                 has_bands,
-                 "all",
-                 OptionShow::ALWAYS,
-                 "bands=",
-                 [](CompressOptions& o, std::string_view v) {
-                     if (!bands_from_name(v, o.codec.bands)) check_choice("--bands", {"all", "ll_lh_hl", "ll_only"}, v);
-                 },
-                 [](const CompressOptions& o) { return std::string(bands_name(o.codec.bands)); }});
-    t.push_back({"--quant-table",
-                 "--quant-table",
-                 "quant_table",
-                 "quant_table",
-                 OptionKind::TEXT,
-                 "NAME",
-                 "dct coefficient weighting: none, or jpeg (the JPEG luminance table resized to p)",
-                 {"none", "jpeg"},
-                 "--method dct",
-                 [](const CompressOptions& o) { return !o.codec.jpeg_table || o.codec.transform == TransformId::DCT; },
-                 "",
-                 OptionShow::NONDEFAULT,
-                 "quant-table=",
-                 [](CompressOptions& o, std::string_view v) {
-                     check_choice("--quant-table", {"none", "jpeg"}, v);
-                     o.codec.jpeg_table = v == "jpeg";
-                 },
-                 [](const CompressOptions& o) { return std::string(o.codec.jpeg_table ? "jpeg" : "none"); }});
-    t.push_back({"--importance",
-                 "--importance",
-                 "importance",
-                 "importance",
-                 OptionKind::TEXT,
-                 "NAME",
-                 "patch ranking: pre (Frobenius norm) or post (low-frequency energy)",
-                 {"pre", "post"},
-                 "",
-                 nullptr,
-                 "",
-                 OptionShow::NONDEFAULT,
-                 "importance=",
-                 [](CompressOptions& o, std::string_view v) {
-                     check_choice("--importance", {"pre", "post"}, v);
-                     o.codec.post_importance = v == "post";
-                 },
-                 [](const CompressOptions& o) { return std::string(o.codec.post_importance ? "post" : "pre"); }});
-    t.push_back(
-        {"--range",
-         "--range",
-         "range",
-         "range",
-         OptionKind::TEXT,
-         "NAME",
-         "per-patch quantizer range: minmax (the seed's) or mse (shrunk to least error)",
-         {"minmax", "mse"},
-         "",
-         nullptr,
-         "",
-         OptionShow::NONDEFAULT,
-         "range=",
-         [](CompressOptions& o, std::string_view v) {
-             check_choice("--range", {"minmax", "mse"}, v);
-             o.codec.range = v == "mse" ? RangeRule::MSE : RangeRule::MINMAX;
-         },
-         [](const CompressOptions& o) { return std::string(o.codec.range == RangeRule::MSE ? "mse" : "minmax"); }});
-    t.push_back({"--meta",
-                 "--meta",
-                 "meta",
-                 "meta",
-                 OptionKind::TEXT,
-                 "NAME",
-                 "per-patch range precision: f16 or f32",
-                 {"f16", "f32"},
-                 "",
-                 nullptr,
-                 "",
-                 OptionShow::NONDEFAULT,
-                 "meta=",
-                 [](CompressOptions& o, std::string_view v) {
-                     check_choice("--meta", {"f16", "f32"}, v);
-                     o.codec.meta_f32 = v == "f32";
-                 },
-                 [](const CompressOptions& o) { return std::string(o.codec.meta_f32 ? "f32" : "f16"); }});
-    t.push_back({"--entropy",
-                 "--entropy",
-                 "entropy",
-                 "entropy",
-                 OptionKind::TEXT,
-                 "NAME",
-                 "entropy coding of stored blobs: zstd or none",
-                 {"zstd", "none"},
-                 "",
-                 nullptr,
-                 "",
-                 OptionShow::NONDEFAULT,
-                 "entropy=",
-                 [](CompressOptions& o, std::string_view v) {
-                     check_choice("--entropy", {"zstd", "none"}, v);
-                     o.entropy = v == "zstd";
-                 },
-                 [](const CompressOptions& o) { return std::string(o.entropy ? "zstd" : "none"); }});
-    t.push_back({"--include",
-                 "--include",
-                 "include",
-                 "include",
-                 OptionKind::TEXT,
-                 "RE",
-                 "compress the 2-D tensors whose names match this regex (replaces the default rule)",
-                 {},
-                 "",
-                 nullptr,
-                 "",
-                 OptionShow::NONDEFAULT,
-                 "include=",
-                 [](CompressOptions& o, std::string_view v) {
-                     check_regex("--include", v);
-                     o.include = v;
-                 },
-                 [](const CompressOptions& o) { return o.include; }});
-    t.push_back({"--exclude",
-                 "--exclude",
-                 "exclude",
-                 "exclude",
-                 OptionKind::TEXT,
-                 "RE",
-                 "never compress tensors whose names match this regex",
-                 {},
-                 "",
-                 nullptr,
-                 "",
-                 OptionShow::NONDEFAULT,
-                 "exclude=",
-                 [](CompressOptions& o, std::string_view v) {
-                     check_regex("--exclude", v);
-                     o.exclude = v;
-                 },
-                 [](const CompressOptions& o) { return o.exclude; }});
+    t.push_back(row("--method", "method", true, OptionKind::TEXT, "NAME", method_help(), OptionShow::ALWAYS, "",
+                    choose_method, chosen_method_value));
+    t.back().choices = all_method_values();
+    t.push_back(patch_row(row(
+        "--patch", "patch", true, OptionKind::INT, "P", "patch size p (a multiple of 8, 8..256)", OptionShow::ALWAYS,
+        "p=",
+        [](CompressOptions& o, std::string_view v) {
+            const int p = static_cast<int>(parse_int("--patch", v, INT_MIN, INT_MAX));
+            if (!patch_size_ok(p))
+                throw Error("--patch " + std::to_string(p) + " is not a multiple of 8 between 8 and 256");
+            o.codec.patch = p;
+        },
+        [](const CompressOptions& o) { return std::to_string(o.codec.patch); })));
+    t.push_back(patch_row(row(
+        "--bits", "bits", true, OptionKind::TEXT, "SPEC",
+        "allocation spec BITS:FRACTION,... (widths 0..8, fractions sum to 1)", OptionShow::ALWAYS, "",
+        [](CompressOptions& o, std::string_view v) { o.codec.bits = BitSpec::parse(v); },
+        [](const CompressOptions& o) { return o.codec.bits.str(); })));
+    std::vector<std::pair<std::string, Bands>> bands;
+    for (const CodeName& c : kBandsCodes) bands.emplace_back(c.name, static_cast<Bands>(c.code));
+    t.push_back(choice_row(
+        "--bands", "bands", "dwt sub-bands kept", OptionShow::ALWAYS, "bands=", bands,
+        [](auto& o) -> auto& { return o.codec.bands; }));
+    t.back().only = "--method dwt";
+    t.back().applies = has_bands;
+    t.back().inapplicable_json = "all";
+    t.back() = patch_row(t.back());
+    t.push_back(choice_row<bool>(
+        "--quant-table", "quant_table",
+        "dct coefficient weighting: none, or jpeg (the JPEG luminance table resized to p)", OptionShow::NONDEFAULT,
+        "quant-table=", {{"none", false}, {"jpeg", true}}, [](auto& o) -> auto& { return o.codec.jpeg_table; }));
+    t.back().only = "--method dct";
+    t.back().applies = [](const CompressOptions& o) {
+        return !o.codec.jpeg_table || o.codec.transform == TransformId::DCT;
+    };
+    t.back() = patch_row(t.back());
+    t.push_back(patch_row(choice_row<bool>(
+        "--importance", "importance", "patch ranking: pre (Frobenius norm) or post (low-frequency energy)",
+        OptionShow::NONDEFAULT, "importance=", {{"pre", false}, {"post", true}},
+        [](auto& o) -> auto& { return o.codec.post_importance; })));
+    t.push_back(patch_row(choice_row<RangeRule>(
+        "--range", "range", "per-patch quantizer range: minmax (the seed's) or mse (shrunk to least error)",
+        OptionShow::NONDEFAULT, "range=", {{"minmax", RangeRule::MINMAX}, {"mse", RangeRule::MSE}},
+        [](auto& o) -> auto& { return o.codec.range; })));
+    t.push_back(patch_row(choice_row<bool>(
+        "--meta", "meta", "per-patch range precision: f16 or f32", OptionShow::NONDEFAULT,
+        "meta=", {{"f16", false}, {"f32", true}}, [](auto& o) -> auto& { return o.codec.meta_f32; })));
+    t.push_back(choice_row<bool>(
+        "--entropy", "entropy", "entropy coding of stored blobs: zstd or none", OptionShow::NONDEFAULT,
+        "entropy=", {{"zstd", true}, {"none", false}}, [](auto& o) -> auto& { return o.entropy; }));
+    t.push_back(row(
+        "--include", "include", true, OptionKind::TEXT, "RE",
+        "compress the 2-D tensors whose names match this regex (replaces the default rule)", OptionShow::NONDEFAULT,
+        "include=",
+        [](CompressOptions& o, std::string_view v) {
+            check_regex("--include", v);
+            o.include = v;
+        },
+        [](const CompressOptions& o) { return o.include; }));
+    t.push_back(row(
+        "--exclude", "exclude", true, OptionKind::TEXT, "RE", "never compress tensors whose names match this regex",
+        OptionShow::NONDEFAULT, "exclude=",
+        [](CompressOptions& o, std::string_view v) {
+            check_regex("--exclude", v);
+            o.exclude = v;
+        },
+        [](const CompressOptions& o) { return o.exclude; }));
     // Not in the recorded `options`: the HEADER keeps it as its own field, base_name
     // (FORMAT.md), written only when given, so files made without it keep their bytes.
-    t.push_back({"--base-name",
-                 "--base-name",
-                 "base_name",
-                 "",
-                 OptionKind::TEXT,
-                 "NAME",
-                 "record NAME in the .dcx as the name of its base (e.g. its Hugging Face id); info shows it",
-                 {},
-                 "",
-                 nullptr,
-                 "",
-                 OptionShow::NEVER,
-                 "",
-                 [](CompressOptions& o, std::string_view v) {
-                     if (v.size() > kMaxBaseName || !is_valid_utf8(v))
-                         throw Error("--base-name must be UTF-8 text of at most " + std::to_string(kMaxBaseName) +
-                                     " bytes");
-                     o.base_name = v;
-                 },
-                 [](const CompressOptions& o) { return o.base_name; }});
+    t.push_back(row(
+        "--base-name", "base_name", false, OptionKind::TEXT, "NAME",
+        "record NAME in the .dcx as the name of its base (e.g. its Hugging Face id); info shows it",
+        OptionShow::NEVER, "",
+        [](CompressOptions& o, std::string_view v) {
+            if (v.size() > kMaxBaseName || !is_valid_utf8(v))
+                throw Error("--base-name must be UTF-8 text of at most " + std::to_string(kMaxBaseName) + " bytes");
+            o.base_name = v;
+        },
+        [](const CompressOptions& o) { return o.base_name; }));
     // Run settings: they do not change the output's bytes, so they are not recorded.
-    t.push_back({"-T,--threads",
-                 "--threads",
-                 "threads",
-                 "",
-                 OptionKind::INT,
-                 "N",
-                 "threads (0 = all cores; the output does not depend on it)",
-                 {},
-                 "",
-                 nullptr,
-                 "",
-                 OptionShow::NEVER,
-                 "",
-                 [](CompressOptions& o, std::string_view v) {
-                     o.threads = static_cast<unsigned>(parse_int("--threads", v, 0, kMaxThreads));
-                 },
-                 [](const CompressOptions& o) { return std::to_string(o.threads); }});
-    t.push_back({"-f,--force",
-                 "--force",
-                 "overwrite",
-                 "",
-                 OptionKind::FLAG,
-                 "",
-                 "replace OUT (and the report) if it is a regular file",
-                 {},
-                 "",
-                 nullptr,
-                 "",
-                 OptionShow::NEVER,
-                 "",
-                 [](CompressOptions& o, std::string_view v) { o.overwrite = parse_flag("--force", v); },
-                 [](const CompressOptions& o) { return std::string(o.overwrite ? "true" : "false"); }});
-    t.push_back({"--follow-symlinks",
-                 "--follow-symlinks",
-                 "follow_symlinks",
-                 "",
-                 OptionKind::FLAG,
-                 "",
-                 "read symbolic links inside model directories (refused by default)",
-                 {},
-                 "",
-                 nullptr,
-                 "",
-                 OptionShow::NEVER,
-                 "",
-                 [](CompressOptions& o, std::string_view v) { o.follow_symlinks = parse_flag("--follow-symlinks", v); },
-                 [](const CompressOptions& o) { return std::string(o.follow_symlinks ? "true" : "false"); }});
+    t.push_back(row(
+        "-T,--threads", "threads", false, OptionKind::INT, "N",
+        "threads (0 = all cores; the output does not depend on it)", OptionShow::NEVER, "",
+        [](CompressOptions& o, std::string_view v) {
+            o.threads = static_cast<unsigned>(parse_int("--threads", v, 0, kMaxThreads));
+        },
+        [](const CompressOptions& o) { return std::to_string(o.threads); }));
+    t.push_back(flag_row(
+        "-f,--force", "overwrite", "replace OUT (and the report) if it is a regular file",
+        [](auto& o) -> auto& { return o.overwrite; }));
+    t.push_back(flag_row(
+        "--follow-symlinks", "follow_symlinks", "read symbolic links inside model directories (refused by default)",
+        [](auto& o) -> auto& { return o.follow_symlinks; }));
     return t;
 }
 
 }  // namespace
 
 std::string OptionRow::default_text() const { return get(CompressOptions{}); }
+
+namespace {
+// The row's method is the chosen one (or the row is every method's).
+bool method_is_chosen(const OptionRow& r, const CompressOptions& o) {
+    if (r.method.empty()) return true;
+    const MethodTraits* m = find_method(r.method);
+    return m && !method_chosen(*m, o).empty();
+}
+}  // namespace
+
+bool OptionRow::applies_to(const CompressOptions& o) const {
+    return method_is_chosen(*this, o) && (!applies || applies(o));
+}
 
 const std::vector<OptionRow>& option_table() {
     static const std::vector<OptionRow> table = build_table();
@@ -348,7 +279,7 @@ const OptionRow* find_option_by_keyword(std::string_view keyword) {
 void set_options(CompressOptions& o, const std::vector<std::pair<const OptionRow*, std::string>>& given) {
     for (const auto& [row, text] : given) row->set(o, text);
     for (const auto& [row, text] : given)
-        if (row->applies && !row->applies(o))
+        if (!row->applies_to(o))
             throw Error(std::string(row->flag) + " " + text + " applies to " + std::string(row->only) + " only");
 }
 
@@ -358,6 +289,7 @@ json options_json(const CompressOptions& o, const std::vector<OptionRow>& table)
     json j = json::object();
     for (const OptionRow& r : table) {
         if (!r.recorded() || (!r.record_default && r.get(o) == r.default_text())) continue;
+        if (!method_is_chosen(r, o)) continue;  // another method's option
         const std::string v =
             r.applies && !r.applies(o) && !r.inapplicable_json.empty() ? std::string(r.inapplicable_json) : r.get(o);
         if (r.kind == OptionKind::INT)
@@ -374,7 +306,7 @@ namespace {
 std::vector<std::pair<const OptionRow*, std::string>> shown_rows(const CompressOptions& o) {
     std::vector<std::pair<const OptionRow*, std::string>> out;
     for (const OptionRow& r : option_table()) {
-        if (r.show == OptionShow::NEVER || (r.applies && !r.applies(o))) continue;
+        if (r.show == OptionShow::NEVER || !r.applies_to(o)) continue;
         std::string v = r.get(o);
         if (r.show == OptionShow::NONDEFAULT && v == r.default_text()) continue;
         out.emplace_back(&r, std::move(v));

@@ -23,12 +23,7 @@ std::vector<T> base_tensors(uint32_t seed) {
 }
 
 std::vector<T> ft_tensors(const std::vector<T>& base, uint32_t seed) {
-    std::vector<T> ft;
-    for (const T& b : base) {
-        const uint64_t rows = b.shape.size() == 2 ? b.shape[0] : 1, cols = b.shape.back();
-        const auto v = decode(b.dtype, b.bytes.data(), numel(b.shape));
-        ft.push_back(make_tensor(b.name, b.dtype, b.shape, perturb(v, rows, cols, 0.004, seed)));
-    }
+    std::vector<T> ft = fine_tune_of(base, seed);
     ft.push_back(make_tensor("classifier.weight", DType::F32, {10, 70}, gaussian(700, 0.05, seed + 5)));
     return ft;
 }
@@ -40,16 +35,11 @@ protected:
 
     void SetUp() override {
         const auto b = base_tensors(1);
-        base = dir / "base.safetensors";
-        ft = dir / "ft.safetensors";
-        write_safetensors(base, b);
-        write_safetensors(ft, ft_tensors(b, 2));
         out_dir = dir / "out";
         fs::create_directories(out_dir);
-        good_dcx = dir / "good.dcx";
-        const RunResult r =
-            run_cli({"compress", base, ft, "-o", good_dcx, "-q", "--method", "dct", "--patch", "16"}, dir.path());
-        ASSERT_EQ(r.rc, 0) << r.err;
+        ModelPair p;
+        write_pair(dir, b, ft_tensors(b, 2), "good.dcx", {"--method", "dct", "--patch", "16"}, p);
+        base = p.base, ft = p.ft, good_dcx = p.dcx;
     }
 
     // Runs the CLI, expects failure with exactly one `deltacodec: error:` line on stderr and

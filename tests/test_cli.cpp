@@ -762,12 +762,14 @@ TEST_F(Cli, InfoNamesBaseAndSpellsOptions) {
         {},
         {"--method", "dct", "--patch", "16", "--bits", "4:0.34,2:0.33,0:0.33", "--quant-table", "jpeg"},
         {"--range", "mse", "--exclude", "mixed|dense", "--entropy", "none", "--importance", "post"},
+        {"--method", "bitdelta", "--include", "query"},
     };
     const std::vector<std::string> expected = {
         "--method dwt --patch 64 --bits 2:0.5,0:0.5 --bands ll_lh_hl",
         "--method dct --patch 16 --bits 4:0.34,2:0.33,0:0.33 --quant-table jpeg",
         "--method dwt --patch 64 --bits 2:0.5,0:0.5 --bands ll_lh_hl --importance post --range mse --entropy none "
         "--exclude 'mixed|dense'",
+        "--method bitdelta --include query",
     };
     for (size_t k = 0; k < configs.size(); ++k) {
         std::vector<std::string> args = {"compress", base_path, ft_path, "-o", dir / "a.dcx", "-q", "-f"};

@@ -7,7 +7,7 @@
 #include "deltacodec/deltacodec.hpp"
 #include "format/container.hpp"
 #include "methods/method.hpp"
-#include "pipeline/allocate.hpp"
+#include "pipeline/select.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;
@@ -33,18 +33,22 @@ uint64_t first_tensor_payload(const std::vector<uint8_t>& f, uint64_t& len) {
 
 TEST(Methods, RegistryIdsAreUniqueAndMatchTheSpec) {
     const auto& table = method_table();
-    ASSERT_EQ(table.size(), std::size(kMethodCodes));
     std::set<unsigned> ids;
     std::set<std::string_view> names;
     for (size_t i = 0; i < table.size(); ++i) {
         const MethodTraits* m = table[i];
         EXPECT_TRUE(ids.insert(static_cast<unsigned>(m->id)).second) << m->name;
         EXPECT_TRUE(names.insert(m->name).second) << m->name;
-        EXPECT_EQ(static_cast<uint32_t>(m->id), kMethodCodes[i].code) << m->name;
         EXPECT_EQ(find_method(static_cast<uint8_t>(m->id)), m);
+        EXPECT_EQ(find_method(m->name), m);
         EXPECT_TRUE(m->applicable && m->analyse && m->encode && m->parse) << m->name;
+        EXPECT_EQ(m->lossy(), !method_values(*m).empty()) << m->name << ": a lossy method answers to --method";
     }
-    EXPECT_EQ(find_method(3), nullptr);
+    // The v1.0 ids keep their meaning.
+    EXPECT_EQ(find_method(0)->name, "patch");
+    EXPECT_EQ(find_method(1)->name, "exact_delta");
+    EXPECT_EQ(find_method(2)->name, "whole");
+    EXPECT_EQ(find_method(static_cast<uint8_t>(*ids.rbegin() + 1)), nullptr);
     EXPECT_EQ(find_method(255), nullptr);
 }
 
@@ -97,7 +101,7 @@ TEST(Methods, AnalyseGivesPointsAndApplicableMatchesTheGoldenChoices) {
             const RdCurve c = m->analyse(ti, opt);
             ASSERT_FALSE(c.points.empty()) << m->name;
             EXPECT_GT(c.points[0].bytes, 0u) << m->name;
-            if (!m->lossy) {
+            if (!m->lossy()) {
                 EXPECT_EQ(c.points[0].err2.value_or(-1), 0.0) << m->name;
             }
             ++checked;
@@ -131,4 +135,47 @@ TEST(Methods, FixedAllocatorTakesTheConfiguredPoint) {
     EXPECT_EQ(planned_bytes(plans, c), 100u * plans.size());
     plans[0].candidates.clear();
     EXPECT_THROW(allocate_fixed(plans, Budget{}), Error);
+}
+
+// Select (src/pipeline/select.cpp) is driven by the registry's roles: a selected
+// tensor gets the chosen lossy method, then the lossless one ("non-finite"), then
+// whole; any other tensor lossless ("selection") then whole. What it selects is
+// what the golden file coded.
+TEST(Select, OffersChosenLossyThenLosslessThenWhole) {
+    const Checkpoint base = Checkpoint::open(kGolden + "/tiny_base.safetensors");
+    const Checkpoint ft = Checkpoint::open(kGolden + "/tiny_ft.safetensors");
+    const DcxInfo in = info(kGolden + "/tiny_default.dcx");
+    const CompressOptions opt;
+    const Selection sel = Selector(opt).select(base, ft);
+    EXPECT_TRUE(sel.related);
+    ASSERT_EQ(sel.plans.size(), in.tensors.size());
+    size_t coded = 0;
+    for (size_t i = 0; i < sel.plans.size(); ++i) {
+        const TensorPlan& p = sel.plans[i];
+        ASSERT_EQ(p.in.ft->info->name, in.tensors[i].name);
+        ASSERT_FALSE(p.candidates.empty());
+        EXPECT_EQ(p.candidates[0].method->kind, in.tensors[i].kind) << in.tensors[i].name;
+        EXPECT_EQ(p.candidates.back().method->role, MethodRole::WHOLE) << in.tensors[i].name;
+        for (size_t c = 1; c < p.candidates.size(); ++c)
+            EXPECT_LE(static_cast<int>(p.candidates[c - 1].method->role),
+                      static_cast<int>(p.candidates[c].method->role));
+        if (p.candidates[0].method->lossy()) {
+            ++coded;
+            EXPECT_EQ(p.candidates[0].method->name, "patch");
+            EXPECT_EQ(p.candidates[0].reason, "");
+            for (size_t c = 1; c < p.candidates.size(); ++c) EXPECT_EQ(p.candidates[c].reason, "non-finite");
+        } else {
+            for (const Candidate& c : p.candidates) EXPECT_FALSE(c.method->lossy()) << in.tensors[i].name;
+        }
+    }
+    EXPECT_EQ(coded, in.count("coded"));
+    CompressOptions bad;
+    bad.method = "no-such-method";
+    try {
+        Selector s(bad);
+        FAIL() << "an unknown method was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("--method 'no-such-method' is not one of dct, dwt"), std::string::npos)
+            << e.what();
+    }
 }

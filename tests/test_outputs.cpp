@@ -35,16 +35,6 @@ std::vector<T> base_tensors(uint32_t seed, uint64_t rows = 128, size_t layers = 
     return out;
 }
 
-std::vector<T> ft_tensors(const std::vector<T>& base, uint32_t seed) {
-    std::vector<T> ft;
-    for (const T& b : base) {
-        const uint64_t rows = b.shape.size() == 2 ? b.shape[0] : 1, cols = b.shape.back();
-        const auto v = decode(b.dtype, b.bytes.data(), numel(b.shape));
-        ft.push_back(make_tensor(b.name, b.dtype, b.shape, perturb(v, rows, cols, 0.004, seed)));
-    }
-    return ft;
-}
-
 // Every regular file under `dir` (relative path → bytes), and every other entry
 // (relative path → "<dir>" / "<link>" / "<other>"), skipping the CLI capture files.
 std::map<std::string, std::string> tree(const std::string& dir) {
@@ -141,13 +131,9 @@ protected:
 
     void SetUp() override {
         const auto b = base_tensors(1);
-        base = dir / "base.safetensors";
-        ft = dir / "ft.safetensors";
-        write_safetensors(base, b);
-        write_safetensors(ft, ft_tensors(b, 2));
-        dcx = dir / "good.dcx";
-        const RunResult r = run_cli({"compress", base, ft, "-o", dcx, "-q"}, dir.path());
-        ASSERT_EQ(r.rc, 0) << r.err;
+        ModelPair p;
+        write_pair(dir, b, fine_tune_of(b, 2), "good.dcx", {}, p);
+        base = p.base, ft = p.ft, dcx = p.dcx;
     }
     RunResult cli(const std::vector<std::string>& args) { return run_cli(args, dir.path()); }
 
@@ -192,7 +178,7 @@ TEST_F(Outputs, ReportIsNeverAnInputNorTheOutput) {
         EXPECT_FALSE(fs::exists(dir / "y.dcx"));
     }
     // A shard or file of an input directory is an input too.
-    model_dir(dir / "fd", ft_tensors(base_tensors(1), 2));
+    model_dir(dir / "fd", fine_tune_of(base_tensors(1), 2));
     const std::string cfg = read_text(dir / "fd/config.json");
     EXPECT_EQ(cli({"compress", base, dir / "fd", "-o", dir / "z.dcx", "--report", dir / "fd/config.json", "-f"}).rc, 1);
     EXPECT_EQ(read_text(dir / "fd/config.json"), cfg);
@@ -288,7 +274,7 @@ TEST_F(Outputs, CommitRechecksTheTarget) {
 // Old code: `decompress -o DIR -f` renamed DIR away and deleted it whole, with the
 // user's other files.
 TEST_F(Outputs, ForceOnADirectoryReplacesOnlyAPreviousRebuild) {
-    const std::vector<T> b = base_tensors(5), f = ft_tensors(b, 6);
+    const std::vector<T> b = base_tensors(5), f = fine_tune_of(b, 6);
     model_dir(dir / "bd", b);
     model_dir(dir / "fd", f, {{"sub/notes.txt", "hello"}});
     ASSERT_EQ(cli({"compress", dir / "bd", dir / "fd", "-o", dir / "d.dcx", "-q"}).rc, 0);
@@ -370,7 +356,7 @@ TEST_F(Outputs, SignalsRemoveTemporariesCli) {
     // Inputs big enough that each run takes a while; if a run still wins the race
     // (finishes before its temporary is seen), the input doubles.
     for (size_t layers = 24, attempt = 0; attempt < 4; ++attempt, layers *= 2) {
-        const std::vector<T> b = base_tensors(7, 512, layers), f = ft_tensors(b, 8);
+        const std::vector<T> b = base_tensors(7, 512, layers), f = fine_tune_of(b, 8);
         const std::string bd = dir / "bd", fd = dir / "fd";
         fs::remove_all(bd);
         fs::remove_all(fd);
@@ -472,7 +458,7 @@ TEST_F(Outputs, FifoInputsAreRefusedPromptly) {
         EXPECT_NE(r.err.find("not a regular file"), std::string::npos) << r.err;
     }
     // A FIFO inside a fine-tune directory is refused, named.
-    model_dir(dir / "fd", ft_tensors(base_tensors(1), 2));
+    model_dir(dir / "fd", fine_tune_of(base_tensors(1), 2));
     ASSERT_EQ(mkfifo((dir / "fd/pipe").c_str(), 0644), 0);
     const RunResult r = run_guarded({"compress", base, dir / "fd", "-o", dir / "x.dcx"}, dir.path());
     EXPECT_EQ(r.rc, 1) << (r.rc == -1 ? "hung" : r.err);
@@ -483,7 +469,7 @@ TEST_F(Outputs, FifoInputsAreRefusedPromptly) {
 // Old code: symbolic links inside a model directory were followed: a link to a local
 // file was embedded in the .dcx and written out by decompress.
 TEST_F(Outputs, SymlinksRefusedUnlessFollowed) {
-    const std::vector<T> b = base_tensors(1), f = ft_tensors(b, 2);
+    const std::vector<T> b = base_tensors(1), f = fine_tune_of(b, 2);
     write_text(dir / "secret.txt", "host secret");
     model_dir(dir / "fd", f);
     fs::create_symlink(dir / "secret.txt", dir / "fd/secret.txt");
@@ -520,7 +506,7 @@ TEST_F(Outputs, SymlinksRefusedUnlessFollowed) {
 
 // Old code: files in subfolders and safetensors files that are not shards were dropped.
 TEST_F(Outputs, EveryFileOfAFineTuneDirectoryComesBack) {
-    const std::vector<T> b = base_tensors(3), f = ft_tensors(b, 4);
+    const std::vector<T> b = base_tensors(3), f = fine_tune_of(b, 4);
     model_dir(dir / "bd", b);
     const std::map<std::string, std::string> extra = {
         {"tokenizer/vocab.txt", "a\nb\n"}, {"tokenizer/deep/er/merges.txt", "m"}, {".hidden", "h"}, {"empty.txt", ""},
@@ -550,7 +536,7 @@ TEST_F(Outputs, EveryFileOfAFineTuneDirectoryComesBack) {
 // What a directory cannot carry is refused, named: a name that is not UTF-8, a file
 // over the FILE limit (1 GiB; a sparse file here).
 TEST_F(Outputs, UncarriableFilesAreNamed) {
-    const std::vector<T> f = ft_tensors(base_tensors(1), 2);
+    const std::vector<T> f = fine_tune_of(base_tensors(1), 2);
     model_dir(dir / "fd", f);
     write_text(dir / "fd/bad\xff.txt", "x");
     const RunResult r = cli({"compress", base, dir / "fd", "-o", dir / "x.dcx"});

@@ -192,6 +192,17 @@ inline std::vector<double> perturb(const std::vector<double>& base, uint64_t row
     return out;
 }
 
+/// A fine-tune of `base`: every tensor perturbed like a fine-tune's delta (σ = 0.004).
+inline std::vector<T> fine_tune_of(const std::vector<T>& base, uint32_t seed) {
+    std::vector<T> ft;
+    for (const T& b : base) {
+        const uint64_t rows = b.shape.size() == 2 ? b.shape[0] : 1, cols = b.shape.back();
+        const auto v = decode(b.dtype, b.bytes.data(), numel(b.shape));
+        ft.push_back(make_tensor(b.name, b.dtype, b.shape, perturb(v, rows, cols, 0.004, seed)));
+    }
+    return ft;
+}
+
 inline void write_safetensors(const std::string& path, const std::vector<T>& tensors,
                               const std::optional<deltacodec::Metadata>& md = std::nullopt) {
     std::vector<deltacodec::TensorSpec> specs;
@@ -243,6 +254,22 @@ inline RunResult run_cli(const std::vector<std::string>& args, const std::string
     fs::remove(o, ec);
     fs::remove(e, ec);
     return r;
+}
+
+/// What the CLI fixtures start from: `base` and `ft` written to base.safetensors and
+/// ft.safetensors in `dir`, and compressed by the CLI (-q, then `args`) into `dcx`.
+struct ModelPair {
+    std::string base, ft, dcx;
+};
+inline void write_pair(const TempDir& dir, const std::vector<T>& base, const std::vector<T>& ft, const std::string& dcx,
+                       const std::vector<std::string>& args, ModelPair& out) {
+    out = {dir / "base.safetensors", dir / "ft.safetensors", dir / dcx};
+    write_safetensors(out.base, base);
+    write_safetensors(out.ft, ft);
+    std::vector<std::string> a = {"compress", out.base, out.ft, "-o", out.dcx, "-q"};
+    a.insert(a.end(), args.begin(), args.end());
+    const RunResult r = run_cli(a, dir.path());
+    ASSERT_EQ(r.rc, 0) << r.err;
 }
 
 /// Regular files and directories directly in `dir` (names, sorted), skipping the CLI capture files.

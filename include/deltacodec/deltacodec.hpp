@@ -58,9 +58,13 @@ struct Progress {
 using ProgressFn = std::function<void(const Progress&)>;
 
 struct CompressOptions {
-    CodecParams codec;    ///< method, patch, bits, bands, JPEG table, importance, metadata precision
-    std::string include;  ///< regex: compress the 2-D tensors whose names match (replaces the default rule)
-    std::string exclude;  ///< regex: never compress tensors whose names match
+    /// The lossy method for the selected tensors, by registry name (e.g. "bitdelta");
+    /// empty: the patch coder, configured by `codec`. `--method dct|dwt` leaves it
+    /// empty and sets codec.transform; `--method NAME` sets it.
+    std::string method;
+    CodecParams codec;             ///< the patch coder: transform, patch, bits, bands, JPEG table, importance, metadata
+    std::string include;           ///< regex: compress the 2-D tensors whose names match (replaces the default rule)
+    std::string exclude;           ///< regex: never compress tensors whose names match
     /// Recorded in the .dcx as its base's name (info shows it); empty: none. UTF-8,
     /// at most kMaxBaseName bytes.
     std::string base_name;
@@ -77,6 +81,7 @@ struct CompressOptions {
 struct TensorReport {
     std::string name;
     std::string kind;    ///< "coded", "exact" (lossless delta), "whole" (stored whole)
+    std::string method;  ///< the method that stored it (registry name: "patch", "bitdelta", "exact_delta", "whole")
     std::string reason;  ///< why not coded: "selection", "new", "reshaped", "dtype", "not-float", "non-finite"
     std::string dtype;
     Shape shape;
@@ -171,6 +176,7 @@ struct DcxTensor {
     std::string dtype;
     Shape shape;
     std::string kind;    ///< "coded", "exact", "whole"
+    std::string method;  ///< the method that wrote the record (registry name)
     std::string reason;  ///< whole: "new", "reshaped", "dtype", "not-float"
     uint64_t stored_bytes = 0;
     // coded only:

@@ -4,6 +4,7 @@
 // in option_table() (src/options.cpp); see docs/ARCHITECTURE.md.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -37,6 +38,11 @@ struct OptionRow {
     std::vector<std::string> choices;  ///< TEXT rows with a closed set; empty otherwise
     /// Where the option has effect, for --help and errors ("--method dwt"); empty: everywhere.
     std::string_view only;
+    /// The registry name of the method this option configures ("patch" for the patch
+    /// coder's options); empty: every method. When the options choose another method
+    /// (`--method bitdelta`), the row does not apply: a value given for it is
+    /// refused, and it is neither recorded nor shown.
+    std::string_view method;
     /// False when a value given for this row is refused with the chosen method
     /// ("--bands applies to --method dwt only"); nullptr: always accepted.
     bool (*applies)(const CompressOptions&) = nullptr;
@@ -46,9 +52,9 @@ struct OptionRow {
     std::string_view show_label;  ///< describe(): "p=" before the value; empty: the value alone
     /// Parses and validates `text` (a FLAG takes "true"/"false") into o; throws
     /// Error with a one-line message naming the flag.
-    void (*set)(CompressOptions& o, std::string_view text) = nullptr;
+    std::function<void(CompressOptions& o, std::string_view text)> set;
     /// The value in o as text (the form set() takes).
-    std::string (*get)(const CompressOptions& o) = nullptr;
+    std::function<std::string(const CompressOptions& o)> get;
     /// Recorded at its default value too. Every row that existed when .dcx v1 was
     /// made is; a row added later sets false, so files made without the option
     /// keep their HEADER bytes (tests/test_golden.cpp).
@@ -56,6 +62,8 @@ struct OptionRow {
 
     /// get() of a default-constructed CompressOptions.
     std::string default_text() const;
+    /// Whether the row has effect with `o`'s method and settings (`method`, `applies`).
+    bool applies_to(const CompressOptions& o) const;
     bool recorded() const { return !json.empty(); }
 };
 

@@ -63,14 +63,18 @@ void unpack_bits_ref(const uint8_t* in, size_t n, int bits, uint8_t* codes) {
     }
 }
 
+namespace {
+// What packing and unpacking have nothing to do for: no codes, or 8 bits (a copy).
+bool trivially_packed(const uint8_t* src, size_t n, int bits, uint8_t* dst) {
+    if (n && bits == 8) std::memcpy(dst, src, n);
+    return n == 0 || bits == 8;
+}
+}  // namespace
+
 // Fast packing: groups of 8 codes make exactly `bits` bytes; build them in a
 // 64-bit accumulator. The tail (n % 8 codes) goes through the reference.
 void pack_bits(const uint8_t* codes, size_t n, int bits, uint8_t* out) {
-    if (n == 0) return;
-    if (bits == 8) {
-        std::memcpy(out, codes, n);
-        return;
-    }
+    if (trivially_packed(codes, n, bits, out)) return;
     const size_t groups = n / 8;
     for (size_t g = 0; g < groups; ++g) {
         const uint8_t* c = codes + g * 8;
@@ -84,11 +88,7 @@ void pack_bits(const uint8_t* codes, size_t n, int bits, uint8_t* out) {
 }
 
 void unpack_bits(const uint8_t* in, size_t n, int bits, uint8_t* codes) {
-    if (n == 0) return;
-    if (bits == 8) {
-        std::memcpy(codes, in, n);
-        return;
-    }
+    if (trivially_packed(in, n, bits, codes)) return;
     const size_t groups = n / 8;
     const uint64_t mask = (1u << bits) - 1;
     for (size_t g = 0; g < groups; ++g) {

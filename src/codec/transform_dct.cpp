@@ -38,13 +38,8 @@ public:
         for (int k = 0; k < p; ++k) s_.push_back(static_cast<float>(std::sqrt((k == 0 ? 1.0 : 2.0) / p)));
     }
     void forward(const float* in, float* out, float* scratch) const override {
+        if (by_products(d_.data(), in, dt_.data(), out, scratch)) return;
         const Kernels& k = kernels();
-        if (!fast_) {
-            k.matmul(d_.data(), in, scratch, p_);
-            k.matmul(scratch, dt_.data(), out, p_);
-            return;
-        }
-        std::copy(in, in + static_cast<size_t>(p_) * p_, out);
         k.dct_rows(out, p_, p_, scratch, c_.data());
         scale_rows(out);
         k.transpose(out, scratch, p_);
@@ -53,13 +48,8 @@ public:
         k.transpose(scratch, out, p_);
     }
     void inverse(const float* in, float* out, float* scratch) const override {
+        if (by_products(dt_.data(), in, d_.data(), out, scratch)) return;
         const Kernels& k = kernels();
-        if (!fast_) {
-            k.matmul(dt_.data(), in, scratch, p_);
-            k.matmul(scratch, d_.data(), out, p_);
-            return;
-        }
-        std::copy(in, in + static_cast<size_t>(p_) * p_, out);
         scale_rows(out);
         k.dct_rows_t(out, p_, p_, scratch, c_.data());
         k.transpose(out, scratch, p_);
@@ -69,6 +59,17 @@ public:
     }
 
 private:
+    // Other p: out = a·in·b by two matrix products (true). A power of two: `in`
+    // copied to `out` for the fast path, which works in place (false).
+    bool by_products(const float* a, const float* in, const float* b, float* out, float* scratch) const {
+        if (fast_) {
+            std::copy(in, in + static_cast<size_t>(p_) * p_, out);
+            return false;
+        }
+        kernels().matmul(a, in, scratch, p_);
+        kernels().matmul(scratch, b, out, p_);
+        return true;
+    }
     void scale_rows(float* x) const {
         for (int i = 0; i < p_; ++i) {
             const float s = s_[i];

@@ -76,6 +76,14 @@ using jsonsax::Kind;
 using jsonsax::Parser;
 using jsonsax::Scalar;
 
+// A JSON number as read (unsigned, signed or float); nullopt for any other kind.
+std::optional<json> number_json(const Scalar& v) {
+    if (v.kind == Kind::Unsigned) return json(v.u);
+    if (v.kind == Kind::Integer) return json(v.i);
+    if (v.kind == Kind::Float) return json(v.d);
+    return std::nullopt;
+}
+
 // SAX handler: HEADER JSON straight into DcxHeader. Depths: 1 top-level fields;
 // 2 options' pairs, shards, dropped names; 3 a shard's fields; 4 metadata pairs,
 // tensor entries; 5 a tensor's fields; 6 shape numbers. Unknown fields are skipped.
@@ -167,9 +175,8 @@ public:
                 p.fail("not an object");
             case 1:
                 if (top_ == "format" || top_ == "layout") {
-                    if (v.kind != Kind::String) wrong_type(p, top_);
-                    (top_ == "format" ? format_ : layout_) = std::string(v.s);
-                    (top_ == "format" ? have_format_ : have_layout_) = true;
+                    const bool f = top_ == "format";
+                    take_string(p, v, top_, f ? format_ : layout_, f ? have_format_ : have_layout_);
                 } else if (top_ == "producer") {
                     if (v.kind == Kind::String) h.producer = v.s;
                 } else if (top_ == "base_name") {  // informative: anything else is skipped
@@ -188,9 +195,7 @@ public:
                 return;
             case 3:
                 if (field_ == "file") {
-                    if (v.kind != Kind::String) wrong_type(p, field_);
-                    shard_.file = v.s;
-                    have_file_ = true;
+                    take_string(p, v, field_, shard_.file, have_file_);
                 } else if (field_ == "metadata") {
                     if (v.kind != Kind::Null) p.fail("shard metadata is not an object");
                 } else if (field_ == "tensors") {
@@ -206,12 +211,9 @@ public:
                 return;
             case 5:
                 if (tfield_ == "name") {
-                    if (v.kind != Kind::String) wrong_type(p, tfield_);
-                    t_.name = v.s;
-                    have_name_ = true;
+                    take_string(p, v, tfield_, t_.name, have_name_);
                 } else if (tfield_ == "dtype") {
-                    if (v.kind != Kind::String) wrong_type(p, tfield_);
-                    const auto dt = dtype_from_name(v.s);
+                    const auto dt = dtype_from_name(string_value(p, v, tfield_));
                     if (!dt) p.fail("unknown dtype " + jsonsax::shorten(v.s));
                     t_.dtype = *dt;
                     have_dtype_ = true;
@@ -257,27 +259,25 @@ private:
     [[noreturn]] static void wrong_type(Parser& p, const std::string& k) {
         p.fail("'" + jsonsax::shorten(k) + "' has the wrong type");
     }
+    // The value of field `k`, which must be a string.
+    static std::string_view string_value(Parser& p, const Scalar& v, const std::string& k) {
+        if (v.kind != Kind::String) wrong_type(p, k);
+        return v.s;
+    }
+    // A required string field: its value into `out`, and `have` set.
+    static void take_string(Parser& p, const Scalar& v, const std::string& k, std::string& out, bool& have) {
+        out = string_value(p, v, k);
+        have = true;
+    }
 
     void option(const Scalar& v) {
         if (h.options.size() >= kMaxOptions) return;
-        switch (v.kind) {
-            case Kind::String:
-                if (v.s.size() <= kMaxOptionString) h.options[opt_key_] = std::string(v.s);
-                return;
-            case Kind::Unsigned:
-                h.options[opt_key_] = v.u;
-                return;
-            case Kind::Integer:
-                h.options[opt_key_] = v.i;
-                return;
-            case Kind::Float:
-                h.options[opt_key_] = v.d;
-                return;
-            case Kind::Bool:
-                h.options[opt_key_] = v.b;
-                return;
-            case Kind::Null:
-                return;
+        if (v.kind == Kind::String) {
+            if (v.s.size() <= kMaxOptionString) h.options[opt_key_] = std::string(v.s);
+        } else if (v.kind == Kind::Bool) {
+            h.options[opt_key_] = v.b;
+        } else if (std::optional<json> n = number_json(v)) {
+            h.options[opt_key_] = std::move(*n);
         }
     }
 
@@ -365,12 +365,7 @@ public:
             return;
         }
         if (e.stats.size() >= kMaxEndStats) return;
-        if (v.kind == Kind::Unsigned)
-            e.stats[stat_] = v.u;
-        else if (v.kind == Kind::Integer)
-            e.stats[stat_] = v.i;
-        else if (v.kind == Kind::Float)
-            e.stats[stat_] = v.d;
+        if (std::optional<json> n = number_json(v)) e.stats[stat_] = std::move(*n);
     }
     void end(Parser& p, bool) override {
         if (p.depth() == 0 && !have_tensors_) p.fail("no tensor count");
@@ -436,55 +431,37 @@ void apply_range(const uint8_t* base, const uint8_t* planes, uint64_t numel, uin
 }
 constexpr uint64_t kChunk = 1 << 20;
 
+// Runs f(U{}, b, e) over chunks [b, e) of [0, numel), U the unsigned type of w bytes.
 template <typename F>
-void by_chunks(uint64_t numel, ThreadPool& pool, F&& f) {
+void by_width_chunks(uint64_t numel, size_t w, ThreadPool& pool, F&& f) {
     const uint64_t chunks = (numel + kChunk - 1) / kChunk;
-    pool.parallel_for(chunks, [&](size_t c) { f(c * kChunk, std::min<uint64_t>(numel, (c + 1) * kChunk)); });
+    pool.parallel_for(chunks, [&](size_t c) {
+        const uint64_t b = c * kChunk, e = std::min<uint64_t>(numel, (c + 1) * kChunk);
+        switch (w) {
+            case 1:
+                return f(uint8_t{}, b, e);
+            case 2:
+                return f(uint16_t{}, b, e);
+            case 4:
+                return f(uint32_t{}, b, e);
+            case 8:
+                return f(uint64_t{}, b, e);
+        }
+        throw std::logic_error("exact delta: bad element size");
+    });
 }
 }  // namespace
 
 void exact_delta_planes(const uint8_t* base, const uint8_t* ft, uint64_t numel, size_t w, uint8_t* planes,
                         ThreadPool& pool) {
-    by_chunks(numel, pool, [&](uint64_t b, uint64_t e) {
-        switch (w) {
-            case 1:
-                planes_range<uint8_t>(base, ft, numel, b, e, planes);
-                break;
-            case 2:
-                planes_range<uint16_t>(base, ft, numel, b, e, planes);
-                break;
-            case 4:
-                planes_range<uint32_t>(base, ft, numel, b, e, planes);
-                break;
-            case 8:
-                planes_range<uint64_t>(base, ft, numel, b, e, planes);
-                break;
-            default:
-                throw std::logic_error("exact delta: bad element size");
-        }
-    });
+    by_width_chunks(numel, w, pool,
+                    [&](auto u, uint64_t b, uint64_t e) { planes_range<decltype(u)>(base, ft, numel, b, e, planes); });
 }
 
 void apply_exact_delta(const uint8_t* base, const uint8_t* planes, uint64_t numel, size_t w, uint8_t* out,
                        ThreadPool& pool) {
-    by_chunks(numel, pool, [&](uint64_t b, uint64_t e) {
-        switch (w) {
-            case 1:
-                apply_range<uint8_t>(base, planes, numel, b, e, out);
-                break;
-            case 2:
-                apply_range<uint16_t>(base, planes, numel, b, e, out);
-                break;
-            case 4:
-                apply_range<uint32_t>(base, planes, numel, b, e, out);
-                break;
-            case 8:
-                apply_range<uint64_t>(base, planes, numel, b, e, out);
-                break;
-            default:
-                throw std::logic_error("exact delta: bad element size");
-        }
-    });
+    by_width_chunks(numel, w, pool,
+                    [&](auto u, uint64_t b, uint64_t e) { apply_range<decltype(u)>(base, planes, numel, b, e, out); });
 }
 
 }  // namespace deltacodec

@@ -144,6 +144,7 @@ std::string base_needed(const std::string& name, uint64_t fp) {
 
 void verify_record_blobs(const Record& rec, const std::string& ctx, DcxTensor& out) {
     out.kind = std::string(rec.method->kind);
+    out.method = std::string(rec.method->name);
     rec.body->describe(ctx, out);
 }
 

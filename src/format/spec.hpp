@@ -53,8 +53,9 @@ enum class SectionType : uint32_t { HEADER = 1, FILE = 2, TENSOR = 3, END = 0x45
 // ---- TENSOR records ----------------------------------------------------------
 
 /// The byte after a TENSOR record's name: which method wrote the payload
-/// (v1.0 called it the record kind). One row per id in the method registry
-/// (src/methods/registry.cpp). Next free id: 3.
+/// (v1.0 called it the record kind). The method code table is the registry
+/// (src/methods/registry.cpp): each method's row holds its id. These are names
+/// for the v1.0 methods only; a new method writes `MethodId{N}` in its own row.
 enum class MethodId : uint8_t {
     PATCH = 0,        ///< patch transform coder (dct/dwt): v1.0's CODED
     EXACT_DELTA = 1,  ///< lossless byte-plane delta
@@ -101,10 +102,7 @@ struct CodeName {
     std::string_view name;
 };
 inline constexpr CodeName kSectionTypeCodes[] = {{1, "HEADER"}, {2, "FILE"}, {3, "TENSOR"}, {0x454E4421, "END"}};
-inline constexpr CodeName kMethodCodes[] = {
-    {0, "PATCH"}, {1, "EXACT_DELTA"}, {2, "WHOLE"},
-    // retired ids: none yet (list them here, as comments, and never reuse them)
-};
+// Method ids: the registry (method_table(), src/methods/registry.cpp).
 inline constexpr CodeName kBlobCodecCodes[] = {{0, "stored"}, {1, "zstd"}};
 inline constexpr CodeName kWholeReasonCodes[] = {{0, "new"}, {1, "reshaped"}, {2, "dtype"}, {3, "not-float"}};
 inline constexpr CodeName kTransformCodes[] = {{0, "dct"}, {1, "haar"}};
@@ -112,7 +110,8 @@ inline constexpr CodeName kBandsCodes[] = {{0, "all"}, {1, "ll_lh_hl"}, {2, "ll_
 inline constexpr CodeName kPatchFlagBits[] = {{kFlagJpeg, "jpeg"}, {kFlagMetaF32, "meta_f32"}};
 
 static_assert(static_cast<uint32_t>(SectionType::END) == kSectionTypeCodes[3].code);
-static_assert(static_cast<uint8_t>(MethodId::WHOLE) == 2 && static_cast<uint8_t>(MethodId::PATCH) == 0);
+static_assert(static_cast<uint8_t>(MethodId::PATCH) == 0 && static_cast<uint8_t>(MethodId::EXACT_DELTA) == 1 &&
+              static_cast<uint8_t>(MethodId::WHOLE) == 2);
 static_assert(static_cast<uint8_t>(TransformId::DCT) == 0 && static_cast<uint8_t>(TransformId::HAAR) == 1);
 static_assert(static_cast<uint8_t>(Bands::LL_ONLY) == 2);
 static_assert(static_cast<uint8_t>(DType::F16) == 5 && static_cast<uint8_t>(DType::BF16) == 6 &&

@@ -132,38 +132,32 @@ uint16_t f32_to_bf16(float f) {
     return static_cast<uint16_t>((x + 0x7fff + ((x >> 16) & 1)) >> 16);
 }
 
+namespace {
+// The kernels between a 16-bit float dtype and f32 (F16, BF16); throws for others.
+struct HalfKernels {
+    void (*to_f32)(const uint16_t*, float*, size_t);
+    void (*from_f32)(const float*, uint16_t*, size_t);
+};
+HalfKernels half_kernels(DType t, const char* who) {
+    const Kernels& k = kernels();
+    if (t == DType::F16) return {k.f16_to_f32, k.f32_to_f16};
+    if (t == DType::BF16) return {k.bf16_to_f32, k.f32_to_bf16};
+    throw std::logic_error(std::string(who) + ": dtype is not compressible");
+}
+}  // namespace
+
 void to_f32(DType t, const void* src, float* dst, size_t n) {
-    switch (t) {
-        case DType::F32:
-            std::memcpy(dst, src, n * 4);
-            return;
-        case DType::F16:
-            kernels().f16_to_f32(static_cast<const uint16_t*>(src), dst, n);
-            return;
-        case DType::BF16:
-            kernels().bf16_to_f32(static_cast<const uint16_t*>(src), dst, n);
-            return;
-        default:
-            break;
-    }
-    throw std::logic_error("to_f32: dtype is not compressible");
+    if (t == DType::F32)
+        std::memcpy(dst, src, n * 4);
+    else
+        half_kernels(t, "to_f32").to_f32(static_cast<const uint16_t*>(src), dst, n);
 }
 
 void from_f32(DType t, const float* src, void* dst, size_t n) {
-    switch (t) {
-        case DType::F32:
-            std::memcpy(dst, src, n * 4);
-            return;
-        case DType::F16:
-            kernels().f32_to_f16(src, static_cast<uint16_t*>(dst), n);
-            return;
-        case DType::BF16:
-            kernels().f32_to_bf16(src, static_cast<uint16_t*>(dst), n);
-            return;
-        default:
-            break;
-    }
-    throw std::logic_error("from_f32: dtype is not compressible");
+    if (t == DType::F32)
+        std::memcpy(dst, src, n * 4);
+    else
+        half_kernels(t, "from_f32").from_f32(src, static_cast<uint16_t*>(dst), n);
 }
 
 }  // namespace deltacodec

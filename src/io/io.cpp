@@ -262,24 +262,23 @@ std::string exists_message(const std::string& path) { return path + " exists (us
 void install_signal_handlers() {
     // SIGPIPE too: a reader of standard output that goes away ends the run (as for
     // any filter) without leaving the other outputs' temporaries.
-    for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
+    constexpr int kTermSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    // Every handler runs with the termination signals blocked.
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (const int sig : kTermSignals) sigaddset(&mask, sig);
+    for (const int sig : kTermSignals) {
         struct sigaction old {};
         if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler == SIG_IGN) continue;
         struct sigaction sa {};
         sa.sa_handler = on_term_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaddset(&sa.sa_mask, SIGINT);
-        sigaddset(&sa.sa_mask, SIGTERM);
-        sigaddset(&sa.sa_mask, SIGHUP);
+        sa.sa_mask = mask;
         ::sigaction(sig, &sa, nullptr);
     }
     struct sigaction sb {};
     sb.sa_sigaction = on_sigbus;
     sb.sa_flags = SA_SIGINFO;
-    sigemptyset(&sb.sa_mask);
-    sigaddset(&sb.sa_mask, SIGINT);
-    sigaddset(&sb.sa_mask, SIGTERM);
-    sigaddset(&sb.sa_mask, SIGHUP);
+    sb.sa_mask = mask;
     ::sigaction(SIGBUS, &sb, nullptr);
 }
 

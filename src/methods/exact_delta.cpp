@@ -16,10 +16,7 @@ bool exact_applicable(const TensorInput& in) {
 
 // Lossless: one point, at most the tensor's bytes before zstd.
 RdCurve exact_analyse(const TensorInput& in, const CompressOptions&) {
-    RdPoint p;
-    p.bytes = 8 + kBlobHeaderBytes + in.ft->info->nbytes();
-    p.err2 = 0.0;
-    return RdCurve{{p}};
+    return lossless_curve(8 + kBlobHeaderBytes + in.ft->info->nbytes());
 }
 
 std::optional<EncodedRecord> exact_encode(const TensorInput& in, const CompressOptions&, const RdPoint&,
@@ -66,15 +63,14 @@ std::unique_ptr<const RecordBody> exact_parse(ByteReader& r, const TensorSpec& s
     if (!dtype_is_compressible(spec.dtype)) r.fail("exact delta of a non-float tensor");
     auto b = std::make_unique<ExactBody>();
     b->fingerprint = r.u64();
-    b->data = r.blob_ref();
-    if (b->data.raw != tensor_nbytes(spec)) r.fail("blob size does not match its tensor");
+    b->data = read_tensor_blob(r, spec);
     return b;
 }
 
 }  // namespace
 
-extern const MethodTraits kExactDeltaMethod;
-const MethodTraits kExactDeltaMethod{MethodId::EXACT_DELTA, "exact_delta", "exact",      false,
-                                     exact_applicable,      exact_analyse, exact_encode, exact_parse};
+extern const MethodTraits kExactDeltaMethod{
+    MethodId::EXACT_DELTA, "exact_delta", "exact",      MethodRole::LOSSLESS, "",
+    exact_applicable,      exact_analyse, exact_encode, exact_parse};
 
 }  // namespace deltacodec

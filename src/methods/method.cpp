@@ -1,6 +1,7 @@
 // deltacodec — what every method shares: registry look-up and decoder helpers.
 #include "methods/method.hpp"
 
+#include "codec/kernels.hpp"
 #include "deltacodec/error.hpp"
 
 namespace deltacodec {
@@ -16,6 +17,105 @@ const MethodTraits& method(MethodId id) {
     if (!m)
         throw Error("internal error: method id " + std::to_string(static_cast<unsigned>(id)) + " is not registered");
     return *m;
+}
+
+const MethodTraits* find_method(std::string_view name) {
+    for (const MethodTraits* m : method_table())
+        if (m->name == name) return m;
+    return nullptr;
+}
+
+std::vector<std::string> method_values(const MethodTraits& m) {
+    if (!m.lossy()) return {};
+    return m.values ? m.values() : std::vector<std::string>{std::string(m.name)};
+}
+
+std::string method_chosen(const MethodTraits& m, const CompressOptions& o) {
+    if (!m.lossy()) return "";
+    if (m.chosen) return m.chosen(o);
+    return o.method == m.name ? std::string(m.name) : std::string();
+}
+
+std::vector<std::string> all_method_values() {
+    std::vector<std::string> out;
+    for (const MethodTraits* m : method_table())
+        for (std::string& v : method_values(*m)) out.push_back(std::move(v));
+    return out;
+}
+
+const MethodTraits* method_for_value(std::string_view value) {
+    for (const MethodTraits* m : method_table())
+        for (const std::string& v : method_values(*m))
+            if (v == value) return m;
+    return nullptr;
+}
+
+void refuse_method(std::string_view value) {
+    std::string list;
+    for (const std::string& v : all_method_values()) list += (list.empty() ? "" : ", ") + v;
+    throw Error("--method '" + std::string(value) + "' is not one of " + list);
+}
+
+void choose_method(CompressOptions& o, std::string_view value) {
+    const MethodTraits* m = method_for_value(value);
+    if (!m) refuse_method(value);
+    if (m->choose)
+        m->choose(o, value);
+    else
+        o.method = std::string(m->name);
+}
+
+std::string chosen_method_value(const CompressOptions& o) {
+    for (const MethodTraits* m : method_table()) {
+        std::string v = method_chosen(*m, o);
+        if (!v.empty()) return v;
+    }
+    return o.method;
+}
+
+bool is_2d_float_delta(const TensorInput& in) {
+    const TensorInfo& fi = *in.ft->info;
+    if (!in.base) return false;
+    const TensorInfo& bi = *in.base->info;
+    return bi.shape == fi.shape && fi.shape.size() == 2 && fi.numel() > 0 && dtype_is_compressible(fi.dtype) &&
+           dtype_is_compressible(bi.dtype);
+}
+
+FloatBase read_float_base(ByteReader& r, const TensorSpec& spec) {
+    if (!dtype_is_compressible(spec.dtype) || spec.shape.size() != 2) r.fail("coded record of an uncodable tensor");
+    FloatBase b;
+    b.fingerprint = r.u64();
+    const auto bdt = dtype_from_code(r.u8());
+    if (!bdt || !dtype_is_compressible(*bdt)) r.fail("bad base dtype");
+    b.dtype = *bdt;
+    return b;
+}
+
+void write_float_base(ByteWriter& w, const TensorRef& base) {
+    const TensorInfo& b = *base.info;
+    w.u64(tensor_fingerprint(b.dtype, b.shape, base.data(), b.nbytes()));
+    w.u8(static_cast<uint8_t>(b.dtype));
+}
+
+RdCurve lossless_curve(uint64_t bytes) {
+    RdPoint p;
+    p.bytes = bytes;
+    p.err2 = 0.0;
+    return RdCurve{{p}};
+}
+
+BlobRef read_tensor_blob(ByteReader& r, const TensorSpec& spec) {
+    const BlobRef b = r.blob_ref();
+    // Sub-byte dtypes: numel·bits/8 (whole and bounded: header_from_bytes checked it).
+    if (b.raw != tensor_nbytes(spec)) r.fail("blob size does not match its tensor");
+    return b;
+}
+
+void add_to_base_row(DType base_dtype, const uint8_t* base_row, const float* delta, DType dtype, uint8_t* out,
+                     uint64_t cols, float* tmp) {
+    to_f32(base_dtype, base_row, tmp, cols);
+    kernels().add(tmp, delta, tmp, cols);
+    from_f32(dtype, tmp, out, cols);
 }
 
 const TensorRef& DecodeContext::base_tensor(DType dtype, const Shape& shape, uint64_t fingerprint) const {

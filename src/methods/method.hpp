@@ -11,6 +11,7 @@
 // Dispatch is per tensor (and per band inside a decoder), never per element.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -109,12 +110,25 @@ public:
     using Error::Error;
 };
 
+/// What a method is for; compress's selection (src/pipeline/select.cpp) offers a
+/// selected tensor the chosen LOSSY methods, then the LOSSLESS ones, then WHOLE,
+/// each in registry order; an unselected tensor LOSSLESS, then WHOLE.
+enum class MethodRole : uint8_t {
+    LOSSY,     ///< codes the delta with an error; chosen by `--method`
+    LOSSLESS,  ///< a delta rebuilt bit for bit
+    WHOLE,     ///< the fine-tune's bytes (the last resort: applies to every tensor)
+};
+
 /// One row of the method registry (a table of traits, as ggml's type traits).
+/// A method's file defines its row in field order: {id, name, kind, role, summary,
+/// applicable, analyse, encode, parse[, values, choose, chosen]}; the hooks left
+/// out are nullptr and take the defaults in method.cpp.
 struct MethodTraits {
-    MethodId id;
-    std::string_view name;  ///< registry name
+    MethodId id;            ///< the record's method byte: explicit, never reused (FORMAT.md "Method ids")
+    std::string_view name;  ///< registry name; FORMAT.md's table lists it in capitals
     std::string_view kind;  ///< what reports and info call its records: "coded", "exact", "whole"
-    bool lossy;             ///< its records carry an error (counted in rel_error and bits/param)
+    MethodRole role;
+    std::string_view summary = {};  ///< LOSSY: one line for `--method`'s help
     /// Whether the method can store this tensor at all (cheap: shapes and dtypes).
     bool (*applicable)(const TensorInput& in);
     /// Pass 1: the points it offers under `opt`. Must not keep tensor-sized state.
@@ -125,12 +139,73 @@ struct MethodTraits {
                                            EncodeContext& ec);
     /// Reads the payload after the prefix (untrusted); throws Error via `r`.
     std::unique_ptr<const RecordBody> (*parse)(ByteReader& r, const TensorSpec& spec);
+    /// LOSSY methods and `--method` (defaults when nullptr: the method answers to its
+    /// name and is chosen when CompressOptions::method is its name). `values`: the
+    /// `--method` values that choose it; `choose`: sets `o` for one of them;
+    /// `chosen`: the value `o` chooses it by, "" when `o` does not choose it.
+    std::vector<std::string> (*values)() = nullptr;
+    void (*choose)(CompressOptions& o, std::string_view value) = nullptr;
+    std::string (*chosen)(const CompressOptions& o) = nullptr;
+
+    bool lossy() const { return role == MethodRole::LOSSY; }
 };
 
-/// Every registered method, in id order.
+/// Every registered method, in id order: the method code table (registry.cpp).
 const std::vector<const MethodTraits*>& method_table();
 /// The method with this id; nullptr when unknown.
 const MethodTraits* find_method(uint8_t id);
 const MethodTraits& method(MethodId id);
+/// The registered method of this name; nullptr when none.
+const MethodTraits* find_method(std::string_view name);
+
+/// `--method`, through the registry (a LOSSY method's hooks or their defaults).
+std::vector<std::string> method_values(const MethodTraits& m);
+std::string method_chosen(const MethodTraits& m, const CompressOptions& o);
+/// Every `--method` value, in registry order; and the LOSSY method a value
+/// chooses (nullptr when none).
+std::vector<std::string> all_method_values();
+const MethodTraits* method_for_value(std::string_view value);
+/// Sets `o` for `--method value`; throws Error naming the choices when no
+/// LOSSY method answers to it.
+void choose_method(CompressOptions& o, std::string_view value);
+/// Throws Error("--method 'value' is not one of ...").
+[[noreturn]] void refuse_method(std::string_view value);
+/// The `--method` value `o` chooses (o.method itself when no method answers to it).
+std::string chosen_method_value(const CompressOptions& o);
+
+// ---- what the methods share ----------------------------------------------------
+
+/// A 2-D float tensor whose base has its shape (both F16, BF16 or F32, any mix):
+/// what the lossy delta coders apply to.
+bool is_2d_float_delta(const TensorInput& in);
+
+/// The base a delta record was made against (FORMAT.md: u64 fingerprint, u8 dtype).
+struct FloatBase {
+    uint64_t fingerprint = 0;
+    DType dtype{};
+};
+/// Reads `u64 base_fingerprint, u8 base_dtype` (F16, BF16 or F32) of a coded
+/// record, after checking that the record's tensor is a 2-D float tensor.
+FloatBase read_float_base(ByteReader& r, const TensorSpec& spec);
+/// Writes what read_float_base reads, for `base`.
+void write_float_base(ByteWriter& w, const TensorRef& base);
+/// A lossless method's curve: one point of `bytes` (before zstd) and no error.
+RdCurve lossless_curve(uint64_t bytes);
+/// Reads a blob that holds the tensor's own byte count (exact delta, whole).
+BlobRef read_tensor_blob(ByteReader& r, const TensorSpec& spec);
+
+/// Output bands of a decoder: about kBandBytes, at least one unit per thread.
+inline constexpr uint64_t kBandBytes = 4u << 20;
+/// Splits `units` (rows, patch rows) of `unit_bytes` output bytes each into bands
+/// and calls band(first, end) for each, in order.
+template <typename F>
+void for_each_band(const DecodeContext& dc, uint64_t units, uint64_t unit_bytes, F&& band) {
+    const uint64_t per_band = std::max<uint64_t>(dc.pool.size(), kBandBytes / std::max<uint64_t>(unit_bytes, 1));
+    for (uint64_t u = 0; u < units; u += per_band) band(u, std::min(units, u + per_band));
+}
+/// One output row: f32(base row) + delta, rounded to `dtype` (what every delta
+/// coder's decoder does per row). `tmp`: cols floats.
+void add_to_base_row(DType base_dtype, const uint8_t* base_row, const float* delta, DType dtype, uint8_t* out,
+                     uint64_t cols, float* tmp);
 
 }  // namespace deltacodec

@@ -12,14 +12,6 @@
 namespace deltacodec {
 namespace {
 
-bool patch_applicable(const TensorInput& in) {
-    const TensorInfo& fi = *in.ft->info;
-    if (!in.base) return false;
-    const TensorInfo& bi = *in.base->info;
-    return bi.shape == fi.shape && fi.shape.size() == 2 && fi.numel() > 0 && dtype_is_compressible(fi.dtype) &&
-           dtype_is_compressible(bi.dtype);
-}
-
 // One point, the configured bit spec: its payload size before zstd follows from
 // the shape alone (tier_counts does not depend on the data); the error is only
 // known after encoding.
@@ -60,9 +52,7 @@ std::optional<EncodedRecord> patch_encode(const TensorInput& in, const CompressO
     const bool entropy = opt.entropy;
     EncodedRecord r;
     r.write = [base, coded, entropy](ByteWriter& w) {
-        const TensorInfo& b = *base->info;
-        w.u64(tensor_fingerprint(b.dtype, b.shape, base->data(), b.nbytes()));
-        w.u8(static_cast<uint8_t>(b.dtype));
+        write_float_base(w, *base);
         write_coded_body(w, *coded, entropy);
     };
     r.err2 = st.err2;
@@ -72,40 +62,35 @@ std::optional<EncodedRecord> patch_encode(const TensorInput& in, const CompressO
 }
 
 struct PatchBody final : RecordBody {
-    uint64_t fingerprint = 0;
-    DType base_dtype{};
+    FloatBase base;
     CodedBody coded;
 
     void decode(const DecodeContext& dc, BandSink& sink) const override {
         const TensorSpec& spec = dc.spec;
         const size_t es = dtype_size(spec.dtype);
         // The base first: its tensor really exists, so it bounds the sizes the record declares.
-        const TensorRef& b = dc.base_tensor(base_dtype, spec.shape, fingerprint);
+        const TensorRef& b = dc.base_tensor(base.dtype, spec.shape, base.fingerprint);
         const CodedTensor ct = decode_coded_body(coded, dc.ctx);
         const uint64_t cols = ct.cols;
-        const DType bdt = base_dtype;
+        const DType bdt = base.dtype;
         const size_t bs = dtype_size(bdt);
         const TensorDecoder dec(ct);
-        // Bands of patch rows of about kBandBytes, at least one patch row per thread.
-        constexpr uint64_t kBandBytes = 4u << 20;
-        const uint64_t band_bytes = static_cast<uint64_t>(ct.patch) * cols * es;
-        const uint64_t per_band = std::max<uint64_t>(dc.pool.size(), kBandBytes / std::max<uint64_t>(band_bytes, 1));
-        for (uint64_t pr = 0; pr < dec.patch_rows(); pr += per_band) {
-            const uint64_t pr_end = std::min(dec.patch_rows(), pr + per_band);
-            const uint64_t row0 = pr * ct.patch, row1 = std::min<uint64_t>(ct.rows, pr_end * ct.patch);
-            uint8_t* out = sink.band_buffer((row1 - row0) * cols * es + 1);
-            dec.decode_rows(dc.pool, pr, pr_end, [&](uint64_t r0, uint64_t n, const float* strip) {
-                thread_local std::vector<float> row;
-                row.resize(cols);
-                for (uint64_t i = 0; i < n; ++i) {
-                    const uint64_t rr = r0 + i;
-                    to_f32(bdt, b.data() + rr * cols * bs, row.data(), cols);
-                    kernels().add(row.data(), strip + i * cols, row.data(), cols);
-                    from_f32(spec.dtype, row.data(), out + (rr - row0) * cols * es, cols);
-                }
-            });
-            sink.put(out, (row1 - row0) * cols * es);
-        }
+        // Bands of whole patch rows.
+        for_each_band(dc, dec.patch_rows(), static_cast<uint64_t>(ct.patch) * cols * es,
+                      [&](uint64_t pr, uint64_t pr_end) {
+                          const uint64_t row0 = pr * ct.patch, row1 = std::min<uint64_t>(ct.rows, pr_end * ct.patch);
+                          uint8_t* out = sink.band_buffer((row1 - row0) * cols * es + 1);
+                          dec.decode_rows(dc.pool, pr, pr_end, [&](uint64_t r0, uint64_t n, const float* strip) {
+                              thread_local std::vector<float> row;
+                              row.resize(cols);
+                              for (uint64_t i = 0; i < n; ++i) {
+                                  const uint64_t rr = r0 + i;
+                                  add_to_base_row(bdt, b.data() + rr * cols * bs, strip + i * cols, spec.dtype,
+                                                  out + (rr - row0) * cols * es, cols, row.data());
+                              }
+                          });
+                          sink.put(out, (row1 - row0) * cols * es);
+                      });
         b.release();
     }
 
@@ -117,24 +102,45 @@ struct PatchBody final : RecordBody {
         if (find_transform(ct.transform)->has_bands) t.bands = std::string(bands_name(ct.bands));
         t.widths.assign(ct.widths.begin(), ct.widths.end());
     }
-    std::optional<uint64_t> base_fingerprint() const override { return fingerprint; }
+    std::optional<uint64_t> base_fingerprint() const override { return base.fingerprint; }
 };
 
 std::unique_ptr<const RecordBody> patch_parse(ByteReader& r, const TensorSpec& spec) {
-    if (!dtype_is_compressible(spec.dtype) || spec.shape.size() != 2) r.fail("coded record of an uncodable tensor");
     auto b = std::make_unique<PatchBody>();
-    b->fingerprint = r.u64();
-    const auto bdt = dtype_from_code(r.u8());
-    if (!bdt || !dtype_is_compressible(*bdt)) r.fail("bad base dtype");
-    b->base_dtype = *bdt;
+    b->base = read_float_base(r, spec);
     b->coded = parse_coded_body(r, spec.shape[0], spec.shape[1]);
     return b;
 }
 
+// `--method dct|dwt`: the transform's name chooses the patch coder, which is the
+// default (CompressOptions::method empty).
+std::vector<std::string> patch_values() {
+    std::vector<std::string> v;
+    for (const TransformEntry& t : transform_table()) v.emplace_back(t.name);
+    return v;
+}
+void patch_choose(CompressOptions& o, std::string_view value) {
+    o.method.clear();
+    o.codec.transform = find_transform(value)->id;
+}
+std::string patch_chosen(const CompressOptions& o) {
+    return o.method.empty() || o.method == "patch" ? std::string(find_transform(o.codec.transform)->name)
+                                                   : std::string();
+}
+
 }  // namespace
 
-extern const MethodTraits kPatchMethod;
-const MethodTraits kPatchMethod{MethodId::PATCH,  "patch",       "coded",      true,
-                                patch_applicable, patch_analyse, patch_encode, patch_parse};
+extern const MethodTraits kPatchMethod{MethodId::PATCH,
+                                       "patch",
+                                       "coded",
+                                       MethodRole::LOSSY,
+                                       "the patch transform coder with DCT or one-level Haar",
+                                       is_2d_float_delta,
+                                       patch_analyse,
+                                       patch_encode,
+                                       patch_parse,
+                                       patch_values,
+                                       patch_choose,
+                                       patch_chosen};
 
 }  // namespace deltacodec

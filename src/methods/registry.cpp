@@ -1,5 +1,8 @@
-// deltacodec — the method registry: one row per method, ids explicit and never
-// reused (FORMAT.md "Method ids"; the ids themselves: MethodId in format/spec.hpp).
+// deltacodec — the method registry: the method code table of the .dcx format.
+// One row per method, in id order; each method's id is written in its own row
+// (MethodTraits::id, in its file), explicit and never reused: a retired method's
+// id stays listed here as a comment. FORMAT.md's "Method ids" table lists the
+// same ids (tests/test_format_spec.cpp checks it against this table).
 // Adding a method: its file (src/methods/NAME.cpp, defining a MethodTraits), one
 // row here, one test (docs/ARCHITECTURE.md).
 #include "methods/method.hpp"
@@ -9,12 +12,14 @@ namespace deltacodec {
 extern const MethodTraits kPatchMethod;       // methods/patch.cpp
 extern const MethodTraits kExactDeltaMethod;  // methods/exact_delta.cpp
 extern const MethodTraits kWholeMethod;       // methods/whole.cpp
+extern const MethodTraits kBitDeltaMethod;    // methods/bitdelta.cpp
 
 const std::vector<const MethodTraits*>& method_table() {
     static const std::vector<const MethodTraits*> table = {
         &kPatchMethod,       // id 0: patch transform coder (dct/dwt)   since v1.0
         &kExactDeltaMethod,  // id 1: lossless byte-plane delta         since v1.0
         &kWholeMethod,       // id 2: the fine-tune's bytes             since v1.0
+        &kBitDeltaMethod,    // id 3: sign + one scale per row          added after 0.1.0
         // retired ids (never reuse): none yet
     };
     return table;

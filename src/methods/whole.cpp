@@ -10,10 +10,7 @@ namespace {
 bool whole_applicable(const TensorInput&) { return true; }
 
 RdCurve whole_analyse(const TensorInput& in, const CompressOptions&) {
-    RdPoint p;
-    p.bytes = 1 + kBlobHeaderBytes + in.ft->info->nbytes();
-    p.err2 = 0.0;
-    return RdCurve{{p}};
+    return lossless_curve(1 + kBlobHeaderBytes + in.ft->info->nbytes());
 }
 
 std::optional<EncodedRecord> whole_encode(const TensorInput& in, const CompressOptions&, const RdPoint&,
@@ -47,16 +44,13 @@ std::unique_ptr<const RecordBody> whole_parse(ByteReader& r, const TensorSpec& s
     auto b = std::make_unique<WholeBody>();
     b->why = r.u8();
     if (b->why > kMaxWholeReason) r.fail("unknown reason code");
-    b->data = r.blob_ref();
-    // Sub-byte dtypes: numel·bits/8 (whole and bounded: header_from_bytes checked it).
-    if (b->data.raw != tensor_nbytes(spec)) r.fail("blob size does not match its tensor");
+    b->data = read_tensor_blob(r, spec);
     return b;
 }
 
 }  // namespace
 
-extern const MethodTraits kWholeMethod;
-const MethodTraits kWholeMethod{MethodId::WHOLE,  "whole",       "whole",      false,
-                                whole_applicable, whole_analyse, whole_encode, whole_parse};
+extern const MethodTraits kWholeMethod{MethodId::WHOLE,  "whole",       "whole",      MethodRole::WHOLE, "",
+                                       whole_applicable, whole_analyse, whole_encode, whole_parse};
 
 }  // namespace deltacodec
