@@ -482,21 +482,9 @@ const std::string kCliBin = DELTACODEC_CLI;
 // Runs `script` with bash in `dir` ($D is the CLI, $B/$F the example pair); stdout and
 // stderr captured through files.
 RunResult run_sh(const std::string& script, const std::string& dir) {
-    static std::atomic<int> counter{0};
-    const std::string id = std::to_string(getpid()) + "_" + std::to_string(counter++);
-    const std::string o = dir + "/.cli_out_" + id, e = dir + "/.cli_err_" + id;
-    const std::string cmd = "cd " + shell_quote(dir) + " && D=" + shell_quote(kCliBin) + " B=" + shell_quote(kExBase) +
-                            " F=" + shell_quote(kExFt) + " bash -c " + shell_quote(script) + " >" + shell_quote(o) +
-                            " 2>" + shell_quote(e) + " </dev/null";
-    const int st = std::system(cmd.c_str());
-    RunResult r;
-    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-    r.out = read_text(o);
-    r.err = read_text(e);
-    std::error_code ec;
-    fs::remove(o, ec);
-    fs::remove(e, ec);
-    return r;
+    return run_command("cd " + shell_quote(dir) + " && D=" + shell_quote(kCliBin) + " B=" + shell_quote(kExBase) +
+                           " F=" + shell_quote(kExFt) + " bash -c " + shell_quote(script),
+                       dir);
 }
 
 // Runs `script` under script(1), whose pseudo-terminal is the command's stdin,

@@ -83,31 +83,28 @@ TEST(Progress, BytesAndTensorsInsideLargeTensors) {
     const uint64_t first = rows * cols * 4, total = first + 5 * 64 * 4;
 
     for (unsigned threads : {1u, 4u}) {
-        Recorder c;
-        CompressOptions co;
-        co.threads = threads;
+        // Each run's options: these threads, a fresh recorder, outputs replaced.
+        auto with = [threads](auto opt, Recorder& r) {
+            opt.threads = threads;
+            opt.progress = r.fn();
+            return opt;
+        };
+        Recorder c, d, a;
+        CompressOptions co = with(CompressOptions{}, c);
         co.overwrite = true;
-        co.progress = c.fn();
         compress(dir / "b.safetensors", dir / "f.safetensors", dir / "x.dcx", co);
         expect_well_formed(c, total, 6);
         EXPECT_GE(calls_inside_first_tensor(c, first), 10u) << "encode progress inside a large tensor";
         EXPECT_EQ(c.calls.back().tensor, "norm.4");
 
-        Recorder d;
-        DecompressOptions dopt;
-        dopt.threads = threads;
+        DecompressOptions dopt = with(DecompressOptions{}, d);
         dopt.overwrite = true;
-        dopt.progress = d.fn();
         decompress(dir / "b.safetensors", dir / "x.dcx", dir / "out.safetensors", dopt);
         expect_well_formed(d, total, 6);
         EXPECT_GE(calls_inside_first_tensor(d, first), 2u) << "decode progress per band";
 
-        Recorder a;
-        ApplyOptions aopt;
-        aopt.threads = threads;
-        aopt.progress = a.fn();
         SinkToNothing sink;
-        apply(dir / "b.safetensors", dir / "x.dcx", sink, aopt);
+        apply(dir / "b.safetensors", dir / "x.dcx", sink, with(ApplyOptions{}, a));
         expect_well_formed(a, total, 6);
         EXPECT_EQ(a.calls.size(), d.calls.size());
     }

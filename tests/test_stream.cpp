@@ -14,30 +14,6 @@ using namespace testutil;
 
 namespace {
 
-struct Sec {
-    SectionType type;
-    uint64_t offset, size;  // payload
-};
-
-std::vector<Sec> sections(const std::vector<uint8_t>& f) {
-    std::vector<Sec> out;
-    uint64_t pos = 16;
-    while (pos + 24 <= f.size()) {
-        uint32_t type = 0;
-        uint64_t len = 0;
-        for (int i = 3; i >= 0; --i) type = (type << 8) | f[pos + i];
-        for (int i = 7; i >= 0; --i) len = (len << 8) | f[pos + 8 + i];
-        out.push_back({static_cast<SectionType>(type), pos + 16, len});
-        pos += 24 + len;
-    }
-    return out;
-}
-
-void fix_checksum(std::vector<uint8_t>& f, const Sec& s) {
-    const uint64_t h = xxh3(f.data() + s.offset, s.size);
-    for (int i = 0; i < 8; ++i) f[s.offset + s.size + i] = static_cast<uint8_t>(h >> (8 * i));
-}
-
 // A base / fine-tune directory pair whose fine-tune carries a compressible config.json
 // (stored as a zstd blob in a FILE section).
 void write_dirs(const TempDir& dir) {
@@ -62,14 +38,14 @@ TEST(Stream, SectionSequenceCheckFollowsTheReaders) {
     CompressOptions o;
     compress(dir / "base", dir / "ft", dir / "x.dcx", o);
     const std::vector<uint8_t> f = read_bytes(dir / "x.dcx");
-    const std::vector<Sec> secs = sections(f);
+    const std::vector<DcxSection> secs = dcx_sections(f);
     ASSERT_EQ(secs.size(), 4u);  // HEADER, FILE, TENSOR, END
-    auto feed = [&](SectionSequenceCheck& c, const Sec& s, const std::vector<uint8_t>& bytes) {
-        c.check(s.type, bytes.data() + s.offset, s.size);
+    auto feed = [&](SectionSequenceCheck& c, const DcxSection& s, const std::vector<uint8_t>& bytes) {
+        c.check(static_cast<SectionType>(s.type), bytes.data() + s.offset, s.size);
     };
     {
         SectionSequenceCheck c("<stdout>");
-        for (const Sec& s : secs) {
+        for (const DcxSection& s : secs) {
             EXPECT_FALSE(c.complete());
             EXPECT_NO_THROW(feed(c, s, f));
         }
@@ -116,8 +92,8 @@ TEST(Stream, TestChecksTheOtherFilesOfADirectory) {
     CompressOptions o;
     compress(dir / "base", dir / "ft", dir / "x.dcx", o);
     std::vector<uint8_t> f = read_bytes(dir / "x.dcx");
-    const Sec file = sections(f)[1];
-    ASSERT_EQ(file.type, SectionType::FILE);
+    const DcxSection file = dcx_sections(f)[1];
+    ASSERT_EQ(static_cast<SectionType>(file.type), SectionType::FILE);
     const uint64_t name_len = f[file.offset] | (f[file.offset + 1] << 8);
     const uint64_t blob = file.offset + 2 + name_len;
     ASSERT_EQ(f[blob], 1) << "the config travels as a zstd blob";
@@ -137,7 +113,7 @@ TEST(Stream, TestChecksTheOtherFilesOfADirectory) {
     for (uint64_t at = frame + fh + 3; at < end && !found; ++at) {
         std::vector<uint8_t> g = f;
         g[at] ^= 0xff;
-        fix_checksum(g, file);
+        fix_dcx_checksum(g, file);
         write_bytes(dir / "bad.dcx", g);
         try {
             apply(dir / "base", dir / "bad.dcx", sink);
