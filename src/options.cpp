@@ -223,8 +223,8 @@ std::vector<OptionRow> build_table() {
     // (FORMAT.md), written only when given, so files made without it keep their bytes.
     t.push_back(row(
         "--base-name", "base_name", false, OptionKind::TEXT, "NAME",
-        "record NAME in the .dcx as the name of its base (e.g. its Hugging Face id); info shows it",
-        OptionShow::NEVER, "",
+        "record NAME in the .dcx as the name of its base (e.g. its Hugging Face id); info shows it", OptionShow::NEVER,
+        "",
         [](CompressOptions& o, std::string_view v) {
             if (v.size() > kMaxBaseName || !is_valid_utf8(v))
                 throw Error("--base-name must be UTF-8 text of at most " + std::to_string(kMaxBaseName) + " bytes");

@@ -62,9 +62,9 @@ struct CompressOptions {
     /// empty: the patch coder, configured by `codec`. `--method dct|dwt` leaves it
     /// empty and sets codec.transform; `--method NAME` sets it.
     std::string method;
-    CodecParams codec;             ///< the patch coder: transform, patch, bits, bands, JPEG table, importance, metadata
-    std::string include;           ///< regex: compress the 2-D tensors whose names match (replaces the default rule)
-    std::string exclude;           ///< regex: never compress tensors whose names match
+    CodecParams codec;    ///< the patch coder: transform, patch, bits, bands, JPEG table, importance, metadata
+    std::string include;  ///< regex: compress the 2-D tensors whose names match (replaces the default rule)
+    std::string exclude;  ///< regex: never compress tensors whose names match
     /// Recorded in the .dcx as its base's name (info shows it); empty: none. UTF-8,
     /// at most kMaxBaseName bytes.
     std::string base_name;
