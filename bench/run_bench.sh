@@ -19,6 +19,9 @@
 #   KERNEL_FILTER=    --benchmark_filter regex for them (default: all)
 #   KEEP=0            1 keeps the .dcx files
 #   REPEAT=1          runs of each measured command per configuration
+#   CONFIGS="label|args;label|args"  configurations (default: the default
+#                     method, and dct p=32), e.g. "bitdelta|--method bitdelta"
+#   IO=1              0 skips the I/O-path table (deltacodec_io_paths)
 #
 # Throughput is MB/s (1e6 bytes) of fine-tuned checkpoint bytes (every file of
 # the fine-tuned directory). No warm-up runs; with REPEAT=N each command runs N
@@ -39,13 +42,15 @@ KERNELS=${KERNELS:-1}
 KERNEL_FILTER=${KERNEL_FILTER:-}
 KEEP=${KEEP:-0}
 REPEAT=${REPEAT:-1}
+IO=${IO:-1}
 
 CLI=$BUILD/deltacodec
 MAKE_PAIR=$BUILD/bench/deltacodec_make_pair
 PEAK=$BUILD/bench/deltacodec_peak_rss
 KBENCH=$BUILD/bench/deltacodec_bench_kernels
 CHECK=$BUILD/bench/deltacodec_check_rebuild
-for x in "$CLI" "$MAKE_PAIR" "$PEAK" "$KBENCH" "$CHECK"; do
+IOPATHS=$BUILD/bench/deltacodec_io_paths
+for x in "$CLI" "$MAKE_PAIR" "$PEAK" "$KBENCH" "$CHECK" "$IOPATHS"; do
   [ -x "$x" ] || { echo "run_bench: $x not built (cmake with -DDELTACODEC_BENCH=ON, then build)" >&2; exit 1; }
 done
 
@@ -110,7 +115,11 @@ if [ "$KERNELS" = 1 ]; then
 fi
 
 # ---- 3. end-to-end ---------------------------------------------------------------
-CONFIGS=("dwt p=64 (default)|" "dct p=32|--method dct --patch 32")
+if [ -n "${CONFIGS:-}" ]; then
+  IFS=';' read -r -a CONFIGS <<< "$CONFIGS"
+else
+  CONFIGS=("dwt p=64 (default)|" "dct p=32|--method dct --patch 32")
+fi
 rows=()
 details=()
 fail=0
@@ -142,7 +151,7 @@ for cfg in "${CONFIGS[@]}"; do
   OUT=$RUN/$tag.rebuilt
   CP=$RUN/cp.tmp
   rm -rf "$OUT" "$CP" "$DCX"
-  cp_t=(); c_t=(); d_t=(); c_k=(); d_k=()
+  cp_t=(); cps_t=(); c_t=(); d_t=(); c_k=(); d_k=()
   failed_step=
   for rep in $(seq 1 "$REPEAT"); do
     p=$RUN/$tag.r$rep
@@ -158,12 +167,15 @@ for cfg in "${CONFIGS[@]}"; do
     rm -rf "$CP"
     [ -z "$failed_step" ] || break
     cp_t+=("$(field "$p.cp.time" wall_s)" "$(field "$p.cp2.time" wall_s)")
+    # cp with its writeback, as decompress fsyncs its output before the rename
+    cps_t+=("$(awk -v a="$(field "$p.cp.time" wall_s)" -v b="$(field "$p.cp.time" sync_s)" 'BEGIN {print a + b}')"
+            "$(awk -v a="$(field "$p.cp2.time" wall_s)" -v b="$(field "$p.cp2.time" sync_s)" 'BEGIN {print a + b}')")
     c_t+=("$(field "$p.compress.time" wall_s)"); d_t+=("$(field "$p.decompress.time" wall_s)")
     c_k+=("$(field "$p.compress.time" maxrss_kib)"); d_k+=("$(field "$p.decompress.time" maxrss_kib)")
   done
 
   if [ -n "$failed_step" ]; then
-    rows+=("| $label | – | – | – | – | – | – | – | – | – | FAIL ($failed_step exited non-zero) |")
+    rows+=("| $label | – | – | – | – | – | – | – | – | – | – | FAIL ($failed_step exited non-zero) |")
     fail=1
     rm -rf "$OUT" "$CP" "$DCX"
     continue
@@ -183,13 +195,15 @@ for cfg in "${CONFIGS[@]}"; do
   cp_mbps=$(mbps "$cp_s"); c_mbps=$(mbps "$c_s"); d_mbps=$(mbps "$d_s")
   c_frac=$(awk -v a="$cp_s" -v b="$c_s" 'BEGIN {printf "%.2f", a/b}')
   d_frac=$(awk -v a="$cp_s" -v b="$d_s" 'BEGIN {printf "%.2f", a/b}')
-  c_ok=$(awk -v f="$c_frac" 'BEGIN {print (f >= 1/6) ? "met" : "missed"}')
-  d_ok=$(awk -v f="$d_frac" 'BEGIN {print (f >= 1/3) ? "met" : "missed"}')
+  cps_s=$(best "${cps_t[@]}")
+  ds_frac=$(awk -v a="$cps_s" -v b="$d_s" 'BEGIN {printf "%.2f", a/b}')
+  c_ok=$(awk -v f="$c_frac" 'BEGIN {print (f >= 1/3) ? "met" : "missed"}')
+  d_ok=$(awk -v f="$d_frac" 'BEGIN {print (f >= 1/2) ? "met" : "missed"}')
   c_rss=$(gib "$(worst "${c_k[@]}")"); d_rss=$(gib "$(worst "${d_k[@]}")")
   ratio=$(awk -v a="$FT_BYTES" -v b="$dcx_bytes" 'BEGIN {printf "%.2f", a/b}')
   dcx_mb=$(awk -v b="$dcx_bytes" 'BEGIN {printf "%.1f", b/1e6}')
   rel=$(sed -n 's/.*rel.error \([0-9.]*\).*/\1/p' "$RUN/$tag.check.txt")
-  rows+=("| $label | $c_mbps | $d_mbps | $cp_mbps | $c_frac ($c_ok) | $d_frac ($d_ok) | $c_rss | $d_rss | $dcx_mb | ${ratio}x | $check (rel.err $rel) |")
+  rows+=("| $label | $c_mbps | $d_mbps | $cp_mbps | $c_frac ($c_ok) | $d_frac ($d_ok) | $ds_frac | $c_rss | $d_rss | $dcx_mb | ${ratio}x | $check (rel.err $rel) |")
   [ "$KEEP" = 1 ] || rm -f "$DCX"
 done
 # A user-space read/write copy for context (coreutils >= 9 `cp` copies in the
@@ -201,6 +215,11 @@ dd_cache=$(cached_pct "$FT"/*)
 rm -rf "$RUN/dd.tmp"
 details+=("| (yardstick) | dd bs=4M (read/write) | $(field "$RUN/dd.time" wall_s) | $(field "$RUN/dd.time" user_s) | $(field "$RUN/dd.time" sys_s) | $(field "$RUN/dd.time" sync_s) | $(gib "$(field "$RUN/dd.time" maxrss_kib)") | ft $dd_cache |")
 dd_mbps=$(mbps "$(field "$RUN/dd.time" wall_s)")
+if [ "$IO" = 1 ]; then
+  log "I/O paths (deltacodec_io_paths) on the base's largest file"
+  big=$(find "$BASE" -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
+  "$IOPATHS" "$big" "$RUN" 3 > "$RUN/io_paths.md" || log "io_paths failed"
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 {
@@ -211,8 +230,8 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "- command: \`LAYERS=$LAYERS BENCH_DIR=$BENCH_DIR bash bench/run_bench.sh $BUILD\` (-T $THREADS)"
   echo "- load average (1/5/15 min) before: $load_before; after: $load_after"
   echo
-  echo "| config | compress MB/s | decompress MB/s | cp MB/s | compress / cp (target ≥ 1/6) | decompress / cp (target ≥ 1/3) | peak RSS compress GiB | peak RSS decompress GiB | .dcx MB | ratio | check |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  echo "| config | compress MB/s | decompress MB/s | cp MB/s | compress / cp (target ≥ 0.33) | decompress / cp (target ≥ 0.5) | decompress / (cp + its sync) | peak RSS compress GiB | peak RSS decompress GiB | .dcx MB | ratio | check |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "Each figure is the best of the configuration's runs ($REPEAT of compress and decompress, $((2 * REPEAT)) of \`cp -r\`, run before and after them; peak RSS: the largest). GNU cp $(cp --version | head -1 | awk '{print $NF}') copies with copy_file_range (in-kernel); a user-space \`dd bs=4M\` copy of the same files ran at $dd_mbps MB/s."
@@ -222,6 +241,14 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "| config | step | wall s | user s | sys s | +sync s | peak RSS GiB | inputs in page cache |"
   echo "|---|---|---:|---:|---:|---:|---:|---|"
   printf '%s\n' "${details[@]}"
+  echo
+  echo "decompress fsyncs each output before its rename, so its wall time holds the writeback; \"decompress / (cp + its sync)\" compares it with \`cp\` followed by \`sync\`, the same work."
+  if [ -s "$RUN/io_paths.md" ]; then
+    echo
+    echo "What each I/O path costs here (\`deltacodec_io_paths\`, the base shard, best of 3; no codec work):"
+    echo
+    cat "$RUN/io_paths.md"
+  fi
 } | tee "$RESULTS"
 log "results in $RESULTS"
 exit $fail

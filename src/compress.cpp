@@ -249,12 +249,20 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
         meter.begin_tensor(fi.name, fi.nbytes());
         const Candidate* used = nullptr;
         std::optional<EncodedRecord> enc;
+        bool unchanged = false;
         for (size_t c = choices[idx].candidate; c < plan.candidates.size() && !enc; ++c) {
             used = &plan.candidates[c];
             TensorInput in = plan.in;
             in.why = used->why;
             const size_t point = c == choices[idx].candidate ? choices[idx].point : 0;
             enc = used->method->encode(in, opt, used->curve.points.at(point), ec);
+            // A lossy coder given an unchanged tensor (‖Δ‖ = 0) would spend bytes on
+            // nothing: the next candidate, the lossless delta, stores it in a few
+            // bytes, and the rebuild copies the base's bytes (no decoding).
+            if (enc && used->method->lossy() && enc->ref2 == 0 && c + 1 < plan.candidates.size()) {
+                enc.reset();
+                unchanged = true;
+            }
         }
         if (!enc) throw Error("internal error: no method stored tensor '" + fi.name + "'");
         meter.end_tensor();
@@ -266,7 +274,7 @@ CompressReport compress(const std::string& base_path, const std::string& ft_path
         tr.delta_bytes = fi.nbytes();
         tr.kind = std::string(used->method->kind);
         tr.method = std::string(used->method->name);
-        tr.reason = used->reason;
+        tr.reason = unchanged && !used->method->lossy() ? std::string("unchanged") : used->reason;
         if (used->method->lossy()) tr.err2 = enc->err2, tr.ref2 = enc->ref2;
         tr.unchanged = enc->unchanged;
         const TensorPrefix pre{fi.name, used->method->id, fi.dtype, fi.shape};

@@ -2,6 +2,8 @@
 // the .dcx's order, in bands, without writing a file.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "deltacodec/deltacodec.hpp"
 #include "io/checkpoint.hpp"
 #include "testutil.hpp"
@@ -102,5 +104,67 @@ TEST(Apply, WrongBaseIsRefused) {
         FAIL() << "apply() accepted the wrong base";
     } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("wrong base"), std::string::npos) << e.what();
+    }
+}
+
+// An exact-delta tensor spanning several 4 MiB bands, unchanged in some and
+// changed in others (as a fine-tune that trained a few embedding rows): every
+// band comes back bit for bit, unchanged bands straight from the base's bytes.
+// Its planes are zstd-coded (decoded progressively); a delta of random bits
+// makes them stored instead, and that path is checked too.
+TEST(Apply, ExactDeltaBandsUnchangedAndChanged) {
+    TempDir dir;
+    const uint64_t n = 5u << 20;  // f16: 10 MiB, three bands of 2 Mi elements
+    const auto b = gaussian(n, 0.05, 21), w = gaussian(64 * 64, 0.05, 22);
+    const T wb = make_tensor("w", DType::F16, {64, 64}, w);
+    const T wf = make_tensor("w", DType::F16, {64, 64}, perturb(w, 64, 64, 0.01, 23));
+    auto sparse = b;
+    for (uint64_t i = 2500000; i < 2500000 + 300; ++i) sparse[i] += 0.01;  // band 1 changes
+    sparse[n - 1] += 0.02;                                                 // and band 2's last element
+    T random = make_tensor("emb", DType::F16, {n}, b);
+    std::mt19937 rng(24);
+    for (uint8_t& x : random.bytes) x = static_cast<uint8_t>(rng());
+    write_safetensors(dir / "base.safetensors", {wb, make_tensor("emb", DType::F16, {n}, b)});
+    for (const T& emb : {make_tensor("emb", DType::F16, {n}, sparse), random}) {
+        write_safetensors(dir / "ft.safetensors", {wf, emb});
+        CompressOptions co;
+        co.overwrite = true;
+        const CompressReport rep = compress(dir / "base.safetensors", dir / "ft.safetensors", dir / "d.dcx", co);
+        ASSERT_EQ(rep.tensors.size(), 2u);
+        EXPECT_EQ(rep.tensors[1].kind, "exact");
+        MemorySink sink;
+        apply(dir / "base.safetensors", dir / "d.dcx", sink);
+        ASSERT_EQ(sink.tensors.size(), 2u);
+        EXPECT_TRUE(sink.tensors[1].bytes == emb.bytes);
+        EXPECT_GE(sink.tensors[1].writes, 3u);
+        expect_apply_matches_decompress(dir / "base.safetensors", dir / "d.dcx", false, 2);
+    }
+}
+
+// A 2-D tensor the fine-tune left unchanged is not patch-coded (which would
+// spend bytes on zero patches and decode them): it is stored as an exact delta
+// of zeros, reason "unchanged", and comes back as the base's own bytes.
+TEST(Apply, UnchangedMatrixIsStoredAsAZeroExactDelta) {
+    TempDir dir;
+    const uint64_t r = 512, c = 512;
+    const auto w1 = gaussian(r * c, 0.05, 31), w2 = gaussian(r * c, 0.05, 32);
+    const T same = make_tensor("same.w", DType::F16, {r, c}, w1);
+    write_safetensors(dir / "base.safetensors", {same, make_tensor("moved.w", DType::F16, {r, c}, w2)});
+    write_safetensors(dir / "ft.safetensors",
+                      {same, make_tensor("moved.w", DType::F16, {r, c}, perturb(w2, r, c, 0.01, 33))});
+    for (const char* method : {"", "bitdelta"}) {
+        CompressOptions co;
+        co.method = method;
+        co.overwrite = true;
+        const CompressReport rep = compress(dir / "base.safetensors", dir / "ft.safetensors", dir / "d.dcx", co);
+        ASSERT_EQ(rep.tensors.size(), 2u);
+        EXPECT_EQ(rep.tensors[0].kind, "exact") << method;
+        EXPECT_EQ(rep.tensors[0].reason, "unchanged") << method;
+        EXPECT_LT(rep.tensors[0].stored_bytes, 1024u) << method;  // 512 KiB of zeros
+        EXPECT_EQ(rep.tensors[1].kind, "coded") << method;
+        MemorySink sink;
+        apply(dir / "base.safetensors", dir / "d.dcx", sink);
+        ASSERT_EQ(sink.tensors.size(), 2u);
+        EXPECT_TRUE(sink.tensors[0].bytes == same.bytes) << method;
     }
 }

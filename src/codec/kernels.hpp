@@ -25,6 +25,10 @@ struct Kernels {
     void (*sub)(const float* a, const float* b, float* out, size_t n);
     /// out[i] = a[i] + b[i]
     void (*add)(const float* a, const float* b, float* out, size_t n);
+    /// The rebuild of one row in one pass: out[i] = f16(f32(base[i]) + d[i]), the
+    /// same bits as f16_to_f32, add and f32_to_f16 in turn (and likewise for bf16).
+    void (*f16_add)(const uint16_t* base, const float* d, uint16_t* out, size_t n);
+    void (*bf16_add)(const uint16_t* base, const float* d, uint16_t* out, size_t n);
     /// Σ x², accumulated in 8 float lanes in a fixed order, then summed in double.
     double (*sum_sq)(const float* x, size_t n);
     /// Σ (a − b)², same accumulation order.

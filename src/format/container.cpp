@@ -125,6 +125,35 @@ void decode_blob(const BlobRef& b, uint8_t* out, const std::string& ctx) {
     if (ZSTD_isError(got) || got != b.raw) throw Error(ctx + ": corrupt zstd blob");
 }
 
+void decode_blob_progressive(const BlobRef& b, uint8_t* out, const std::string& ctx,
+                             const std::function<void(uint64_t)>& ready) {
+    if (b.codec == kStored) {
+        decode_blob(b, out, ctx);
+        ready(b.raw);
+        return;
+    }
+    // Input fed in pieces, the whole of `out` as a stable output buffer: zstd
+    // decodes straight into it (no window copy) and stops when a piece is used up.
+    constexpr size_t kInPiece = 256 << 10;
+    std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
+    if (!dctx || ZSTD_isError(ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_stableOutBuffer, 1)) ||
+        ZSTD_isError(ZSTD_DCtx_setParameter(dctx.get(), ZSTD_d_windowLogMax, kMaxZstdWindowLog)))
+        throw Error(ctx + ": cannot start a zstd decoder");
+    ZSTD_outBuffer o{out, static_cast<size_t>(b.raw), 0};
+    ZSTD_inBuffer in{b.src, 0, 0};
+    for (;;) {
+        in.size = static_cast<size_t>(std::min<uint64_t>(b.stored, in.size + kInPiece));
+        const size_t out_before = o.pos, in_before = in.pos;
+        const size_t r = ZSTD_decompressStream(dctx.get(), &o, &in);
+        if (ZSTD_isError(r)) throw Error(ctx + ": corrupt zstd blob");
+        if (o.pos > out_before) ready(o.pos);
+        if (r == 0) break;  // frame complete
+        // Truncated: all input given and no step forward.
+        if (in.size == b.stored && in.pos == in_before && o.pos == out_before) throw Error(ctx + ": corrupt zstd blob");
+    }
+    if (o.pos != b.raw || in.pos != b.stored) throw Error(ctx + ": corrupt zstd blob");
+}
+
 void stream_blob_impl(const BlobRef& b, const std::string& ctx, void* sink_ctx,
                       void (*sink)(void*, const uint8_t*, size_t)) {
     constexpr size_t kPiece = 1 << 20;

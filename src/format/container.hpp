@@ -46,6 +46,11 @@ struct BlobRef {
 
 /// Decodes a checked blob into `out` (blob.raw bytes); throws Error("<ctx>: corrupt ...").
 void decode_blob(const BlobRef& blob, uint8_t* out, const std::string& ctx);
+/// Decodes a checked blob into `out` (blob.raw bytes) as decode_blob does, calling
+/// `ready(n)` each time more of it is there: out[0, n) is final (n grows to
+/// blob.raw). So a consumer can use the front while the rest decodes.
+void decode_blob_progressive(const BlobRef& blob, uint8_t* out, const std::string& ctx,
+                             const std::function<void(uint64_t)>& ready);
 /// Decodes a checked blob in pieces of at most 1 MiB, handing each to `sink`, in
 /// memory bounded by kMaxZstdWindow whatever `blob.raw` declares. Throws Error.
 template <typename Sink>

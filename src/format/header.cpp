@@ -418,6 +418,7 @@ void planes_range(const uint8_t* base, const uint8_t* ft, uint64_t numel, uint64
         for (size_t k = 0; k < w; ++k) planes[k * numel + i] = static_cast<uint8_t>(d >> (8 * k));
     }
 }
+// out[(i − b)·w] for i in [b, e): `out` holds the range only.
 template <typename U>
 void apply_range(const uint8_t* base, const uint8_t* planes, uint64_t numel, uint64_t b, uint64_t e, uint8_t* out) {
     constexpr size_t w = sizeof(U);
@@ -426,7 +427,7 @@ void apply_range(const uint8_t* base, const uint8_t* planes, uint64_t numel, uin
         std::memcpy(&x, base + i * w, w);
         for (size_t k = 0; k < w; ++k) d |= static_cast<U>(static_cast<U>(planes[k * numel + i]) << (8 * k));
         const U v = static_cast<U>(x + d);
-        std::memcpy(out + i * w, &v, w);
+        std::memcpy(out + (i - b) * w, &v, w);
     }
 }
 constexpr uint64_t kChunk = 1 << 20;
@@ -460,8 +461,14 @@ void exact_delta_planes(const uint8_t* base, const uint8_t* ft, uint64_t numel, 
 
 void apply_exact_delta(const uint8_t* base, const uint8_t* planes, uint64_t numel, size_t w, uint8_t* out,
                        ThreadPool& pool) {
-    by_width_chunks(numel, w, pool,
-                    [&](auto u, uint64_t b, uint64_t e) { apply_range<decltype(u)>(base, planes, numel, b, e, out); });
+    apply_exact_delta_range(base, planes, numel, w, 0, numel, out, pool);
+}
+
+void apply_exact_delta_range(const uint8_t* base, const uint8_t* planes, uint64_t numel, size_t w, uint64_t begin,
+                             uint64_t end, uint8_t* out, ThreadPool& pool) {
+    by_width_chunks(end - begin, w, pool, [&](auto u, uint64_t b, uint64_t e) {
+        apply_range<decltype(u)>(base, planes, numel, begin + b, begin + e, out + b * w);
+    });
 }
 
 }  // namespace deltacodec

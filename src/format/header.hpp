@@ -68,5 +68,8 @@ void exact_delta_planes(const uint8_t* base, const uint8_t* ft, uint64_t numel, 
                         ThreadPool& pool);
 void apply_exact_delta(const uint8_t* base, const uint8_t* planes, uint64_t numel, size_t w, uint8_t* out,
                        ThreadPool& pool);
+/// Elements [begin, end) only, into out[0, (end − begin)·w): a band of the rebuild.
+void apply_exact_delta_range(const uint8_t* base, const uint8_t* planes, uint64_t numel, size_t w, uint64_t begin,
+                             uint64_t end, uint8_t* out, ThreadPool& pool);
 
 }  // namespace deltacodec

@@ -22,6 +22,7 @@ struct TensorRef {
     const TensorInfo* info;
     const uint8_t* data() const { return shard->st.data(*info); }
     void release() const { shard->st.release(*info); }
+    void prefetch() const { shard->st.prefetch(*info); }
 };
 
 class Checkpoint {

@@ -391,12 +391,21 @@ MappedFile MappedFile::open_input(const std::string& path, const std::string& sp
     return map_fd(fd, name);
 }
 
-void MappedFile::release(uint64_t offset, uint64_t len) const {
-    if (!keep_ || len == 0 || offset >= size_) return;
+namespace {
+void advise_range(const uint8_t* data, uint64_t size, uint64_t offset, uint64_t len, int advice) {
+    if (!data || len == 0 || offset >= size) return;
     const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-    uint64_t begin = offset / page * page;
-    uint64_t end = std::min(size_, offset + len);
-    madvise(const_cast<uint8_t*>(data_) + begin, end - begin, MADV_DONTNEED);
+    const uint64_t begin = offset / page * page, end = std::min(size, offset + len);
+    madvise(const_cast<uint8_t*>(data) + begin, end - begin, advice);
+}
+}  // namespace
+
+void MappedFile::release(uint64_t offset, uint64_t len) const {
+    if (keep_) advise_range(data_, size_, offset, len, MADV_DONTNEED);
+}
+
+void MappedFile::prefetch(uint64_t offset, uint64_t len) const {
+    if (keep_) advise_range(data_, size_, offset, len, MADV_WILLNEED);
 }
 
 OutputFile::OutputFile(const std::string& target, bool overwrite)
@@ -450,7 +459,26 @@ void OutputFile::flush() {
         }
         off += static_cast<size_t>(n);
     }
+    in_kernel_ += buf_.size();
     buf_.clear();
+    start_writeback();
+}
+
+// commit() fsyncs, so each byte written must reach the disk before the output
+// exists: start that writeback as soon as each 8 MiB is in the page cache, not
+// all at once at the end, so the disk works while the caller computes the rest.
+// Waiting for the range 64 MiB behind bounds the dirty pages a large output holds.
+// Advisory: a filesystem that refuses it loses nothing (fsync still runs).
+void OutputFile::start_writeback() {
+    if (stream_) return;  // standard output: not ours to sync (a pipe cannot be)
+    constexpr uint64_t kStep = 8u << 20, kLag = 8;
+    while (in_kernel_ - writeback_ >= kStep) {
+        ::sync_file_range(fd_, static_cast<off_t>(writeback_), kStep, SYNC_FILE_RANGE_WRITE);
+        if (writeback_ >= kLag * kStep)
+            ::sync_file_range(fd_, static_cast<off_t>(writeback_ - kLag * kStep), kStep,
+                              SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+        writeback_ += kStep;
+    }
 }
 
 void OutputFile::write(const void* data, size_t n) {
@@ -468,6 +496,8 @@ void OutputFile::write(const void* data, size_t n) {
             }
             off += static_cast<size_t>(w);
         }
+        in_kernel_ += n;
+        start_writeback();
         return;
     }
     buf_.insert(buf_.end(), p, p + n);

@@ -38,6 +38,9 @@ public:
     /// Drops the pages of [offset, offset+len) from this process's resident set
     /// (they stay in the page cache). Used to bound memory while streaming.
     void release(uint64_t offset, uint64_t len) const;
+    /// Starts reading [offset, offset+len) into the page cache in the background
+    /// (MADV_WILLNEED): the next tensor's bytes arrive while this one is decoded.
+    void prefetch(uint64_t offset, uint64_t len) const;
 
 private:
     /// Maps the regular file open as `fd` (closed here), named `path` in messages.
@@ -59,7 +62,9 @@ private:
 /// refuses that flag. With `overwrite` the target must be absent or a regular
 /// file (checked with lstat at construction and again right before the
 /// rename): a symbolic link, a directory, a device or a FIFO is never replaced.
-/// commit() fsyncs the file before the rename and its directory after it.
+/// commit() fsyncs the file before the rename and its directory after it; the
+/// writeback starts while the file is written (sync_file_range), so that fsync
+/// finds little left to do.
 ///
 /// The target "-" is standard output (target() is then "<stdout>"): bytes go
 /// straight to it, in order, with no temporary, no seek and no rename, so a
@@ -96,6 +101,9 @@ private:
     int slot_ = -1;  // in the temporary-path registry
     std::vector<uint8_t> buf_;
     uint64_t written_ = 0;
+    uint64_t in_kernel_ = 0;  // bytes handed to write(2)
+    uint64_t writeback_ = 0;  // bytes whose writeback has been started
+    void start_writeback();
 };
 
 /// A directory built under a temporary name and renamed onto its target by

@@ -53,6 +53,7 @@ public:
     const std::string& path() const { return file_.path(); }
     /// Drops a tensor's pages from the resident set after use (streaming).
     void release(const TensorInfo& t) const { file_.release(data_start_ + t.begin, t.nbytes()); }
+    void prefetch(const TensorInfo& t) const { file_.prefetch(data_start_ + t.begin, t.nbytes()); }
 
 private:
     MappedFile file_;

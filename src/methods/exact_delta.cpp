@@ -37,6 +37,17 @@ std::optional<EncodedRecord> exact_encode(const TensorInput& in, const CompressO
     return r;
 }
 
+// Whether elements [b, e) have a zero delta (every plane's bytes zero there).
+bool planes_zero(const uint8_t* planes, uint64_t numel, size_t es, uint64_t b, uint64_t e) {
+    for (size_t k = 0; k < es; ++k) {
+        const uint8_t* p = planes + k * numel + b;
+        uint64_t acc = 0;
+        for (uint64_t i = 0; i < e - b; ++i) acc |= p[i];
+        if (acc) return false;
+    }
+    return true;
+}
+
 struct ExactBody final : RecordBody {
     uint64_t fingerprint = 0;
     BlobRef data;
@@ -46,12 +57,34 @@ struct ExactBody final : RecordBody {
         const uint64_t numel = shape_numel(spec.shape);
         const size_t es = dtype_size(spec.dtype);
         const TensorRef& b = dc.base_tensor(spec.dtype, spec.shape, fingerprint);
-        // Byte planes interleave every element's bytes across the blob: one band.
-        const uint8_t* planes = dc.blob_view(data);
-        uint8_t* out = dc.out.get(numel * es + 1);
-        apply_exact_delta(b.data(), planes, numel, es, out, dc.pool);
+        // Plane k holds byte k of every element, so element i is complete once
+        // byte (es−1)·numel + i of the blob is decoded: the last plane, as it
+        // arrives, completes bands of elements, which go out while they are in cache.
+        constexpr uint64_t kBandBytes = 4u << 20;
+        const uint64_t band = std::max<uint64_t>(1, kBandBytes / es), last = (es - 1) * numel;
+        uint64_t done = 0;
+        auto emit = [&](const uint8_t* planes, uint64_t ready) {
+            while (done < ready && (ready - done >= band || ready == numel)) {
+                const uint64_t e = std::min(ready, done + band);
+                if (planes_zero(planes, numel, es, done, e)) {
+                    sink.put(b.data() + done * es, (e - done) * es);  // unchanged: the base's own bytes
+                } else {
+                    uint8_t* out = sink.band_buffer((e - done) * es + 1);
+                    apply_exact_delta_range(b.data(), planes, numel, es, done, e, out, dc.pool);
+                    sink.put(out, (e - done) * es);
+                }
+                done = e;
+            }
+        };
+        if (data.codec == static_cast<uint8_t>(BlobCodec::STORED)) {
+            emit(data.src, numel);
+        } else {
+            uint8_t* planes = dc.blob.get(numel * es + 1);
+            decode_blob_progressive(data, planes, dc.ctx, [&](uint64_t n) {
+                if (n > last) emit(planes, n - last);
+            });
+        }
         b.release();
-        sink.put(out, numel * es);
     }
     void describe(const std::string& ctx, DcxTensor&) const override {
         stream_blob(data, ctx, [](const uint8_t*, size_t) {});

@@ -113,9 +113,7 @@ BlobRef read_tensor_blob(ByteReader& r, const TensorSpec& spec) {
 
 void add_to_base_row(DType base_dtype, const uint8_t* base_row, const float* delta, DType dtype, uint8_t* out,
                      uint64_t cols, float* tmp) {
-    to_f32(base_dtype, base_row, tmp, cols);
-    kernels().add(tmp, delta, tmp, cols);
-    from_f32(dtype, tmp, out, cols);
+    add_delta(base_dtype, base_row, delta, dtype, out, cols, tmp);  // fused when the dtypes match
 }
 
 const TensorRef& DecodeContext::base_tensor(DType dtype, const Shape& shape, uint64_t fingerprint) const {

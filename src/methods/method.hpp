@@ -69,7 +69,8 @@ public:
     /// Memory for the next `n` bytes, to be filled and then passed to put().
     virtual uint8_t* band_buffer(size_t n) = 0;
     /// The next `n` bytes of the tensor are at `p`: a band_buffer(), the mapped
-    /// .dcx, or the DecodeContext's scratch (valid until the caller reuses it).
+    /// .dcx or base (an unchanged band), or the DecodeContext's scratch (valid
+    /// until the caller reuses it).
     virtual void put(const uint8_t* p, size_t n) = 0;
 };
 

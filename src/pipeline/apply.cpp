@@ -19,6 +19,8 @@ struct MeteredSink final : BandSink {
         meter.within(done, total);
     }
 };
+/// How much of the .dcx past the current record is read ahead.
+constexpr uint64_t kReadAheadBytes = 64u << 20;
 }  // namespace
 
 size_t rebuild_tensors(const MappedFile& f, DcxReader& rd, const OpenedDcx& o, const Checkpoint& base, ThreadPool& pool,
@@ -46,7 +48,8 @@ size_t rebuild_tensors(const MappedFile& f, DcxReader& rd, const OpenedDcx& o, c
     for (const ShardSpec& sh : o.hdr.shards) {
         target.begin_shard(sh);
         Section prev{};
-        for (const TensorSpec& spec : sh.tensors) {
+        for (size_t ti = 0; ti < sh.tensors.size(); ++ti) {
+            const TensorSpec& spec = sh.tensors[ti];
             if (!have) throw Error(path + ": truncated .dcx file");
             if (s.type != SectionType::TENSOR)
                 throw Error(path + ": corrupt .dcx file (missing tensor '" + spec.name + "')");
@@ -54,6 +57,11 @@ size_t rebuild_tensors(const MappedFile& f, DcxReader& rd, const OpenedDcx& o, c
             const std::string ctx = path + ": tensor '" + spec.name + "'";
             Buffers& b = bufs[done % 2];
             const DecodeContext dc{pool, &base, spec, ctx, b.out, b.blob};
+            // Read-ahead: the next record's base tensor and the .dcx bytes after this
+            // record start coming into the page cache while this one is decoded.
+            if (ti + 1 < sh.tensors.size())
+                if (const TensorRef* nb = base.find(sh.tensors[ti + 1].name)) nb->prefetch();
+            f.prefetch(s.offset + s.size + kSectionOverhead, kReadAheadBytes);
             target.begin_tensor(spec);
             metered.done = 0;
             metered.total = tensor_nbytes(spec);
