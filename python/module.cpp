@@ -58,9 +58,9 @@ ProgressFn progress_fn(const py::object& cb) {
     };
     auto held = std::make_shared<Held>();
     held->fn = cb;
-    return [held](size_t done, size_t total, const std::string& name) {
+    return [held](const Progress& p) {
         py::gil_scoped_acquire gil;
-        held->fn(done, total, py::str(name));
+        held->fn(p.tensors_done, p.tensors_total, py::str(p.tensor), p.bytes_done, p.bytes_total);
     };
 }
 

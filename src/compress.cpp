@@ -35,6 +35,11 @@ double CompressReport::bits_per_param_all() const {
     for (const TensorReport& t : tensors) params += t.params;
     return params ? 8.0 * dcx_bytes / params : 0.0;
 }
+bool CompressReport::identical_to_base() const {
+    for (const TensorReport& t : tensors)
+        if (!t.unchanged) return false;
+    return dropped.empty();
+}
 double CompressReport::rel_error() const {
     double e = 0, r = 0;
     for (const TensorReport& t : tensors)
@@ -63,7 +68,7 @@ void verify_readback(const std::string& temp, const std::string& out_path, size_
                 ++n;
                 if (!rd.next(s)) throw Error(temp + ": truncated .dcx file");
             }
-        check_end(f, s, n);
+        check_end(f.path(), s, n);
         if (n != tensors) throw Error("tensor count " + std::to_string(n));
     } catch (const Error& e) {
         throw Error("the .dcx written for " + out_path + " does not read back (" + e.what() +
@@ -124,6 +129,13 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
         throw inapplicable_error(*find_option_by_keyword("quant_table"), "jpeg");
     const Selector selector(opt);
 
+    // The same file twice is a slip of the keyboard, never a fine-tune: refused. (A
+    // different file with the same tensors is compressed, and the report says so:
+    // CompressReport::identical_to_base().)
+    if (!base_src.in_memory && !ft_src.in_memory && same_file(base_src.path, ft_src.path))
+        throw Error("the base and the fine-tune are the same file (" + base_src.path +
+                        "): there is no delta to store",
+                    ErrorKind::MISMATCH);
     auto open = [&](const CheckpointSource& src) {
         return src.in_memory ? Checkpoint::in_memory(src.label, src.tensors)
                              : Checkpoint::open(src.path, opt.follow_symlinks);
@@ -137,12 +149,12 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
         for (const std::string& f : c->file_paths()) inputs.push_back(f);
     }
     for (const std::string& in : inputs) {
-        if (same_file(in, out_path))
+        if (!is_stdio(out_path) && same_file(in, out_path))
             throw Error("refusing to overwrite the input " + in + " with the output", ErrorKind::EXISTS);
         if (!opt.report.empty() && same_file(in, opt.report))
             throw Error("refusing to overwrite the input " + in + " with the report", ErrorKind::EXISTS);
     }
-    if (!opt.report.empty() && same_target(opt.report, out_path))
+    if (!opt.report.empty() && (is_stdio(opt.report) ? is_stdio(out_path) : same_target(opt.report, out_path)))
         throw Error("the report and the output are the same file: " + opt.report, ErrorKind::OPTION);
     for (const std::string& f : ft.aux_files()) {
         struct stat st {};
@@ -172,6 +184,9 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
     DcxHeader hdr;
     hdr.directory = ft.is_directory();
     hdr.options = options_json(opt);
+    if (opt.base_name.size() > kMaxBaseName)
+        throw Error("the base name is longer than " + std::to_string(kMaxBaseName) + " bytes");
+    hdr.base_name = opt.base_name;
     for (const Shard& s : ft.shards()) {
         ShardSpec ss{ft.is_directory() ? s.file : std::string("model.safetensors"), s.st.metadata(), {}};
         for (const TensorInfo& t : s.st.tensors()) ss.tensors.push_back({t.name, t.dtype, t.shape});
@@ -198,7 +213,20 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
     // unwritable report fails early; it is committed right after the .dcx.
     std::unique_ptr<OutputFile> report_file;
     if (!opt.report.empty()) report_file = std::make_unique<OutputFile>(opt.report, opt.overwrite);
-    DcxWriter dcx(out);
+    // Standard output cannot be read back: each section is checked by the readers'
+    // parsers before it is sent instead (framing and checksums are computed from it).
+    SectionSequenceCheck stream_check("<stdout>");
+    DcxWriter::Check check;
+    if (out.is_stream())
+        check = [&stream_check](SectionType t, const std::vector<uint8_t>& p) {
+            try {
+                stream_check.check(t, p.data(), p.size());
+            } catch (const Error& e) {
+                throw Error(std::string("the .dcx written to <stdout> does not check out (") + e.what() +
+                            "): please report this");
+            }
+        };
+    DcxWriter dcx(out, check);
     dcx.section(SectionType::HEADER, header_bytes);
     for (const std::string& f : ft.aux_files()) {
         const std::vector<uint8_t> data = read_file(ft.path() + "/" + f, kMaxAuxFile, opt.follow_symlinks);
@@ -223,15 +251,18 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
     // write) on a background thread. Depth 1: job i has finished before tensor
     // i+2 reuses its buffers.
     ThreadPool pool(opt.threads);
+    uint64_t total_bytes = 0;
+    for (const TensorPlan& plan : plans) total_bytes += plan.in.ft->info->nbytes();
+    ProgressMeter meter(opt.progress, total_bytes, plans.size());
     ByteWriter w;  // used by the writer thread only; capacity reused
     Scratch scratch[2];
     rep.tensors.resize(plans.size());
-    size_t done = 0;
     SerialWorker writer(1);
     for (size_t idx = 0; idx < plans.size(); ++idx) {
         const TensorPlan& plan = plans[idx];
         const TensorInfo& fi = *plan.in.ft->info;
-        EncodeContext ec{pool, scratch[idx % 2]};
+        EncodeContext ec{pool, scratch[idx % 2], &meter};
+        meter.begin_tensor(fi.name, fi.nbytes());
         const Candidate* used = nullptr;
         std::optional<EncodedRecord> enc;
         bool unchanged = false;
@@ -250,6 +281,7 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
             }
         }
         if (!enc) throw Error("internal error: no method stored tensor '" + fi.name + "'");
+        meter.end_tensor();
         TensorReport tr;
         tr.name = fi.name;
         tr.dtype = std::string(dtype_name(fi.dtype));
@@ -260,6 +292,7 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
         tr.method = std::string(used->method->name);
         tr.reason = unchanged && !used->method->lossy() ? std::string("unchanged") : used->reason;
         if (used->method->lossy()) tr.err2 = enc->err2, tr.ref2 = enc->ref2;
+        tr.unchanged = enc->unchanged;
         const TensorPrefix pre{fi.name, used->method->id, fi.dtype, fi.shape};
         writer.submit([&, idx, pre, enc = std::move(*enc), tr = std::move(tr)]() mutable {
             const TensorPlan& plan = plans[idx];
@@ -273,7 +306,7 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
             rep.tensors[idx] = std::move(tr);
             plan.in.ft->release();
             if (plan.in.base) plan.in.base->release();
-            if (opt.progress) opt.progress(++done, plans.size(), plan.in.ft->info->name);
+            meter.tensor_done();
         });
     }
     writer.wait();
@@ -286,7 +319,10 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
     const std::string es = end.dump();
     dcx.section(SectionType::END, std::vector<uint8_t>(es.begin(), es.end()));
     out.flush();
-    verify_readback(out.temp_path(), out_path, plans.size());
+    if (!out.is_stream())
+        verify_readback(out.temp_path(), out_path, plans.size());
+    else if (!stream_check.complete())
+        throw Error("the .dcx written to <stdout> ended early: please report this");
     rep.dcx_bytes = out.bytes_written();
     if (report_file) {
         const std::string js = rep.to_json(opt) + "\n";
@@ -298,10 +334,11 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
         try {
             report_file->commit();
         } catch (...) {
-            if (!opt.overwrite) ::unlink(out_path.c_str());  // created by this run a moment ago
+            if (!opt.overwrite && !out.is_stream()) ::unlink(out_path.c_str());  // created by this run a moment ago
             throw;
         }
     }
+    meter.finish();
     return rep;
 }
 

@@ -39,7 +39,9 @@ struct FileTarget final : RebuildTarget {
 
     FileTarget(const DecompressOptions& o, OutputDir* d, const std::string& out, DecompressReport& r)
         : opt(o), dir(d), out_path(out), rep(r) {}
+    std::string current;  // the shard being written (its relative path)
     void begin_shard(const ShardSpec& sh) override {
+        current = sh.file;
         of = std::make_unique<OutputFile>(dir ? dir->path_of(sh.file) : out_path, dir ? false : opt.overwrite);
         w = std::make_unique<SafetensorsWriter>(*of, sh.tensors, sh.metadata);
         writer = std::make_unique<SerialWorker>(1);
@@ -67,6 +69,7 @@ struct FileTarget final : RebuildTarget {
         w->finish();
         w.reset();
         rep.bytes_written += of->bytes_written();
+        rep.written.emplace_back(dir ? current : out_path, of->bytes_written());
         if (dir)
             of->commit();
         else
@@ -79,19 +82,28 @@ struct FileTarget final : RebuildTarget {
 
 DecompressReport decompress(const std::string& base_path, const std::string& dcx_path, const std::string& out_path,
                             const DecompressOptions& opt) {
-    const MappedFile f = MappedFile::open(dcx_path);
+    // A .dcx on standard input is spooled beside the output, where the output's
+    // bytes are about to go anyway (TMPDIR when the output is standard output too).
+    const std::filesystem::path out_parent = std::filesystem::path(out_path).parent_path();
+    const MappedFile f = MappedFile::open_input(dcx_path, is_stdio(out_path)   ? std::string()
+                                                          : out_parent.empty() ? std::string(".")
+                                                                               : out_parent.string());
     DcxReader rd(f);
     const OpenedDcx o = open_dcx(f, rd, true);
+    if (o.hdr.directory && is_stdio(out_path))
+        throw Error(f.path() + " rebuilds a model directory, which cannot be written to standard output");
     const Checkpoint base = Checkpoint::open(base_path, opt.follow_symlinks);
     // The output may not replace an input: the .dcx, the base, any file of a base
     // directory (a shard inside it), nor, for a directory output (replaced whole),
     // a directory holding an input.
-    std::vector<std::string> inputs = {base_path, dcx_path};
+    std::vector<std::string> inputs = {base_path};
+    if (!is_stdio(dcx_path)) inputs.push_back(dcx_path);
     if (base.is_directory())
         for (const Shard& sh : base.shards()) inputs.push_back(base_path + "/" + sh.file);
     std::error_code ec;
     const std::filesystem::path out_abs = std::filesystem::weakly_canonical(out_path, ec);
     for (const std::string& in : inputs) {
+        if (is_stdio(out_path)) break;
         if (same_file(in, out_path))
             throw Error("refusing to overwrite the input " + in + " with the output", ErrorKind::EXISTS);
         const std::filesystem::path in_abs = std::filesystem::weakly_canonical(in, ec);
@@ -111,7 +123,7 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
         for (const ShardSpec& sh : o.hdr.shards) writes.push_back(sh.file);
         for (const AuxFile& a : o.files) writes.push_back(a.name);
         dir = std::make_unique<OutputDir>(out_path, opt.overwrite, writes);
-    } else if (is_directory(out_path)) {
+    } else if (!is_stdio(out_path) && is_directory(out_path)) {
         throw Error(out_path + " is a directory, but this .dcx rebuilds a single .safetensors file", ErrorKind::EXISTS);
     }
 
@@ -126,6 +138,7 @@ DecompressReport decompress(const std::string& base_path, const std::string& dcx
                         [&](const uint8_t* p, size_t n) { af.write(p, n); });
             af.commit();
             rep.bytes_written += a.data.raw;
+            rep.written.emplace_back(a.name, a.data.raw);
             ++rep.files;
         }
         dir->commit();

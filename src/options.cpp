@@ -2,12 +2,16 @@
 // what is generated from it: the recorded `options` object and describe().
 #include "deltacodec/options.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <climits>
+#include <regex>
 
 #include "codec/allocation.hpp"
 #include "codec/codec.hpp"
 #include "deltacodec/deltacodec.hpp"
+#include "io/text.hpp"
 #include "methods/method.hpp"
 #include "options_json.hpp"
 
@@ -81,6 +85,17 @@ std::string api_only(const OptionRow& row) {
 }
 
 bool has_bands(const CompressOptions& o) { return find_transform(o.codec.transform)->has_bands; }
+
+// A bad regular expression is a bad option value (exit 2 in the CLI), found before any work.
+// (The pattern comes from the caller, not from a file.)
+// set_options() words it with the row's flag or keyword and the value.
+void check_regex(std::string_view v) {
+    try {
+        std::regex(std::string(v), std::regex::ECMAScript | std::regex::icase);
+    } catch (const std::regex_error&) {
+        throw Error("is not a valid regular expression");
+    }
+}
 
 using Setter = std::function<void(CompressOptions&, std::string_view)>;
 using Getter = std::function<std::string(const CompressOptions&)>;
@@ -226,12 +241,32 @@ std::vector<OptionRow> build_table() {
     t.push_back(row(
         "--include", "include", true, OptionKind::TEXT, "RE",
         "compress the 2-D tensors whose names match this regex (replaces the default rule)", OptionShow::NONDEFAULT,
-        "include=", [](CompressOptions& o, std::string_view v) { o.include = v; },
+        "include=",
+        [](CompressOptions& o, std::string_view v) {
+            check_regex(v);
+            o.include = v;
+        },
         [](const CompressOptions& o) { return o.include; }));
     t.push_back(row(
         "--exclude", "exclude", true, OptionKind::TEXT, "RE", "never compress tensors whose names match this regex",
-        OptionShow::NONDEFAULT, "exclude=", [](CompressOptions& o, std::string_view v) { o.exclude = v; },
+        OptionShow::NONDEFAULT, "exclude=",
+        [](CompressOptions& o, std::string_view v) {
+            check_regex(v);
+            o.exclude = v;
+        },
         [](const CompressOptions& o) { return o.exclude; }));
+    // Not in the recorded `options`: the HEADER keeps it as its own field, base_name
+    // (FORMAT.md), written only when given, so files made without it keep their bytes.
+    t.push_back(row(
+        "--base-name", "base_name", false, OptionKind::TEXT, "NAME",
+        "record NAME in the .dcx as the name of its base (e.g. its Hugging Face id); info shows it", OptionShow::NEVER,
+        "",
+        [](CompressOptions& o, std::string_view v) {
+            if (v.size() > kMaxBaseName || !is_valid_utf8(v))
+                throw Error("--base-name must be UTF-8 text of at most " + std::to_string(kMaxBaseName) + " bytes");
+            o.base_name = v;
+        },
+        [](const CompressOptions& o) { return o.base_name; }));
     // Run settings: they do not change the output's bytes, so they are not recorded.
     t.push_back(row(
         "-T,--threads", "threads", false, OptionKind::INT, "N",
@@ -316,15 +351,50 @@ json options_json(const CompressOptions& o, const std::vector<OptionRow>& table)
     return j;
 }
 
-std::string describe(const CompressOptions& o) {
-    std::string s;
+namespace {
+// What describe() and cli_flags() show, in table order: the ALWAYS rows that apply
+// to the method, and the NONDEFAULT rows set to something other than their default.
+std::vector<std::pair<const OptionRow*, std::string>> shown_rows(const CompressOptions& o) {
+    std::vector<std::pair<const OptionRow*, std::string>> out;
     for (const OptionRow& r : option_table()) {
         if (r.show == OptionShow::NEVER || !r.applies_to(o)) continue;
-        const std::string v = r.get(o);
+        std::string v = r.get(o);
         if (r.show == OptionShow::NONDEFAULT && v == r.default_text()) continue;
+        out.emplace_back(&r, std::move(v));
+    }
+    return out;
+}
+}  // namespace
+
+std::string describe(const CompressOptions& o) {
+    std::string s;
+    for (const auto& [r, v] : shown_rows(o)) {
         if (!s.empty()) s += ' ';
-        s += r.show_label;
+        s += r->show_label;
         s += printable(v);
+    }
+    return s;
+}
+
+std::string shell_word(std::string_view v) {
+    const bool plain = !v.empty() && std::all_of(v.begin(), v.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               std::string_view("_@%+=:,./-").find(c) != std::string_view::npos;
+    });
+    if (plain) return std::string(v);
+    std::string q = "'";
+    for (char c : v) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+std::string cli_flags(const CompressOptions& o) {
+    std::string s;
+    for (const auto& [r, v] : shown_rows(o)) {
+        if (!s.empty()) s += ' ';
+        s += r->flag;
+        if (r->kind == OptionKind::FLAG) continue;  // shown only when on
+        s += ' ';
+        s += printable(shell_word(v));
     }
     return s;
 }

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "deltacodec/options.hpp"
@@ -15,5 +17,13 @@ namespace deltacodec {
 nlohmann::json options_json(const CompressOptions& o);
 /// The same over any table (tests add rows to option_table()'s copy).
 nlohmann::json options_json(const CompressOptions& o, const std::vector<OptionRow>& table);
+
+/// The options as the CLI's flags, the rows describe() shows, in table order:
+/// "--method dwt --patch 64 --bits 2:0.5,0:0.5 --bands ll_lh_hl" (values quoted
+/// for a POSIX shell where needed, control characters escaped by printable()).
+std::string cli_flags(const CompressOptions& o);
+/// `v` as one word of a POSIX shell: as it is when it holds only safe characters,
+/// else in single quotes.
+std::string shell_word(std::string_view v);
 
 }  // namespace deltacodec

@@ -3,7 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "deltacodec/deltacodec.hpp"
 #include "deltacodec/error.hpp"
+#include "format/container.hpp"
 #include "io/checkpoint.hpp"
 #include "testutil.hpp"
 
@@ -464,4 +466,436 @@ TEST(CliRange, MseNeverWorseThanNoDelta) {
         EXPECT_LT(mse, 1.0) << cfg.back();
         EXPECT_LT(mse, minmax) << cfg.back();
     }
+}
+
+// ---------------------------------------------------------------------------
+// CLI conventions (issue 11): "-" for stdin/stdout, summaries on stderr when stdout
+// carries data, exit status 0/1/2, -V, typo hints, -q/-v everywhere, progress in
+// bytes, info's base and options, `deltacodec test`, clear messages.
+
+namespace {
+
+const std::string kExBase = std::string(DELTACODEC_SOURCE_DIR) + "/examples/base.safetensors";
+const std::string kExFt = std::string(DELTACODEC_SOURCE_DIR) + "/examples/finetuned.safetensors";
+const std::string kCliBin = DELTACODEC_CLI;
+
+// Runs `script` with bash in `dir` ($D is the CLI, $B/$F the example pair); stdout and
+// stderr captured through files.
+RunResult run_sh(const std::string& script, const std::string& dir) {
+    return run_command("cd " + shell_quote(dir) + " && D=" + shell_quote(kCliBin) + " B=" + shell_quote(kExBase) +
+                           " F=" + shell_quote(kExFt) + " bash -c " + shell_quote(script),
+                       dir);
+}
+
+// Runs `script` under script(1), whose pseudo-terminal is the command's stdin,
+// stdout and stderr; returns what the terminal showed and the command's status.
+RunResult run_tty(const std::string& script, const std::string& dir) {
+    return run_sh("script -qec " + shell_quote(script) + " /dev/null", dir);
+}
+
+bool has_temporaries(const std::string& dir) {
+    for (const auto& e : fs::directory_iterator(dir))
+        if (e.path().extension() == ".tmp") return true;
+    return false;
+}
+
+}  // namespace
+
+// Caught on the old code: `-o -` wrote a file named "-" and the summary went to stdout.
+TEST(CliStdio, CompressToStdoutAndDecompressFromStdin) {
+    TempDir dir;
+    ASSERT_EQ(run_cli({"compress", kExBase, kExFt, "-o", dir / "file.dcx", "-q"}, dir.path()).rc, 0);
+    // The .dcx on stdout is the file's bytes exactly; the summary goes to stderr.
+    const RunResult c = run_sh("$D compress $B $F -o - > pipe.dcx", dir.path());
+    ASSERT_EQ(c.rc, 0) << c.err;
+    EXPECT_EQ(read_bytes(dir / "pipe.dcx"), read_bytes(dir / "file.dcx"));
+    EXPECT_NE(c.err.find("<stdout>: dwt p=64"), std::string::npos) << c.err;
+    EXPECT_NE(c.err.find("ratio"), std::string::npos) << c.err;
+    EXPECT_FALSE(fs::exists(dir / "-"));
+    // compress ... -o - | decompress BASE - -o X: the same rebuild as from the file.
+    const RunResult p =
+        run_sh("set -o pipefail; $D compress $B $F -o - -q | $D decompress $B - -o piped.safetensors", dir.path());
+    ASSERT_EQ(p.rc, 0) << p.err;
+    EXPECT_NE(p.out.find("piped.safetensors: rebuilt"), std::string::npos) << p.out;
+    ASSERT_EQ(run_cli({"decompress", kExBase, dir / "file.dcx", "-o", dir / "file.safetensors", "-q"}, dir.path()).rc,
+              0);
+    EXPECT_EQ(read_bytes(dir / "piped.safetensors"), read_bytes(dir / "file.safetensors"));
+    // decompress -o -: the rebuilt file on stdout, its summary on stderr.
+    const RunResult d = run_sh("$D decompress $B file.dcx -o - > out.safetensors", dir.path());
+    ASSERT_EQ(d.rc, 0) << d.err;
+    EXPECT_EQ(read_bytes(dir / "out.safetensors"), read_bytes(dir / "file.safetensors"));
+    EXPECT_NE(d.err.find("<stdout>: rebuilt"), std::string::npos) << d.err;
+    // stdin as a regular file (a redirect) and as a pipe, for info and test.
+    for (const std::string& feed : {std::string("< file.dcx"), std::string("cat file.dcx |")}) {
+        const bool redirect = feed[0] == '<';
+        const RunResult i = run_sh(redirect ? "$D info - " + feed : feed + " $D info -", dir.path());
+        ASSERT_EQ(i.rc, 0) << feed << ": " << i.err;
+        EXPECT_NE(i.out.find("<stdin>: made by deltacodec"), std::string::npos) << i.out;
+        EXPECT_NE(i.out.find("checksums OK"), std::string::npos) << i.out;
+        const RunResult t = run_sh(redirect ? "$D test $B - " + feed : feed + " $D test $B -", dir.path());
+        ASSERT_EQ(t.rc, 0) << feed << ": " << t.err;
+        EXPECT_NE(t.out.find("<stdin>: OK"), std::string::npos) << t.out;
+    }
+    // --report -: the JSON on stdout, the summary on stderr.
+    const RunResult r = run_sh("$D compress $B $F -o r.dcx --report -", dir.path());
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["summary"]["tensors_compressed"].get<int>(), 12);
+    EXPECT_NE(r.err.find("ratio"), std::string::npos);
+    EXPECT_EQ(run_sh("$D compress $B $F -o - --report - > x", dir.path()).rc, 1);
+    EXPECT_FALSE(has_temporaries(dir.path()));
+}
+
+// A terminal never receives a binary .dcx, nor is read as one (as zstd).
+TEST(CliStdio, TerminalRefused) {
+    TempDir dir;
+    const RunResult o = run_tty("$D compress $B $F -o -", dir.path());
+    EXPECT_EQ(o.rc, 1) << o.out;
+    EXPECT_NE(o.out.find("refusing to write binary data to a terminal"), std::string::npos) << o.out;
+    const RunResult i = run_tty("$D info -", dir.path());
+    EXPECT_EQ(i.rc, 1) << i.out;
+    EXPECT_NE(i.out.find("<stdin> is a terminal"), std::string::npos) << i.out;
+}
+
+// A .dcx read from a pipe is spooled to an unlinked temporary file: nothing is left
+// in TMPDIR (or beside the output) after a success or an error.
+TEST(CliStdio, SpoolLeavesNothing) {
+    TempDir dir;
+    fs::create_directories(dir / "tmp");
+    fs::create_directories(dir / "out");
+    ASSERT_EQ(run_cli({"compress", kExBase, kExFt, "-o", dir / "x.dcx", "-q"}, dir.path()).rc, 0);
+    const std::vector<uint8_t> good = read_bytes(dir / "x.dcx");
+    write_bytes(dir / "cut.dcx", std::vector<uint8_t>(good.begin(), good.begin() + good.size() / 2));
+    EXPECT_EQ(run_sh("cat x.dcx | TMPDIR=$PWD/tmp $D info - -q", dir.path()).rc, 0);
+    const RunResult bad = run_sh("cat cut.dcx | TMPDIR=$PWD/tmp $D info -", dir.path());
+    EXPECT_EQ(bad.rc, 1);
+    EXPECT_NE(bad.err.find("<stdin>: truncated"), std::string::npos) << bad.err;
+    EXPECT_EQ(run_sh("cat cut.dcx | $D decompress $B - -o out/r.safetensors", dir.path()).rc, 1);
+    EXPECT_EQ(run_sh("cat x.dcx | $D decompress $B - -o out/r.safetensors -q", dir.path()).rc, 0);
+    EXPECT_EQ(dir_entries(dir / "tmp"), std::vector<std::string>{});
+    EXPECT_EQ(dir_entries(dir / "out"), std::vector<std::string>{"r.safetensors"});
+}
+
+// A reader that goes away (SIGPIPE) ends compress; its temporaries (the report's) go too.
+TEST(CliStdio, ClosedPipeLeavesNoTemporaries) {
+    TempDir dir;
+    const RunResult r =
+        run_sh("$D compress $B $F -o - --entropy none --report r.json | true; echo ${PIPESTATUS[0]}", dir.path());
+    EXPECT_EQ(r.out, "141\n") << r.err;  // killed by SIGPIPE, as a filter is
+    EXPECT_FALSE(fs::exists(dir / "r.json"));
+    EXPECT_FALSE(has_temporaries(dir.path()));
+}
+
+// Exit status: 0 success, 1 error, 2 usage, the same for the same kind of mistake in every
+// subcommand. Caught on the old code: internal errors exited 3 and a bad --include regex 1.
+TEST(CliExit, StatusByKindOfMistake) {
+    TempDir dir;
+    ASSERT_EQ(run_cli({"compress", kExBase, kExFt, "-o", dir / "x.dcx", "-q"}, dir.path()).rc, 0);
+    const std::string x = dir / "x.dcx";
+    const std::vector<std::pair<std::vector<std::string>, int>> cases = {
+        {{"--help"}, 0},
+        {{"-V"}, 0},
+        {{"--version"}, 0},
+        {{"compress", "--help"}, 0},
+        {{"test", "--help"}, 0},
+        {{"info", x}, 0},
+        // usage: no subcommand, an unknown one, an unknown flag, a missing or extra argument,
+        // a bad option value
+        {{}, 2},
+        {{"inflate", x}, 2},
+        {{"info", x, "--no-such-flag"}, 2},
+        {{"info"}, 2},
+        {{"info", x, x}, 2},
+        {{"compress", kExBase, kExFt}, 2},
+        {{"decompress", kExBase, x}, 2},
+        {{"test", kExBase}, 2},
+        {{"compress", kExBase, kExFt, "-o", dir / "y.dcx", "--patch", "12"}, 2},
+        {{"compress", kExBase, kExFt, "-o", dir / "y.dcx", "--include", "("}, 2},
+        {{"compress", kExBase, kExFt, "-o", dir / "y.dcx", "--exclude", "[a"}, 2},
+        {{"decompress", kExBase, x, "-o", dir / "y", "-T", "x"}, 2},
+        {{"test", kExBase, x, "-T", "100000"}, 2},
+        // errors: missing, corrupt or wrong inputs, refused outputs
+        {{"info", dir / "missing.dcx"}, 1},
+        {{"info", kExBase}, 1},
+        {{"test", kExFt, x}, 1},
+        {{"decompress", kExFt, x, "-o", dir / "y"}, 1},
+        {{"compress", kExBase, kExFt, "-o", x}, 1},
+        {{"compress", kExBase, dir / "missing", "-o", dir / "y.dcx"}, 1},
+    };
+    for (const auto& [args, rc] : cases) {
+        const RunResult r = run_cli(args, dir.path());
+        std::string shown;
+        for (const std::string& a : args) shown += " " + a;
+        EXPECT_EQ(r.rc, rc) << shown << "\n" << r.err;
+        if (rc != 0) {
+            EXPECT_EQ(r.err_lines().size(), 1u) << shown << "\n" << r.err;
+            EXPECT_EQ(r.err.rfind("deltacodec: error: ", 0), 0u) << shown << "\n" << r.err;
+        }
+        if (rc == 2) {
+            EXPECT_NE(r.err.find("--help)"), std::string::npos) << shown << "\n" << r.err;
+        }
+    }
+    // --help documents the exit status, for the program and each subcommand.
+    for (const char* sub : {"", "compress", "decompress", "info", "test"}) {
+        const RunResult h =
+            run_cli(*sub ? std::vector<std::string>{sub, "--help"} : std::vector<std::string>{"--help"}, dir.path());
+        EXPECT_NE(h.out.find("Exit status: 0 success; 1 error"), std::string::npos) << sub;
+        EXPECT_NE(h.out.find("2 usage"), std::string::npos) << sub;
+    }
+    EXPECT_EQ(dir_entries(dir.path()), std::vector<std::string>{"x.dcx"});
+}
+
+// Caught on the old code: no -V.
+TEST(CliExit, VersionShowsProgramAndFormat) {
+    TempDir dir;
+    for (const char* flag : {"-V", "--version"}) {
+        const RunResult v = run_cli({flag}, dir.path());
+        ASSERT_EQ(v.rc, 0) << v.err;
+        EXPECT_EQ(v.out, std::string("deltacodec ") + deltacodec::kVersion + "\n.dcx format " +
+                             std::to_string(deltacodec::kFormatMajor) + "." + std::to_string(deltacodec::kFormatMinor) +
+                             " (writes 1.0, reads 1.x)\n");
+    }
+}
+
+// Caught on the old code: "The following argument was not expected: comprss".
+TEST(CliExit, DidYouMean) {
+    TempDir dir;
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"comprss", "a", "b", "-o", "c"}, "unknown command 'comprss'; did you mean 'compress'?"},
+        {{"decompres", "a", "b"}, "did you mean 'decompress'?"},
+        {{"inf", "x.dcx"}, "did you mean 'info'?"},
+        {{"tset", "a", "b"}, "did you mean 'test'?"},
+        {{"compress", "a", "b", "-o", "c", "--metod", "dct"}, "unknown option '--metod'; did you mean '--method'?"},
+        {{"compress", "a", "b", "-o", "c", "--quant_table=jpeg"}, "did you mean '--quant-table'?"},
+        {{"decompress", "a", "b", "-o", "c", "--forse"}, "did you mean '--force'?"},
+        {{"info", "x.dcx", "--jsn"}, "did you mean '--json'?"},
+        {{"test", "a", "b", "--verbos"}, "did you mean '--verbose'?"},
+    };
+    for (const auto& [args, hint] : cases) {
+        const RunResult r = run_cli(args, dir.path());
+        EXPECT_EQ(r.rc, 2) << args[0];
+        EXPECT_NE(r.err.find(hint), std::string::npos) << r.err;
+        EXPECT_EQ(r.err_lines().size(), 1u) << r.err;
+    }
+    // Nothing near: no suggestion.
+    const RunResult far = run_cli({"xyzzy"}, dir.path());
+    EXPECT_EQ(far.rc, 2);
+    EXPECT_NE(far.err.find("unknown command 'xyzzy'"), std::string::npos) << far.err;
+    EXPECT_EQ(far.err.find("did you mean"), std::string::npos) << far.err;
+}
+
+// -q and -v on every subcommand: -q prints nothing on success, -v more than the default.
+// Caught on the old code: -v on compress only, -q not on info.
+TEST(CliExit, QuietAndVerboseEverywhere) {
+    TempDir dir;
+    ASSERT_EQ(run_cli({"compress", kExBase, kExFt, "-o", dir / "x.dcx", "-q"}, dir.path()).rc, 0);
+    const std::vector<std::vector<std::string>> runs = {
+        {"compress", kExBase, kExFt, "-o", dir / "y.dcx", "-f"},
+        {"decompress", kExBase, dir / "x.dcx", "-o", dir / "y.safetensors", "-f"},
+        {"info", dir / "x.dcx"},
+        {"test", kExBase, dir / "x.dcx"},
+    };
+    for (const auto& args : runs) {
+        std::vector<std::string> q = args, v = args;
+        q.push_back("-q");
+        v.push_back("-v");
+        const RunResult rq = run_cli(q, dir.path()), rd = run_cli(args, dir.path()), rv = run_cli(v, dir.path());
+        EXPECT_EQ(rq.rc, 0) << args[0] << rq.err;
+        EXPECT_EQ(rq.out + rq.err, "") << args[0];
+        EXPECT_EQ(rd.rc, 0) << args[0] << rd.err;
+        EXPECT_FALSE(rd.out.empty()) << args[0];
+        EXPECT_EQ(rv.rc, 0) << args[0] << rv.err;
+        EXPECT_GT(rv.out.size(), rd.out.size()) << args[0];
+    }
+}
+
+// Progress: bytes, percentage, MB/s and time left, on stderr only (when it is a terminal, or
+// with --progress), cleared at the end; a closing line with the time and throughput.
+// Caught on the old code: "[k/N] tensor-name" only.
+TEST(CliProgress, BytesRateAndTimeLeft) {
+    TempDir dir;
+    const RunResult c = run_cli({"compress", kExBase, kExFt, "-o", dir / "x.dcx", "--progress"}, dir.path());
+    ASSERT_EQ(c.rc, 0) << c.err;
+    for (const char* part : {"\r\033[K", "%", " / 794.5 KiB", "MB/s", " left", "[0/40]"})
+        EXPECT_NE(c.err.find(part), std::string::npos) << part << ": " << c.err;
+    EXPECT_GE(c.err.size(), 3u);
+    EXPECT_EQ(c.err.substr(c.err.size() - 4), "\r\033[K") << "the line is cleared at the end";
+    EXPECT_EQ(c.out.find('\r'), std::string::npos) << "progress never goes to stdout";
+    EXPECT_NE(c.out.find("  time        "), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("MB/s of fine-tune tensors"), std::string::npos) << c.out;
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"decompress", kExBase, dir / "x.dcx", "-o", dir / "y", "--progress"},
+          std::vector<std::string>{"test", kExBase, dir / "x.dcx", "--progress"}}) {
+        const RunResult r = run_cli(args, dir.path());
+        ASSERT_EQ(r.rc, 0) << r.err;
+        EXPECT_NE(r.err.find("MB/s"), std::string::npos) << args[0] << ": " << r.err;
+        EXPECT_NE(r.out.find("MB/s"), std::string::npos) << args[0] << ": closing line: " << r.out;
+    }
+    // stderr not a terminal, no --progress: nothing drawn.
+    const RunResult plain = run_cli({"compress", kExBase, kExFt, "-o", dir / "z.dcx"}, dir.path());
+    EXPECT_EQ(plain.err, "");
+    // On a terminal, drawn without asking; -q turns it off.
+    const RunResult tty = run_tty("$D decompress $B x.dcx -o t.safetensors", dir.path());
+    ASSERT_EQ(tty.rc, 0) << tty.out;
+    EXPECT_NE(tty.out.find("\r\033[K"), std::string::npos) << tty.out;
+    const RunResult tq = run_tty("$D decompress $B x.dcx -o q.safetensors -q", dir.path());
+    ASSERT_EQ(tq.rc, 0) << tq.out;
+    EXPECT_EQ(tq.out, "");
+}
+
+// info names the base (recorded name, fingerprint) and spells the options as the CLI
+// does; compressing again with those flags gives the same bytes.
+// Caught on the old code: options as `key=value`, no base.
+TEST_F(Cli, InfoNamesBaseAndSpellsOptions) {
+    const std::vector<std::vector<std::string>> configs = {
+        {},
+        {"--method", "dct", "--patch", "16", "--bits", "4:0.34,2:0.33,0:0.33", "--quant-table", "jpeg"},
+        {"--range", "mse", "--exclude", "mixed|dense", "--entropy", "none", "--importance", "post"},
+        {"--method", "bitdelta", "--include", "query"},
+    };
+    const std::vector<std::string> expected = {
+        "--method dwt --patch 64 --bits 2:0.5,0:0.5 --bands ll_lh_hl",
+        "--method dct --patch 16 --bits 4:0.34,2:0.33,0:0.33 --quant-table jpeg",
+        "--method dwt --patch 64 --bits 2:0.5,0:0.5 --bands ll_lh_hl --importance post --range mse --entropy none "
+        "--exclude 'mixed|dense'",
+        "--method bitdelta --include query",
+    };
+    for (size_t k = 0; k < configs.size(); ++k) {
+        std::vector<std::string> args = {"compress", base_path, ft_path, "-o", dir / "a.dcx", "-q", "-f"};
+        args.insert(args.end(), configs[k].begin(), configs[k].end());
+        ASSERT_EQ(cli(args).rc, 0);
+        const RunResult i = cli({"info", dir / "a.dcx"});
+        ASSERT_EQ(i.rc, 0) << i.err;
+        EXPECT_NE(i.out.find("  options    " + expected[k] + "\n"), std::string::npos) << i.out;
+        const json j = json::parse(cli({"info", "--json", dir / "a.dcx"}).out);
+        EXPECT_EQ(j["options_cli"], expected[k]);
+        // The flags, through a shell, make the same file again.
+        const RunResult again = run_sh(shell_quote(kCliBin) + " compress " + shell_quote(base_path) + " " +
+                                           shell_quote(ft_path) + " -o b.dcx -q -f " + expected[k],
+                                       dir.path());
+        ASSERT_EQ(again.rc, 0) << again.err;
+        EXPECT_EQ(read_bytes(dir / "b.dcx"), read_bytes(dir / "a.dcx")) << expected[k];
+    }
+
+    // The base fingerprint, recomputed from the base as FORMAT.md defines it: XXH3-64 over
+    // (u16 name length, name, u64 tensor fingerprint) of each record that uses the base.
+    ASSERT_EQ(cli({"compress", base_path, ft_path, "-o", dir / "a.dcx", "-q", "-f"}).rc, 0);
+    const json j = json::parse(cli({"info", "--json", dir / "a.dcx"}).out);
+    const Checkpoint base = Checkpoint::open(base_path);
+    ByteWriter w;
+    for (const json& t : j["tensors"]) {
+        if (t["kind"] == "whole") continue;
+        const TensorRef* b = base.find(t["name"].get<std::string>());
+        ASSERT_NE(b, nullptr);
+        w.str16(b->info->name);
+        w.u64(tensor_fingerprint(b->info->dtype, b->info->shape, b->data(), b->info->nbytes()));
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(xxh3(w.buf.data(), w.buf.size())));
+    EXPECT_EQ(j["base"]["fingerprint"], hex);
+    EXPECT_TRUE(j["base"]["name"].is_null());
+    const RunResult i = cli({"info", dir / "a.dcx"});
+    EXPECT_NE(i.out.find(std::string("  base       fingerprint ") + hex + " (no name recorded)"), std::string::npos)
+        << i.out;
+
+    // --base-name records a name; the options and the rest of the file are unchanged.
+    ASSERT_EQ(cli({"compress", base_path, ft_path, "-o", dir / "n.dcx", "-q", "--base-name", "org/base-7b"}).rc, 0);
+    const RunResult n = cli({"info", dir / "n.dcx"});
+    EXPECT_NE(n.out.find(std::string("  base       'org/base-7b', fingerprint ") + hex), std::string::npos) << n.out;
+    EXPECT_EQ(json::parse(cli({"info", "--json", dir / "n.dcx"}).out)["base"]["name"], "org/base-7b");
+    const std::vector<uint8_t> a = read_bytes(dir / "a.dcx"), nb = read_bytes(dir / "n.dcx");
+    EXPECT_EQ(nb.size(), a.size() + std::string("\"base_name\":\"org/base-7b\",").size());
+    EXPECT_EQ(cli({"compress", base_path, ft_path, "-o", dir / "m.dcx", "--base-name", std::string(5000, 'x')}).rc, 2);
+}
+
+// A wrong base says which base the file needs. Caught on the old code: it only said the
+// tensor differs.
+TEST_F(Cli, WrongBaseNamesTheBaseNeeded) {
+    ASSERT_EQ(cli({"compress", base_path, ft_path, "-o", dir / "a.dcx", "-q", "--base-name", "org/base"}).rc, 0);
+    const std::string fp = json::parse(cli({"info", "--json", dir / "a.dcx"}).out)["base"]["fingerprint"];
+    // base and fine-tune swapped
+    for (const std::string sub : {"decompress", "test"}) {
+        std::vector<std::string> args = {sub, ft_path, dir / "a.dcx"};
+        if (sub == "decompress") args.insert(args.end(), {"-o", dir / "out.safetensors"});
+        const RunResult r = cli(args);
+        EXPECT_EQ(r.rc, 1) << sub;
+        EXPECT_NE(r.err.find("wrong base"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("needs the base 'org/base' (fingerprint " + fp + ")"), std::string::npos) << r.err;
+        EXPECT_EQ(r.err_lines().size(), 1u) << r.err;
+    }
+    EXPECT_FALSE(fs::exists(dir / "out.safetensors"));
+}
+
+// `deltacodec test`: a full rebuild against the base with nothing written; one line either way.
+TEST_F(Cli, TestSubcommand) {
+    ASSERT_EQ(cli({"compress", base_path, ft_path, "-o", dir / "a.dcx", "-q"}).rc, 0);
+    const std::vector<std::string> before = dir_entries(dir.path());
+    const RunResult ok = cli({"test", base_path, dir / "a.dcx"});
+    ASSERT_EQ(ok.rc, 0) << ok.err;
+    EXPECT_EQ(ok.out.rfind(dir / "a.dcx" + ": OK, " + std::to_string(make_pair_tensors().ft.size()) + " tensors", 0),
+              0u)
+        << ok.out;
+    EXPECT_EQ(std::count(ok.out.begin(), ok.out.end(), '\n'), 1) << ok.out;
+    EXPECT_EQ(ok.err, "");
+    const RunResult v = cli({"test", base_path, dir / "a.dcx", "-v"});
+    EXPECT_NE(v.out.find("    ok  encoder.layer.0.attention.query.weight [128x192]"), std::string::npos) << v.out;
+    // A corrupt record (a byte flipped inside the last tensor's payload): exit 1, one line.
+    std::vector<uint8_t> bytes = read_bytes(dir / "a.dcx");
+    bytes[bytes.size() - 200] ^= 0x40;
+    write_bytes(dir / "bad.dcx", bytes);
+    const RunResult bad = cli({"test", base_path, dir / "bad.dcx"});
+    EXPECT_EQ(bad.rc, 1);
+    EXPECT_EQ(bad.out, "");
+    EXPECT_EQ(bad.err_lines().size(), 1u) << bad.err;
+    EXPECT_NE(bad.err.find("corrupt"), std::string::npos) << bad.err;
+    // info has no base and cannot tell a wrong one; test can.
+    EXPECT_EQ(cli({"info", dir / "a.dcx", "-q"}).rc, 0);
+    EXPECT_EQ(cli({"test", ft_path, dir / "a.dcx", "-q"}).rc, 1);
+    std::vector<std::string> after = dir_entries(dir.path());
+    after.erase(std::remove(after.begin(), after.end(), "bad.dcx"), after.end());
+    EXPECT_EQ(after, before) << "test writes nothing";
+}
+
+// A .dcx given where a checkpoint is expected, and base = fine-tune.
+// Caught on the old code: "header length 727905342205412489 is over the limit".
+TEST_F(Cli, ClearMessagesForMixedUpInputs) {
+    ASSERT_EQ(cli({"compress", base_path, ft_path, "-o", dir / "a.dcx", "-q"}).rc, 0);
+    const std::string a = dir / "a.dcx";
+    const RunResult c = cli({"compress", base_path, a, "-o", dir / "b.dcx"});
+    EXPECT_EQ(c.rc, 1);
+    EXPECT_EQ(c.err, "deltacodec: error: " + a +
+                         " is a .dcx file, not a checkpoint; did you mean `deltacodec decompress " + base_path + " " +
+                         a + " -o OUT`?\n");
+    // decompress with its arguments swapped
+    const RunResult d = cli({"decompress", a, base_path, "-o", dir / "x"});
+    EXPECT_EQ(d.rc, 1);
+    EXPECT_NE(d.err.find("did you mean `deltacodec decompress " + base_path + " " + a + " -o OUT`?"), std::string::npos)
+        << d.err;
+    // The library says it too (for callers of the API, and inside model directories).
+    EXPECT_TRUE(is_dcx_file(a));
+    EXPECT_FALSE(is_dcx_file(base_path));
+    EXPECT_FALSE(is_dcx_file(dir.path()));
+    try {
+        CompressOptions o;
+        compress(base_path, a, dir / "c.dcx", o);
+        ADD_FAILURE() << "a .dcx as the fine-tune must throw";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("is a .dcx file (a compressed delta), not a safetensors checkpoint"),
+                  std::string::npos)
+            << e.what();
+    }
+    // The same file twice: an error. A copy: compressed, with a warning (-q silences it).
+    const RunResult same = cli({"compress", base_path, base_path, "-o", dir / "s.dcx"});
+    EXPECT_EQ(same.rc, 1);
+    EXPECT_NE(same.err.find("the base and the fine-tune are the same file"), std::string::npos) << same.err;
+    fs::copy_file(base_path, dir / "copy.safetensors");
+    const RunResult copy = cli({"compress", base_path, dir / "copy.safetensors", "-o", dir / "s.dcx"});
+    EXPECT_EQ(copy.rc, 0) << copy.err;
+    EXPECT_NE(copy.err.find("deltacodec: warning: " + dir / "copy.safetensors" + " holds the same tensors as"),
+              std::string::npos)
+        << copy.err;
+    EXPECT_EQ(cli({"compress", base_path, dir / "copy.safetensors", "-o", dir / "t.dcx", "-q"}).err, "");
+    // A real fine-tune gets no such warning.
+    EXPECT_EQ(cli({"compress", base_path, ft_path, "-o", dir / "u.dcx"}).err, "");
+    EXPECT_FALSE(fs::exists(dir / "b.dcx"));
+    EXPECT_FALSE(fs::exists(dir / "x"));
 }

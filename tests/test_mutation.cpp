@@ -14,31 +14,6 @@
 using namespace deltacodec;
 using namespace testutil;
 
-namespace {
-
-struct Span {
-    uint64_t offset, size;  // payload
-};
-
-std::vector<Span> sections(const std::vector<uint8_t>& f) {
-    std::vector<Span> out;
-    uint64_t pos = 16;
-    while (pos + 24 <= f.size()) {
-        uint64_t len = 0;
-        for (int i = 7; i >= 0; --i) len = (len << 8) | f[pos + 8 + i];
-        out.push_back({pos + 16, len});
-        pos += 24 + len;
-    }
-    return out;
-}
-
-void fix_checksum(std::vector<uint8_t>& f, const Span& s) {
-    const uint64_t h = xxh3(f.data() + s.offset, s.size);
-    for (int i = 0; i < 8; ++i) f[s.offset + s.size + i] = static_cast<uint8_t>(h >> (8 * i));
-}
-
-}  // namespace
-
 TEST(Mutation, HostileRecordsAreRefusedCleanly) {
     TempDir dir;
     const uint64_t r = 40, c = 72;
@@ -68,9 +43,9 @@ TEST(Mutation, HostileRecordsAreRefusedCleanly) {
     const int kMutants = 400;
     for (int m = 0; m < kMutants; ++m) {
         std::vector<uint8_t> f = originals[m % originals.size()];
-        const auto secs = sections(f);
+        const auto secs = dcx_sections(f);
         ASSERT_GE(secs.size(), 3u);
-        const Span s = secs[rng() % secs.size()];
+        const DcxSection s = secs[rng() % secs.size()];
         if (s.size == 0) continue;
         const int kind = static_cast<int>(rng() % 4);
         const int edits = 1 + static_cast<int>(rng() % 3);
@@ -91,7 +66,7 @@ TEST(Mutation, HostileRecordsAreRefusedCleanly) {
                     break;  // zeros
             }
         }
-        fix_checksum(f, s);
+        fix_dcx_checksum(f, s);
         write_bytes(dir / "m.dcx", f);
         bool ok_info = false;
         try {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <atomic>
 #include <cmath>
@@ -237,15 +238,14 @@ inline std::string shell_quote(const std::string& s) {
     return q + "'";
 }
 
-/// Runs the CLI with the given arguments; stdout/stderr captured through files in `scratch`.
-inline RunResult run_cli(const std::vector<std::string>& args, const std::string& scratch) {
+/// Runs the shell command `cmd` with stdin from /dev/null; stdout/stderr captured
+/// through files in `scratch`. The status is 128+N for a command killed by signal N.
+inline RunResult run_command(const std::string& cmd, const std::string& scratch) {
     static std::atomic<int> counter{0};
     const std::string id = std::to_string(getpid()) + "_" + std::to_string(counter++);
     const std::string o = scratch + "/.cli_out_" + id, e = scratch + "/.cli_err_" + id;
-    std::string cmd = shell_quote(DELTACODEC_CLI);
-    for (const std::string& a : args) cmd += " " + shell_quote(a);
-    cmd += " >" + shell_quote(o) + " 2>" + shell_quote(e) + " </dev/null";
-    const int st = std::system(cmd.c_str());
+    const std::string full = cmd + " >" + shell_quote(o) + " 2>" + shell_quote(e) + " </dev/null";
+    const int st = std::system(full.c_str());
     RunResult r;
     r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
     r.out = read_text(o);
@@ -254,6 +254,41 @@ inline RunResult run_cli(const std::vector<std::string>& args, const std::string
     fs::remove(o, ec);
     fs::remove(e, ec);
     return r;
+}
+
+/// Runs the CLI with the given arguments; stdout/stderr captured through files in `scratch`.
+inline RunResult run_cli(const std::vector<std::string>& args, const std::string& scratch) {
+    std::string cmd = shell_quote(DELTACODEC_CLI);
+    for (const std::string& a : args) cmd += " " + shell_quote(a);
+    return run_command(cmd, scratch);
+}
+
+/// A section of a .dcx file's bytes: its type and where its payload lies.
+struct DcxSection {
+    uint32_t type;
+    uint64_t offset, size;  // payload
+};
+
+/// The sections of a .dcx's bytes, as far as their headers go (no checks).
+inline std::vector<DcxSection> dcx_sections(const std::vector<uint8_t>& f) {
+    std::vector<DcxSection> out;
+    uint64_t pos = 16;
+    while (pos + 24 <= f.size()) {
+        uint32_t type = 0;
+        uint64_t len = 0;
+        for (int i = 3; i >= 0; --i) type = (type << 8) | f[pos + i];
+        for (int i = 7; i >= 0; --i) len = (len << 8) | f[pos + 8 + i];
+        out.push_back({type, pos + 16, len});
+        pos += 24 + len;
+    }
+    return out;
+}
+
+/// Rewrites the checksum after a section's payload, so that a payload changed on
+/// purpose reaches the record parsers.
+inline void fix_dcx_checksum(std::vector<uint8_t>& f, const DcxSection& s) {
+    const uint64_t h = XXH3_64bits(f.data() + s.offset, s.size);
+    for (int i = 0; i < 8; ++i) f[s.offset + s.size + i] = static_cast<uint8_t>(h >> (8 * i));
 }
 
 /// What the CLI fixtures start from: `base` and `ft` written to base.safetensors and

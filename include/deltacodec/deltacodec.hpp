@@ -6,9 +6,17 @@
 // options, an existing output without `overwrite`, a full disk). Outputs are
 // written under a temporary name and renamed at the end, so a failed call
 // leaves no output behind. A program that wants the temporaries removed on
-// SIGINT/SIGTERM/SIGHUP, and a named error when an input shrinks while mapped
-// (SIGBUS), calls install_signal_handlers() (deltacodec/types.hpp) once; the
-// library never installs handlers itself.
+// SIGINT/SIGTERM/SIGHUP/SIGPIPE, and a named error when an input shrinks while
+// mapped (SIGBUS), calls install_signal_handlers() (deltacodec/types.hpp) once;
+// the library never installs handlers itself.
+//
+// The path "-" means standard input where a .dcx is read (decompress, apply,
+// info: it is copied into an unlinked temporary file first, unless it is a
+// regular file) and standard output where an output is written (compress's .dcx
+// and report, decompress's single-file output): written in order, with no
+// temporary file, so a failed call leaves the bytes already sent (a truncated
+// .dcx, which every reader refuses). A terminal is refused either way. Name a
+// file called "-" as "./-".
 #pragma once
 
 #include <cstdint>
@@ -23,20 +31,43 @@
 namespace deltacodec {
 
 inline constexpr const char* kVersion = "0.1.0";
+/// The .dcx format version this library writes (it reads every minor of this major).
+inline constexpr int kFormatMajor = 1, kFormatMinor = 0;
+/// Longest CompressOptions::base_name, in bytes.
+inline constexpr size_t kMaxBaseName = 4096;
 /// Names the default layer selection leaves uncompressed (case-insensitive search).
 inline constexpr const char* kDefaultSkipPattern = "embed|classifier|pooler|head|norm";
 
-/// Called after each tensor: (tensors done, tensors in all, name).
-using ProgressFn = std::function<void(size_t done, size_t total, const std::string& name)>;
+/// How far a compress(), decompress() or apply() call has come. Bytes count the
+/// model's tensors: compress, the fine-tune's tensor bytes encoded; decompress and
+/// apply, the rebuilt tensor bytes (what a safetensors file of the fine-tune holds
+/// after its header). `bytes_total` and `tensors_total` are known from the start.
+struct Progress {
+    uint64_t bytes_done = 0, bytes_total = 0;
+    size_t tensors_done = 0, tensors_total = 0;  ///< tensors finished (compress: written to the .dcx)
+    std::string tensor;                          ///< the tensor being worked on (the last one, at the end)
+};
+
+/// Progress callback: called once at the start (all zero done), as work advances
+/// (inside large tensors too: per patch row band or decoded band, whenever another
+/// 1/1000 of `bytes_total` is done), and once at the end with everything done:
+/// at most about 1,000 calls per run, whatever the model's size or number of
+/// tensors. Calls never overlap, but may come from one of the library's threads
+/// rather than the caller's; keep it quick (the work waits for it). An exception
+/// it throws ends the run as an error would (no output is left behind).
+using ProgressFn = std::function<void(const Progress&)>;
 
 struct CompressOptions {
     /// The lossy method for the selected tensors, by registry name (e.g. "bitdelta");
     /// empty: the patch coder, configured by `codec`. `--method dct|dwt` leaves it
     /// empty and sets codec.transform; `--method NAME` sets it.
     std::string method;
-    CodecParams codec;             ///< the patch coder: transform, patch, bits, bands, JPEG table, importance, metadata
-    std::string include;           ///< regex: compress the 2-D tensors whose names match (replaces the default rule)
-    std::string exclude;           ///< regex: never compress tensors whose names match
+    CodecParams codec;    ///< the patch coder: transform, patch, bits, bands, JPEG table, importance, metadata
+    std::string include;  ///< regex: compress the 2-D tensors whose names match (replaces the default rule)
+    std::string exclude;  ///< regex: never compress tensors whose names match
+    /// Recorded in the .dcx as its base's name (info shows it); empty: none. UTF-8,
+    /// at most kMaxBaseName bytes.
+    std::string base_name;
     bool entropy = true;           ///< zstd on each stored blob when it is smaller
     unsigned threads = 0;          ///< 0 = every core; output bytes do not depend on it
     bool overwrite = false;        ///< replace an existing regular file (never a link, device or input)
@@ -58,6 +89,7 @@ struct TensorReport {
     uint64_t delta_bytes = 0;   ///< params × the fine-tune's dtype size
     uint64_t stored_bytes = 0;  ///< bytes of its section in the .dcx, framing included
     double err2 = 0, ref2 = 0;  ///< coded tensors: ‖Δ̂−Δ‖², ‖Δ‖²
+    bool unchanged = false;     ///< equal to the base's tensor of that name (a zero delta)
     double rel_error() const;
     double bits_per_param() const;
 };
@@ -72,6 +104,8 @@ struct CompressReport {
     double bits_per_param() const;      ///< coded tensors: their section bytes × 8 / their params
     double bits_per_param_all() const;  ///< file bits / every parameter
     double rel_error() const;           ///< sqrt(Σ err2 / Σ ref2) over coded tensors
+    /// True when the fine-tune is the base again: every tensor unchanged, none dropped.
+    bool identical_to_base() const;
     /// {"summary": {...}, "options": {...}, "tensors": [...]} as JSON text.
     std::string to_json(const CompressOptions& opt) const;
 };
@@ -113,6 +147,9 @@ struct DecompressReport {
     size_t tensors = 0, files = 0;
     uint64_t bytes_written = 0;
     bool directory = false;
+    /// Every file written, with its bytes: the output itself, or, for a directory,
+    /// each shard and other file by its relative path.
+    std::vector<std::pair<std::string, uint64_t>> written;
 };
 
 /// Rebuilds the fine-tuned checkpoint: a .safetensors file, or a model
@@ -136,6 +173,9 @@ public:
 struct ApplyOptions {
     unsigned threads = 0;          ///< 0 = every core
     bool follow_symlinks = false;  ///< read symbolic links inside a base model directory
+    /// Also decode the FILE sections (a model directory's other files) to check
+    /// them, as decompress() does; apply() does not produce them otherwise.
+    bool verify_files = false;
     ProgressFn progress;
 };
 
@@ -174,6 +214,13 @@ struct DcxInfo {
     uint64_t bytes = 0;
     std::string producer;
     std::vector<std::pair<std::string, std::string>> options;  ///< as recorded (informative)
+    /// The base the file needs: the name compress recorded (CompressOptions::base_name;
+    /// "" when none was given), and the fingerprint of the base tensors its records
+    /// are deltas against (FORMAT.md "Base fingerprint of a .dcx"; needs_base false
+    /// when every tensor is stored whole).
+    std::string base_name;
+    bool needs_base = false;
+    uint64_t base_fingerprint = 0;
     bool directory = false;
     size_t shards = 0;
     std::vector<std::pair<std::string, uint64_t>> files;  ///< directory files: name, bytes
@@ -184,6 +231,12 @@ struct DcxInfo {
     uint64_t delta_bytes = 0;
     double ratio = 0, bits_per_param = 0, bits_per_param_all = 0;
     size_t count(const std::string& kind) const;
+    /// base_fingerprint as 16 lowercase hex digits.
+    std::string base_fingerprint_hex() const;
+    /// The recorded options as the CLI spells them, from the option table:
+    /// "--method dwt --patch 64 --bits 2:0.5,0:0.5 --bands ll_lh_hl" (options a
+    /// newer writer recorded that this reader does not know follow as key=value).
+    std::string options_cli() const;
     /// The description as JSON text (the CLI's `info --json`).
     std::string to_json() const;
 };
@@ -194,6 +247,10 @@ struct DcxInfo {
 DcxInfo info(const std::string& dcx);
 /// info(dcx).to_json().
 std::string info_json(const std::string& dcx);
+
+/// True when `path` is a regular file that starts with the .dcx magic bytes (what
+/// a reader checks first; the rest is not looked at). Never blocks on a FIFO.
+bool is_dcx_file(const std::string& path);
 
 /// The options as the CLI spells them, e.g. "dwt p=64 2:0.5,0:0.5 bands=ll_lh_hl".
 std::string describe(const CompressOptions& opt);

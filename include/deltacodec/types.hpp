@@ -92,13 +92,14 @@ struct CodecParams {
 /// More threads than this are never started (a huge -T is capped, not obeyed).
 inline constexpr unsigned kMaxThreads = 256;
 
-/// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove every registered
+/// Installs handlers for SIGINT, SIGTERM, SIGHUP and SIGPIPE (a reader of
+/// standard output that went away) that remove every registered
 /// temporary file and directory (the outputs being written) and then re-raise
 /// the signal with its default action; and a handler for SIGBUS that, for a fault
 /// inside a MappedFile (an input that shrank while mapped), writes one line
 /// "deltacodec: error: PATH changed or shrank while being read", removes the
 /// temporaries and exits with status 1. A signal that is ignored (SIG_IGN, e.g.
-/// SIGHUP under nohup) stays ignored. The library never calls this itself:
+/// SIGHUP under nohup, SIGPIPE in Python) stays ignored. The library never calls this itself:
 /// programs (the CLI) call it once at start.
 void install_signal_handlers();
 

@@ -193,7 +193,9 @@ def _side(x: Any, what: str) -> Any:
 
 
 class Progress(NamedTuple):
-    """Where a call is: its ``progress`` callback gets one after each tensor.
+    """Where a call is, given to its ``progress`` callback as the work advances:
+    once at the start, inside large tensors, and once at the end (at most about
+    1,000 calls a run, never two at once).
 
     Read the fields by name; later versions may add fields at the end.
     """
@@ -203,15 +205,19 @@ class Progress(NamedTuple):
     total: int
     """Tensors in all."""
     name: str
-    """The tensor just finished."""
+    """The tensor being worked on (the last one, at the end)."""
+    bytes_done: int
+    """Bytes of tensor data done so far."""
+    bytes_total: int
+    """Bytes of tensor data in all."""
 
 
-def _progress(cb: Optional[Callable[[Progress], Any]]) -> Optional[Callable[[int, int, str], None]]:
+def _progress(cb: Optional[Callable[[Progress], Any]]) -> Optional[Callable[[int, int, str, int, int], None]]:
     if cb is None:
         return None
     if not callable(cb):
         raise TypeError(f"progress must be callable, not {type(cb).__name__}")
-    return lambda done, total, name: cb(Progress(done, total, name))
+    return lambda done, total, name, bytes_done, bytes_total: cb(Progress(done, total, name, bytes_done, bytes_total))
 
 
 # ---- the API ----------------------------------------------------------------
@@ -253,7 +259,7 @@ def decompress(
         Read symbolic links inside a base model directory (needed for a
         Hugging Face cache ``snapshots/`` folder); refused otherwise.
     progress : callable, optional
-        Called with a :class:`Progress` after each tensor is rebuilt.
+        Called with a :class:`Progress` as the rebuild advances.
 
     Returns
     -------
@@ -315,7 +321,7 @@ def load(
     follow_symlinks : bool, default False
         Read symbolic links inside a base model directory.
     progress : callable, optional
-        Called with a :class:`Progress` after each tensor is rebuilt.
+        Called with a :class:`Progress` as the rebuild advances.
 
     Returns
     -------
@@ -451,7 +457,7 @@ finetuned : str, bytes, os.PathLike or dict of str to numpy.ndarray
 out : str, bytes or os.PathLike
     The ``.dcx`` file to write (under a temporary name, renamed at the end).
 progress : callable, optional
-    Called with a :class:`Progress` after each tensor is written. It runs on
+    Called with a :class:`Progress` as the work advances. It runs on
     a worker thread (holding the GIL); an exception it raises ends the call.
 
 Other Parameters

@@ -18,6 +18,8 @@ class Progress(NamedTuple):
     done: int
     total: int
     name: str
+    bytes_done: int
+    bytes_total: int
 
 _ProgressFn = Callable[[Progress], Any]
 
@@ -46,6 +48,7 @@ def compress(
     entropy: str = ...,
     include: str = ...,
     exclude: str = ...,
+    base_name: str = ...,
     threads: int = ...,
     overwrite: bool = ...,
     follow_symlinks: bool = ...,

@@ -142,7 +142,7 @@ void check_alloc(uint64_t n, uint64_t elem, const char* what) {
 // the table is on) bounds every range.
 
 std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams& prm, ThreadPool& pool,
-                                         TensorStats& stats) {
+                                         TensorStats& stats, ProgressMeter* progress) {
     if (!patch_size_ok(prm.patch))
         throw Error("patch size " + std::to_string(prm.patch) + " is not a multiple of 8 in 8..256");
     const Plan pl(dv.rows, dv.cols, prm.patch, prm.transform, prm.bands, prm.jpeg_table);
@@ -155,6 +155,11 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
     std::vector<float> imp(pl.n), norm(pl.n);
     std::vector<double> e_patch(pl.n);
     std::atomic<bool> nonfinite{false};
+    // Progress: patch rows finished over both passes (a pass-1 row and a pass-2 row each count one).
+    std::atomic<uint64_t> rows_done{0};
+    auto row_done = [&] {
+        if (progress) progress->within(++rows_done, 2 * pl.nr);
+    };
     pool.parallel_for(pl.nr, [&](size_t pr) {
         const uint64_t r0 = pr * p, h = std::min<uint64_t>(p, dv.rows - r0);
         float* strip = scratch_floats(0, h * cols);
@@ -182,6 +187,7 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
                 imp[id] = norm[id];  // Frobenius norm
             }
         }
+        row_done();
     });
     if (nonfinite) return std::nullopt;
 
@@ -243,6 +249,7 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
         }
         if (!any) {
             row_err[pr] = err;
+            row_done();
             return;
         }
         float* strip = scratch_floats(0, h * cols);
@@ -298,6 +305,7 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
         }
         sw->finish();
         row_err[pr] = err;
+        row_done();
     });
     // The rows' streams, in row order: the same bytes for every thread count.
     uint64_t code_bytes = 0;

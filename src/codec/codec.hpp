@@ -14,6 +14,7 @@
 #include "deltacodec/types.hpp"
 #include "io/dtype.hpp"
 #include "io/parallel.hpp"
+#include "io/progress.hpp"
 
 namespace deltacodec {
 
@@ -75,8 +76,10 @@ struct TensorStats {
 
 /// Encodes one tensor; nullopt when the delta holds NaN or infinity (the
 /// caller then stores it exactly). Output is identical for every pool size.
+/// `progress`, when given, hears each finished patch row of both passes
+/// (within(rows done, 2 × patch rows), from the pool's threads).
 std::optional<CodedTensor> encode_tensor(const DeltaView& delta, const CodecParams& params, ThreadPool& pool,
-                                         TensorStats& stats);
+                                         TensorStats& stats, ProgressMeter* progress = nullptr);
 
 /// Checks a CodedTensor's fixed fields (patch, transform, bands, flags, scale,
 /// widths, shape bound), not its selectors, metadata or codes; throws Error.

@@ -209,7 +209,7 @@ void ByteReader::expect_end() {
     if (pos_ != n_) fail("record has trailing bytes");
 }
 
-DcxWriter::DcxWriter(OutputFile& out) : out_(out) {
+DcxWriter::DcxWriter(OutputFile& out, Check check) : out_(out), check_(std::move(check)) {
     ByteWriter w;
     w.bytes(kDcxMagic, 8);
     w.u16(kDcxMajor);
@@ -219,6 +219,7 @@ DcxWriter::DcxWriter(OutputFile& out) : out_(out) {
 }
 
 void DcxWriter::section(SectionType type, const std::vector<uint8_t>& payload) {
+    if (check_) check_(type, payload);
     ByteWriter h;
     h.u32(static_cast<uint32_t>(type));
     h.u32(0);

@@ -129,12 +129,15 @@ uint64_t tensor_fingerprint(DType dtype, const Shape& shape, const void* data, s
 /// Writes sections to an OutputFile.
 class DcxWriter {
 public:
-    explicit DcxWriter(OutputFile& out);
+    /// Checks each section's payload before it is written (an Error it throws stops the write).
+    using Check = std::function<void(SectionType type, const std::vector<uint8_t>& payload)>;
+    explicit DcxWriter(OutputFile& out, Check check = {});
     void section(SectionType type, const std::vector<uint8_t>& payload);
     uint64_t bytes() const { return out_.bytes_written(); }
 
 private:
     OutputFile& out_;
+    Check check_;
 };
 
 struct Section {

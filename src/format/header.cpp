@@ -12,10 +12,19 @@
 namespace deltacodec {
 using json = nlohmann::json;
 
+static_assert(kFormatMajor == kDcxMajor && kFormatMinor == kDcxMinor, "the public format version is spec.hpp's");
+
 std::vector<uint8_t> header_to_bytes(const DcxHeader& h) {
     // Built as text, in linear time; the same bytes as the compact dump of the
     // nlohmann::json (keys sorted) that v1.0 wrote: tests/test_golden.cpp checks them.
-    std::string s = "{\"dropped_base_tensors\":[";
+    // base_name (added after v1.0) only when given: files without it keep v1.0's bytes.
+    std::string s = "{";
+    if (!h.base_name.empty()) {
+        s += "\"base_name\":";
+        jsonsax::append_quoted(s, h.base_name, "base name");
+        s += ',';
+    }
+    s += "\"dropped_base_tensors\":[";
     for (size_t i = 0; i < h.dropped.size(); ++i) {
         if (i) s += ',';
         jsonsax::append_quoted(s, h.dropped[i], "tensor name");
@@ -170,6 +179,8 @@ public:
                     take_string(p, v, top_, f ? format_ : layout_, f ? have_format_ : have_layout_);
                 } else if (top_ == "producer") {
                     if (v.kind == Kind::String) h.producer = v.s;
+                } else if (top_ == "base_name") {  // informative: anything else is skipped
+                    if (v.kind == Kind::String && v.s.size() <= kMaxBaseName) h.base_name = v.s;
                 } else if (top_ == "shards" || top_ == "dropped_base_tensors") {
                     wrong_type(p, top_);
                 }

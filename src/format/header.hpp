@@ -25,6 +25,7 @@ struct DcxHeader {
     nlohmann::json options = nlohmann::json::object();
     std::vector<std::string> dropped;
     std::string producer;
+    std::string base_name;  ///< informative; "" when not recorded (at most kMaxBaseName bytes kept)
 };
 
 /// What the HEADER reader keeps of `options` (informative): at most kMaxOptions

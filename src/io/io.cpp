@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -263,7 +264,9 @@ Error exists_error(const std::string& path) {
 }  // namespace
 
 void install_signal_handlers() {
-    constexpr int kTermSignals[] = {SIGINT, SIGTERM, SIGHUP};
+    // SIGPIPE too: a reader of standard output that goes away ends the run (as for
+    // any filter) without leaving the other outputs' temporaries.
+    constexpr int kTermSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
     // Every handler runs with the termination signals blocked.
     sigset_t mask;
     sigemptyset(&mask);
@@ -292,6 +295,10 @@ MappedFile MappedFile::open(const std::string& path, bool follow_symlinks) {
                          "refused; follow_symlinks=True reads what it points to", ErrorKind::INVALID);
         throw system_error("cannot open " + path, errno);
     }
+    return map_fd(fd, path);
+}
+
+MappedFile MappedFile::map_fd(int fd, const std::string& path) {
     struct stat st {};
     if (fstat(fd, &st) != 0) {
         const int e = errno;
@@ -331,6 +338,65 @@ MappedFile MappedFile::open(const std::string& path, bool follow_symlinks) {
 }
 
 namespace {
+// Copies `in` to the end into `out`; throws Error naming `what` and `where`.
+void copy_fd(int in, int out, const std::string& what, const std::string& where) {
+    std::vector<char> buf(size_t{1} << 20);
+    for (;;) {
+        const ssize_t n = ::read(in, buf.data(), buf.size());
+        if (n == 0) return;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw system_error("cannot read " + what, errno);
+        }
+        for (ssize_t off = 0; off < n;) {
+            const ssize_t w = ::write(out, buf.data() + off, static_cast<size_t>(n - off));
+            if (w < 0) {
+                if (errno == EINTR) continue;
+                throw system_error("cannot copy " + what + " to a temporary file in " + where, errno);
+            }
+            off += w;
+        }
+    }
+}
+}  // namespace
+
+MappedFile MappedFile::open_input(const std::string& path, const std::string& spool_dir) {
+    if (!is_stdio(path)) return open(path);
+    const std::string name = "<stdin>";
+    if (::isatty(0)) throw Error(name + " is a terminal: pipe a .dcx into it, or give its file name");
+    struct stat st {};
+    if (::fstat(0, &st) == 0 && S_ISREG(st.st_mode) && ::lseek(0, 0, SEEK_CUR) == 0) {
+        const int fd = ::fcntl(0, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) throw system_error("cannot read " + name, errno);
+        return map_fd(fd, name);
+    }
+    std::string dir = spool_dir;
+    if (dir.empty()) {
+        const char* t = std::getenv("TMPDIR");
+        dir = t && *t ? t : "/tmp";
+    }
+    // No name at any moment: nothing to remove on an error or a signal.
+    int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        // A filesystem without O_TMPFILE: a named file, registered for the signal
+        // handlers while it has its name, and unlinked at once.
+        const std::string tmp = dir + "/.deltacodec-stdin." + std::to_string(getpid()) + ".tmp";
+        const int slot = temp_register(tmp, false);
+        fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd >= 0) ::unlink(tmp.c_str());
+        temp_unregister(slot);
+    }
+    if (fd < 0) throw system_error("cannot create a temporary file in " + dir + " to hold " + name, errno);
+    try {
+        copy_fd(0, fd, name, dir);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    return map_fd(fd, name);
+}
+
+namespace {
 void advise_range(const uint8_t* data, uint64_t size, uint64_t offset, uint64_t len, int advice) {
     if (!data || len == 0 || offset >= size) return;
     const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
@@ -348,7 +414,18 @@ void MappedFile::prefetch(uint64_t offset, uint64_t len) const {
 }
 
 OutputFile::OutputFile(const std::string& target, bool overwrite)
-    : target_(target), temp_(temp_name_for(target)), overwrite_(overwrite) {
+    : target_(is_stdio(target) ? "<stdout>" : target), overwrite_(overwrite), stream_(is_stdio(target)) {
+    if (stream_) {
+        if (::isatty(1))
+            throw Error(
+                "refusing to write binary data to a terminal (<stdout>): redirect standard output, or "
+                "name an output file");
+        fd_ = ::fcntl(1, F_DUPFD_CLOEXEC, 3);
+        if (fd_ < 0) throw system_error("cannot write <stdout>", errno);
+        buf_.reserve(1 << 22);
+        return;
+    }
+    temp_ = temp_name_for(target);
     check_target();
     slot_ = temp_register(temp_, false);
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -368,7 +445,7 @@ OutputFile::~OutputFile() {
 }
 
 void OutputFile::check_target() const {
-    if (!path_exists(target_)) return;
+    if (stream_ || !path_exists(target_)) return;
     if (!overwrite_) {
         if (deltacodec::is_directory(target_)) throw Error(target_ + " is a directory", ErrorKind::EXISTS);
         throw exists_error(target_);
@@ -397,6 +474,7 @@ void OutputFile::flush() {
 // Waiting for the range 64 MiB behind bounds the dirty pages a large output holds.
 // Advisory: a filesystem that refuses it loses nothing (fsync still runs).
 void OutputFile::start_writeback() {
+    if (stream_) return;  // standard output: not ours to sync (a pipe cannot be)
     constexpr uint64_t kStep = 8u << 20, kLag = 8;
     while (in_kernel_ - writeback_ >= kStep) {
         ::sync_file_range(fd_, static_cast<off_t>(writeback_), kStep, SYNC_FILE_RANGE_WRITE);
@@ -439,6 +517,7 @@ void OutputFile::commit() {
         throw system_error("cannot write " + target_, e);
     }
     if (::close(fd) != 0) throw system_error("cannot write " + target_, errno);
+    if (stream_) return;
     if (overwrite_) {
         check_target();  // right before the rename: still absent or a regular file
         if (::rename(temp_.c_str(), target_.c_str()) != 0) throw system_error("cannot create " + target_, errno);

@@ -11,6 +11,11 @@
 
 namespace deltacodec {
 
+/// The path "-" names standard input where a .dcx is read and standard output
+/// where an output is written (shown as "<stdin>" / "<stdout>" in messages); a
+/// file named "-" is "./-".
+inline bool is_stdio(const std::string& path) { return path == "-"; }
+
 /// A read-only memory map of a whole file. Copies share the mapping.
 ///
 /// Only regular files are mapped: a FIFO, a socket or a device is refused without
@@ -21,6 +26,12 @@ class MappedFile {
 public:
     /// `follow_symlinks` false: a symbolic link as the last component is refused.
     static MappedFile open(const std::string& path, bool follow_symlinks = true);
+    /// open(path), except that "-" maps standard input, named "<stdin>": as it is
+    /// when it is a regular file (a redirect, at offset 0), otherwise copied first,
+    /// 1 MiB at a time, into an unlinked temporary file (O_TMPFILE) in `spool_dir`
+    /// (empty: $TMPDIR, else /tmp) that disappears with the mapping whatever
+    /// happens: no name ever exists to be left behind. A terminal is refused.
+    static MappedFile open_input(const std::string& path, const std::string& spool_dir = "");
     const uint8_t* data() const { return data_; }
     uint64_t size() const { return size_; }
     const std::string& path() const { return path_; }
@@ -32,6 +43,8 @@ public:
     void prefetch(uint64_t offset, uint64_t len) const;
 
 private:
+    /// Maps the regular file open as `fd` (closed here), named `path` in messages.
+    static MappedFile map_fd(int fd, const std::string& path);
     std::shared_ptr<void> keep_;
     const uint8_t* data_ = nullptr;
     uint64_t size_ = 0;
@@ -52,6 +65,11 @@ private:
 /// commit() fsyncs the file before the rename and its directory after it; the
 /// writeback starts while the file is written (sync_file_range), so that fsync
 /// finds little left to do.
+///
+/// The target "-" is standard output (target() is then "<stdout>"): bytes go
+/// straight to it, in order, with no temporary, no seek and no rename, so a
+/// failed run leaves what was already written (a truncated .dcx, which every
+/// reader refuses); a terminal is refused at construction.
 class OutputFile {
 public:
     /// `overwrite`: replace an existing regular file; otherwise an existing target is an error.
@@ -70,13 +88,16 @@ public:
     /// `overwrite`, or it is not a regular file); used to commit two files together.
     void check_target() const;
     const std::string& target() const { return target_; }
-    /// The temporary file being written (for a read-back check before commit()).
+    /// The temporary file being written (for a read-back check before commit());
+    /// empty for standard output.
     const std::string& temp_path() const { return temp_; }
+    /// Writing to standard output (no temporary to read back).
+    bool is_stream() const { return stream_; }
 
 private:
     std::string target_, temp_;
     int fd_ = -1;
-    bool overwrite_;
+    bool overwrite_, stream_ = false;
     int slot_ = -1;  // in the temporary-path registry
     std::vector<uint8_t> buf_;
     uint64_t written_ = 0;

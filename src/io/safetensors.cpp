@@ -185,6 +185,8 @@ SafetensorsFile SafetensorsFile::parse(MappedFile file) {
     const std::string path = file.path();  // a copy: `file` is moved into the result below
     const std::string prefix = path + ": not a valid safetensors file: ";
     auto bad = [&](const std::string& why) { return Error(prefix + why); };
+    if (file.size() >= sizeof kDcxMagic && std::memcmp(file.data(), kDcxMagic, sizeof kDcxMagic) == 0)
+        throw Error(path + " is a .dcx file (a compressed delta), not a safetensors checkpoint");
     if (file.size() < 8) throw bad("shorter than its 8-byte header length");
     const uint64_t n = read_u64le(file.data());
     if (n > kMaxHeader) throw bad("header length " + std::to_string(n) + " is over the limit");

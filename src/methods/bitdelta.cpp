@@ -54,7 +54,9 @@ std::optional<EncodedRecord> bitdelta_encode(const TensorInput& in, const Compre
     uint8_t* signs = scales + rows * 4;
     std::atomic<bool> finite{true};
     const uint64_t per_item = std::max<uint64_t>(1, (uint64_t{1} << 16) / cols);
-    ec.pool.parallel_for((rows + per_item - 1) / per_item, [&](size_t item) {
+    const uint64_t items = (rows + per_item - 1) / per_item;
+    std::atomic<uint64_t> items_done{0};
+    ec.pool.parallel_for(items, [&](size_t item) {
         thread_local std::vector<float> d, tmp;
         d.resize(cols);
         tmp.resize(cols);
@@ -81,10 +83,12 @@ std::optional<EncodedRecord> bitdelta_encode(const TensorInput& in, const Compre
             err[r] = e2;
             ref[r] = r2;
         }
+        if (ec.progress) ec.progress->within(++items_done, items);
     });
     if (!finite) return std::nullopt;  // NaN or infinity in the delta: the next candidate
     EncodedRecord rec;
     for (uint64_t r = 0; r < rows; ++r) rec.err2 += err[r], rec.ref2 += ref[r];
+    rec.unchanged = rec.ref2 == 0;
     const TensorRef* base = in.base;
     const bool entropy = opt.entropy;
     rec.write = [base, scales, signs, rows, rb, entropy](ByteWriter& w) {
@@ -170,6 +174,8 @@ struct BitDeltaBody final : RecordBody {
         });
         b.release();
     }
+
+    std::optional<uint64_t> base_fingerprint() const override { return base.fingerprint; }
 
     void describe(const std::string& ctx, DcxTensor&) const override {
         stream_blob(scales, ctx, ScaleCheck{ctx});

@@ -27,6 +27,8 @@ std::optional<EncodedRecord> exact_encode(const TensorInput& in, const CompressO
     const TensorRef* base = in.base;
     const uint64_t n = fi.nbytes();
     EncodedRecord r;
+    // A zero delta is all zero planes (the scan stops at the first other byte).
+    r.unchanged = std::all_of(planes, planes + n, [](uint8_t b) { return b == 0; });
     r.write = [base, planes, n](ByteWriter& w) {
         const TensorInfo& b = *base->info;
         w.u64(tensor_fingerprint(b.dtype, b.shape, base->data(), b.nbytes()));
@@ -87,6 +89,7 @@ struct ExactBody final : RecordBody {
     void describe(const std::string& ctx, DcxTensor&) const override {
         stream_blob(data, ctx, [](const uint8_t*, size_t) {});
     }
+    std::optional<uint64_t> base_fingerprint() const override { return fingerprint; }
 };
 
 std::unique_ptr<const RecordBody> exact_parse(ByteReader& r, const TensorSpec& spec) {

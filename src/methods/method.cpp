@@ -121,12 +121,12 @@ const TensorRef& DecodeContext::base_tensor(DType dtype, const Shape& shape, uin
     const std::string& name = spec.name;
     if (!base) throw Error(ctx + ": needs the base checkpoint");
     const TensorRef* b = base->find(name);
-    if (!b) throw Error("wrong base: " + base->path() + " has no tensor '" + name + "'", ErrorKind::MISMATCH);
+    if (!b) throw WrongBase("wrong base: " + base->path() + " has no tensor '" + name + "'", ErrorKind::MISMATCH);
     if (b->info->dtype != dtype || b->info->shape != shape)
-        throw Error("wrong base: tensor '" + name + "' of " + base->path() + " has another dtype or shape",
-                    ErrorKind::MISMATCH);
+        throw WrongBase("wrong base: tensor '" + name + "' of " + base->path() + " has another dtype or shape",
+                        ErrorKind::MISMATCH);
     if (tensor_fingerprint(dtype, shape, b->data(), b->info->nbytes()) != fingerprint)
-        throw Error(
+        throw WrongBase(
             "wrong base: tensor '" + name + "' of " + base->path() + " differs from the one this .dcx was made against",
             ErrorKind::MISMATCH);
     return *b;

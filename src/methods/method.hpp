@@ -24,6 +24,7 @@
 #include "format/container.hpp"
 #include "format/spec.hpp"
 #include "io/checkpoint.hpp"
+#include "io/progress.hpp"
 
 namespace deltacodec {
 
@@ -50,6 +51,7 @@ struct RdCurve {
 struct EncodeContext {
     ThreadPool& pool;
     Scratch& scratch;
+    ProgressMeter* progress = nullptr;  ///< within() as a large tensor's encoding advances (optional)
 };
 
 /// encode()'s result: the parallel work done; `write` serialises the payload
@@ -57,6 +59,7 @@ struct EncodeContext {
 struct EncodedRecord {
     std::function<void(ByteWriter&)> write;
     double err2 = 0, ref2 = 0;  ///< lossy methods: ‖Δ̂ − Δ‖², ‖Δ‖²
+    bool unchanged = false;     ///< the fine-tune's tensor equals the base's (a zero delta)
 };
 
 /// Receives a tensor's rebuilt bytes, in order, in bands.
@@ -80,7 +83,7 @@ struct DecodeContext {
     Scratch& out;
     Scratch& blob;
     /// The base tensor of this record, checked against its dtype, shape and
-    /// fingerprint; throws Error("wrong base: ...").
+    /// fingerprint; throws WrongBase("wrong base: ...").
     const TensorRef& base_tensor(DType dtype, const Shape& shape, uint64_t fingerprint) const;
     /// A blob's bytes: a view of the file when stored, else decoded into `blob`.
     const uint8_t* blob_view(const BlobRef& b) const;
@@ -96,6 +99,16 @@ public:
     /// Verifies every blob by streaming (bounded memory, no base needed) and fills
     /// what info shows of this record (kind, reason, method fields).
     virtual void describe(const std::string& ctx, DcxTensor& out) const = 0;
+    /// The fingerprint of the base tensor the record is a delta against; nullopt
+    /// when it does not use the base.
+    virtual std::optional<uint64_t> base_fingerprint() const { return std::nullopt; }
+};
+
+/// What DecodeContext::base_tensor() throws: the base given is not the one the
+/// .dcx was made against (the rebuild adds which base it needs).
+class WrongBase : public Error {
+public:
+    using Error::Error;
 };
 
 /// What a method is for; compress's selection (src/pipeline/select.cpp) offers a

@@ -45,7 +45,7 @@ std::optional<EncodedRecord> patch_encode(const TensorInput& in, const CompressO
     const TensorInfo& bi = *in.base->info;
     const DeltaView dv{in.base->data(), bi.dtype, in.ft->data(), fi.dtype, fi.shape[0], fi.shape[1]};
     TensorStats st;
-    std::optional<CodedTensor> ct = encode_tensor(dv, opt.codec, ec.pool, st);
+    std::optional<CodedTensor> ct = encode_tensor(dv, opt.codec, ec.pool, st, ec.progress);
     if (!ct) return std::nullopt;  // NaN or infinity in the delta
     auto coded = std::make_shared<CodedTensor>(std::move(*ct));
     const TensorRef* base = in.base;
@@ -57,6 +57,7 @@ std::optional<EncodedRecord> patch_encode(const TensorInput& in, const CompressO
     };
     r.err2 = st.err2;
     r.ref2 = st.ref2;
+    r.unchanged = st.ref2 == 0;
     return r;
 }
 
@@ -101,6 +102,7 @@ struct PatchBody final : RecordBody {
         if (find_transform(ct.transform)->has_bands) t.bands = std::string(bands_name(ct.bands));
         t.widths.assign(ct.widths.begin(), ct.widths.end());
     }
+    std::optional<uint64_t> base_fingerprint() const override { return base.fingerprint; }
 };
 
 std::unique_ptr<const RecordBody> patch_parse(ByteReader& r, const TensorSpec& spec) {

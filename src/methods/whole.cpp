@@ -1,5 +1,7 @@
 // deltacodec — method 2, whole: the fine-tune's bytes as they are, with the reason
 // they are not a delta (FORMAT.md "WHOLE"). Applies to every tensor.
+#include <cstring>
+
 #include "methods/method.hpp"
 
 namespace deltacodec {
@@ -16,6 +18,10 @@ std::optional<EncodedRecord> whole_encode(const TensorInput& in, const CompressO
     const TensorRef* ft = in.ft;
     const WholeReason why = in.why;
     EncodedRecord r;
+    // Stored whole though the base has the same tensor (an integer tensor): unchanged when equal.
+    const TensorRef* b = in.base;
+    r.unchanged = b && b->info->dtype == ft->info->dtype && b->info->shape == ft->info->shape &&
+                  std::memcmp(b->data(), ft->data(), ft->info->nbytes()) == 0;
     r.write = [ft, why](ByteWriter& w) {
         w.u8(static_cast<uint8_t>(why));
         w.blob(ft->data(), ft->info->nbytes(), true);

@@ -6,6 +6,19 @@
 namespace deltacodec {
 
 namespace {
+// Passes a tensor's bands on to the target, telling the meter how far the tensor is.
+struct MeteredSink final : BandSink {
+    BandSink& inner;
+    ProgressMeter& meter;
+    uint64_t done = 0, total = 0;
+    MeteredSink(BandSink& s, ProgressMeter& m) : inner(s), meter(m) {}
+    uint8_t* band_buffer(size_t n) override { return inner.band_buffer(n); }
+    void put(const uint8_t* p, size_t n) override {
+        inner.put(p, n);
+        done += n;
+        meter.within(done, total);
+    }
+};
 /// How much of the .dcx past the current record is read ahead.
 constexpr uint64_t kReadAheadBytes = 64u << 20;
 }  // namespace
@@ -14,7 +27,13 @@ size_t rebuild_tensors(const MappedFile& f, DcxReader& rd, const OpenedDcx& o, c
                        RebuildTarget& target, const ProgressFn& progress) {
     const std::string& path = f.path();
     size_t total = 0, done = 0;
-    for (const ShardSpec& sh : o.hdr.shards) total += sh.tensors.size();
+    uint64_t total_bytes = 0;
+    for (const ShardSpec& sh : o.hdr.shards) {
+        total += sh.tensors.size();
+        for (const TensorSpec& t : sh.tensors) total_bytes += tensor_nbytes(t);
+    }
+    ProgressMeter meter(progress, total_bytes, total);
+    MeteredSink metered(target, meter);
     struct Buffers {
         Scratch out, blob;
     } bufs[2];  // tensor i decodes into one set while tensor i-1's bytes may still be written from the other
@@ -44,20 +63,32 @@ size_t rebuild_tensors(const MappedFile& f, DcxReader& rd, const OpenedDcx& o, c
                 if (const TensorRef* nb = base.find(sh.tensors[ti + 1].name)) nb->prefetch();
             f.prefetch(s.offset + s.size + kSectionOverhead, kReadAheadBytes);
             target.begin_tensor(spec);
-            rec.body->decode(dc, target);
+            metered.done = 0;
+            metered.total = tensor_nbytes(spec);
+            meter.begin_tensor(spec.name, metered.total);
+            try {
+                rec.body->decode(dc, metered);
+            } catch (const WrongBase& e) {
+                // Say which base the file needs (read from the whole file; blobs not decoded).
+                throw Error(std::string(e.what()) + "; " + path + " needs " +
+                                base_needed(o.hdr.base_name, dcx_base_fingerprint(f).value()),
+                            ErrorKind::MISMATCH);
+            }
             target.end_tensor();
+            meter.end_tensor();
+            meter.tensor_done();
             // The target took this tensor's last band, so (depth-1 writers) the
             // previous one is written: its section's pages can leave our resident set.
             if (prev.size) f.release(prev.offset, prev.size + kSectionOverhead);
             prev = s;
             ++done;
-            if (progress) progress(done, total, spec.name);
             have = rd.next(s);
         }
         target.end_shard();
     }
     if (!have) throw Error(path + ": truncated .dcx file (no END section)");
-    check_end(f, s, done);
+    check_end(f.path(), s, done);
+    meter.finish();
     return done;
 }
 
@@ -80,9 +111,9 @@ struct SinkTarget final : RebuildTarget {
 
 ApplyReport apply(const std::string& base_path, const std::string& dcx_path, TensorSink& sink,
                   const ApplyOptions& opt) {
-    const MappedFile f = MappedFile::open(dcx_path);
+    const MappedFile f = MappedFile::open_input(dcx_path);
     DcxReader rd(f);
-    const OpenedDcx o = open_dcx(f, rd, false);  // FILE sections are not apply()'s output
+    const OpenedDcx o = open_dcx(f, rd, opt.verify_files);  // FILE sections are not apply()'s output
     const Checkpoint base = Checkpoint::open(base_path, opt.follow_symlinks);
     ThreadPool pool(opt.threads);
     SinkTarget t(sink);
