@@ -133,8 +133,7 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
     // different file with the same tensors is compressed, and the report says so:
     // CompressReport::identical_to_base().)
     if (!base_src.in_memory && !ft_src.in_memory && same_file(base_src.path, ft_src.path))
-        throw Error("the base and the fine-tune are the same file (" + base_src.path +
-                        "): there is no delta to store",
+        throw Error("the base and the fine-tune are the same file (" + base_src.path + "): there is no delta to store",
                     ErrorKind::MISMATCH);
     auto open = [&](const CheckpointSource& src) {
         return src.in_memory ? Checkpoint::in_memory(src.label, src.tensors)
