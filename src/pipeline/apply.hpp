@@ -23,8 +23,8 @@ public:
 
 /// Rebuilds every tensor after `o` (read from `rd`) into `target`, shard by shard,
 /// and checks the END section; returns the number of tensors. Memory: two sets of
-/// per-tensor buffers (a coded tensor's codes; an exact or stored tensor's bytes)
-/// plus what the target holds.
+/// per-tensor buffers (a coded tensor's codes; an exact delta's byte planes; a
+/// stored tensor is a view of the file), bands of a few MiB, and what the target holds.
 size_t rebuild_tensors(const MappedFile& f, DcxReader& rd, const OpenedDcx& o, const Checkpoint& base, ThreadPool& pool,
                        RebuildTarget& target, const ProgressFn& progress);
 
