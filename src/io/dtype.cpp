@@ -160,23 +160,4 @@ void from_f32(DType t, const float* src, void* dst, size_t n) {
         half_kernels(t, "from_f32").from_f32(src, static_cast<uint16_t*>(dst), n);
 }
 
-void add_delta(DType base_t, const void* base, const float* d, DType out_t, void* out, size_t n, float* tmp) {
-    const Kernels& k = kernels();
-    if (base_t == out_t) {
-        switch (out_t) {
-            case DType::F16:
-                return k.f16_add(static_cast<const uint16_t*>(base), d, static_cast<uint16_t*>(out), n);
-            case DType::BF16:
-                return k.bf16_add(static_cast<const uint16_t*>(base), d, static_cast<uint16_t*>(out), n);
-            case DType::F32:
-                return k.add(static_cast<const float*>(base), d, static_cast<float*>(out), n);
-            default:
-                break;
-        }
-    }
-    to_f32(base_t, base, tmp, n);
-    k.add(tmp, d, tmp, n);
-    from_f32(out_t, tmp, out, n);
-}
-
 }  // namespace deltacodec

@@ -40,9 +40,5 @@ uint16_t f32_to_f16_up(float f);
 void to_f32(DType t, const void* src, float* dst, size_t n);
 /// Converts n f32 values to a compressible dtype (round to nearest even).
 void from_f32(DType t, const float* src, void* dst, size_t n);
-/// A rebuild's last step for n elements: out = out_t(f32(base) + d). One fused
-/// pass when both dtypes are f16, bf16 or f32 alike; otherwise through `tmp`
-/// (n floats). Bit-identical to to_f32, add and from_f32 in turn.
-void add_delta(DType base_t, const void* base, const float* d, DType out_t, void* out, size_t n, float* tmp);
 
 }  // namespace deltacodec

@@ -114,7 +114,24 @@ BlobRef read_tensor_blob(ByteReader& r, const TensorSpec& spec) {
 
 void add_to_base_row(DType base_dtype, const uint8_t* base_row, const float* delta, DType dtype, uint8_t* out,
                      uint64_t cols, float* tmp) {
-    add_delta(base_dtype, base_row, delta, dtype, out, cols, tmp);  // fused when the dtypes match
+    const Kernels& k = kernels();
+    if (base_dtype == dtype) {  // one fused pass, bit-identical to the three steps below
+        switch (dtype) {
+            case DType::F16:
+                return k.f16_add(reinterpret_cast<const uint16_t*>(base_row), delta, reinterpret_cast<uint16_t*>(out),
+                                 cols);
+            case DType::BF16:
+                return k.bf16_add(reinterpret_cast<const uint16_t*>(base_row), delta, reinterpret_cast<uint16_t*>(out),
+                                  cols);
+            case DType::F32:
+                return k.add(reinterpret_cast<const float*>(base_row), delta, reinterpret_cast<float*>(out), cols);
+            default:
+                break;
+        }
+    }
+    to_f32(base_dtype, base_row, tmp, cols);
+    k.add(tmp, delta, tmp, cols);
+    from_f32(dtype, tmp, out, cols);
 }
 
 const TensorRef& DecodeContext::base_tensor(DType dtype, const Shape& shape, uint64_t fingerprint) const {

@@ -205,7 +205,8 @@ void for_each_band(const DecodeContext& dc, uint64_t units, uint64_t unit_bytes,
     for (uint64_t u = 0; u < units; u += per_band) band(u, std::min(units, u + per_band));
 }
 /// One output row: f32(base row) + delta, rounded to `dtype` (what every delta
-/// coder's decoder does per row). `tmp`: cols floats.
+/// coder's decoder does per row); one fused pass when the dtypes match.
+/// `tmp`: cols floats (used when they differ).
 void add_to_base_row(DType base_dtype, const uint8_t* base_row, const float* delta, DType dtype, uint8_t* out,
                      uint64_t cols, float* tmp);
 
