@@ -20,6 +20,9 @@ PYTHON_PACKAGES = pybind11-dev python3-dev python3-numpy python3-setuptools pyth
 DEB_PACKAGES = $(BUILD_PACKAGES) $(DEMO_PACKAGES) $(PYTHON_PACKAGES) libgtest-dev libgmock-dev libbenchmark-dev \
   python3-torch python3-matplotlib python3-pytest
 
+# `make bench` / `make profile` add perf (bench/profile.sh: where the time goes).
+BENCH_PACKAGES = linux-perf
+
 # Only `make fuzz` needs these (clang 14 and its libFuzzer/sanitizer runtimes).
 FUZZ_PACKAGES = clang libclang-rt-14-dev
 
@@ -29,7 +32,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?= safetensors index dcx_info dcx_decompress
 FUZZ_FLAGS   ?= -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
 
-.PHONY: all deps deps-build deps-demo fuzz-deps build cli demo install install-cpp install-python deps-python test test-unit test-asan fuzz fuzz-build fuzz-merge zoo results bench format clean
+.PHONY: all deps deps-build deps-demo fuzz-deps build cli demo install install-cpp install-python deps-python test test-unit test-asan fuzz fuzz-build fuzz-merge zoo results bench profile format clean
 
 all: build
 
@@ -141,7 +144,13 @@ results: build
 
 # ---- benchmarks (issue: speed and scale) ----
 bench: build
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)"
 	bash bench/run_bench.sh $(BUILD)
+
+# perf profiles of compress and decompress on the pair `make bench` generated.
+profile: build
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)"
+	bash bench/profile.sh $(BUILD)
 
 format:
 	clang-format -i include/deltacodec/*.hpp src/*.cpp src/*.hpp src/*/*.cpp src/*/*.hpp cli/*.cpp python/*.cpp tests/*.cpp tests/fuzz/*.cpp bench/*.cpp
