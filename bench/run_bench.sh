@@ -215,6 +215,7 @@ dd_cache=$(cached_pct "$FT"/*)
 rm -rf "$RUN/dd.tmp"
 details+=("| (yardstick) | dd bs=4M (read/write) | $(field "$RUN/dd.time" wall_s) | $(field "$RUN/dd.time" user_s) | $(field "$RUN/dd.time" sys_s) | $(field "$RUN/dd.time" sync_s) | $(gib "$(field "$RUN/dd.time" maxrss_kib)") | ft $dd_cache |")
 dd_mbps=$(mbps "$(field "$RUN/dd.time" wall_s)")
+rm -f "$RUN/io_paths.md"
 if [ "$IO" = 1 ]; then
   log "I/O paths (deltacodec_io_paths) on the base's largest file"
   big=$(find "$BASE" -type f -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
