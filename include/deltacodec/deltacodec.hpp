@@ -65,6 +65,12 @@ struct CompressOptions {
     CodecParams codec;    ///< the patch coder: transform, patch, bits, bands, JPEG table, importance, metadata
     std::string include;  ///< regex: compress the 2-D tensors whose names match (replaces the default rule)
     std::string exclude;  ///< regex: never compress tensors whose names match
+    /// Rate target (0 = none): bits per parameter of the whole file (every byte
+    /// counted, over every parameter of the fine-tune), or the file's ratio
+    /// (Σ params × dtype size / file bytes). At most one of them is set; with one,
+    /// the allocator picks per tensor the method and point (rate_controlled()).
+    double bpp = 0;
+    double ratio = 0;
     /// Recorded in the .dcx as its base's name (info shows it); empty: none. UTF-8,
     /// at most kMaxBaseName bytes.
     std::string base_name;

@@ -35,6 +35,15 @@ struct TensorInput {
     WholeReason why = WholeReason::NEW;  ///< WHOLE records: the reason code they store
 };
 
+/// Whether compress runs under a rate target (`--bpp` / `--ratio`). Then a LOSSY
+/// method's analyse() returns its whole ladder of points, in increasing bytes,
+/// each with err2 measured (‖Δ̂ − Δ‖² of what encode() at that point rebuilds)
+/// and bytes as close as it can estimate to the payload encode() writes (blobs
+/// after their codec); the allocator picks one point per tensor. Without a
+/// target, analyse() returns the one point the options configure (cheap).
+/// analyse() may run for several tensors at once (it must be thread-safe).
+inline bool rate_controlled(const CompressOptions& o) { return o.bpp > 0 || o.ratio > 0; }
+
 /// One rate–distortion operating point of a method on a tensor.
 struct RdPoint {
     uint64_t bytes = 0;          ///< payload bytes before the blob codec (an estimate where noted)
