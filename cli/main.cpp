@@ -15,6 +15,7 @@
 #include <memory>
 #include <string_view>
 
+#include "bench.hpp"
 #include "deltacodec/deltacodec.hpp"
 
 using namespace deltacodec;
@@ -396,8 +397,13 @@ int main(int argc, char** argv) {
                 "read symbolic links inside the base model directory (refused by default)");
     add_verbosity(t, tv, true, "also list every tensor as it is checked");
 
+    // bench
+    deltacodec_cli::BenchArgs bargs;
+    auto* b = deltacodec_cli::add_bench_command(app, bargs);
+
     try {
         app.parse(argc, argv);
+        if (*b) deltacodec_cli::check_bench_args(bargs);  // a bad list is a usage error
         if (*c) {  // a bad option value or combination is a usage error, as a bad flag is
             std::vector<std::pair<const OptionRow*, std::string>> given;
             for (size_t i = 0; i < rows.size(); ++i)
@@ -454,6 +460,10 @@ int main(int argc, char** argv) {
                 std::printf("%s\n", inf.to_json().c_str());
             else
                 print_info(Summary{stdout, false}, inf, iv.verbose + 1);
+        } else if (*b) {
+            refuse_dcx_as_checkpoint(bargs.finetuned, bargs.base);
+            refuse_dcx_as_checkpoint(bargs.base, bargs.finetuned);
+            return deltacodec_cli::run_bench(bargs);
         } else if (*t) {
             refuse_dcx_as_checkpoint(t_base, is_dcx_file(t_in) ? "BASE" : t_in);
             const Summary say{stdout, tv.quiet};
