@@ -26,7 +26,7 @@ std::vector<std::string> sample_values(const OptionRow& r) {
 
 // A value the row refuses; "" for free text (regexes are checked by compress(): test_errors.cpp).
 std::string bad_value(const OptionRow& r) {
-    if (r.kind == OptionKind::INT) return "x1";
+    if (r.kind == OptionKind::INT || r.kind == OptionKind::NUMBER) return "x1";
     if (r.kind == OptionKind::FLAG) return "maybe";
     if (!r.choices.empty()) return "no-such-" + std::string(r.keyword);
     if (r.flag == "--bits") return "2:0.5";
@@ -135,7 +135,7 @@ TEST(Options, BadValueOfEveryRowIsWordedForCliAndApi) {
             EXPECT_EQ(e.kind(), deltacodec::ErrorKind::OPTION) << e.what();
             EXPECT_EQ(std::string(e.what()).rfind(std::string(r.flag) + " '" + bad + "' ", 0), 0u) << e.what();
             const std::string api = e.api_message();
-            const std::string value = r.kind == OptionKind::INT ? bad : "'" + bad + "'";
+            const std::string value = r.kind == OptionKind::INT || r.kind == OptionKind::NUMBER ? bad : "'" + bad + "'";
             EXPECT_EQ(api.rfind(std::string(r.keyword) + "=" + value + " ", 0), 0u) << api;
             EXPECT_EQ(api.find("--"), std::string::npos) << api;
         }

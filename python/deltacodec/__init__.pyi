@@ -48,6 +48,8 @@ def compress(
     entropy: str = ...,
     include: str = ...,
     exclude: str = ...,
+    bpp: float = ...,
+    ratio: float = ...,
     base_name: str = ...,
     threads: int = ...,
     overwrite: bool = ...,

@@ -105,6 +105,22 @@ RdCurve lossless_curve(uint64_t bytes) {
     return RdCurve{{p}};
 }
 
+std::optional<RdPoint> measure_point(EncodeFn encode, const TensorInput& in, const CompressOptions& opt,
+                                     uint32_t setting, bool lossy) {
+    ThreadPool one(1);  // no workers: runs on the calling thread
+    Scratch scratch;
+    EncodeContext ec{one, scratch, nullptr};
+    RdPoint p;
+    p.setting = setting;
+    std::optional<EncodedRecord> r = encode(in, opt, p, ec);
+    if (!r) return std::nullopt;
+    ByteWriter w;
+    r->write(w);
+    p.bytes = w.buf.size();
+    p.err2 = lossy ? r->err2 : 0.0;
+    return p;
+}
+
 BlobRef read_tensor_blob(ByteReader& r, const TensorSpec& spec) {
     const BlobRef b = r.blob_ref();
     // Sub-byte dtypes: numel·bits/8 (whole and bounded: header_from_bytes checked it).

@@ -201,6 +201,16 @@ FloatBase read_float_base(ByteReader& r, const TensorSpec& spec);
 void write_float_base(ByteWriter& w, const TensorRef& base);
 /// A lossless method's curve: one point of `bytes` (before zstd) and no error.
 RdCurve lossless_curve(uint64_t bytes);
+/// A method's encode() hook.
+using EncodeFn = std::optional<EncodedRecord> (*)(const TensorInput& in, const CompressOptions& opt,
+                                                  const RdPoint& point, EncodeContext& ec);
+/// Under a rate target: the point `setting` of a method measured by encoding it
+/// (on the calling thread, with its own scratch: thread-safe) and writing its
+/// payload, so bytes are exactly what encode() writes after the blob codec and
+/// err2 is its error (0 for a lossless method). nullopt when encode declines
+/// (a non-finite delta). Costs one encode; keeps nothing after it returns.
+std::optional<RdPoint> measure_point(EncodeFn encode, const TensorInput& in, const CompressOptions& opt,
+                                     uint32_t setting, bool lossy);
 /// Reads a blob that holds the tensor's own byte count (exact delta, whole).
 BlobRef read_tensor_blob(ByteReader& r, const TensorSpec& spec);
 
