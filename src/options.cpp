@@ -182,7 +182,9 @@ OptionRow patch_row(OptionRow r) {
 // `--method`: every value a lossy method of the registry answers to, with its summary.
 const std::string& method_help() {
     static const std::string help = [] {
-        std::string h = "lossy method for the selected tensors:";
+        std::string h =
+            "lossy method for the selected tensors (with a rate target: a comma list to choose among, default "
+            "every one):";
         const char* sep = " ";
         for (const MethodTraits* m : method_table()) {
             const std::vector<std::string> values = method_values(*m);
@@ -378,6 +380,13 @@ void check_rate_target(const CompressOptions& o) {
     };
     check(bpp, o.bpp, kMinTargetBpp, kMaxTargetBpp);
     check(ratio, o.ratio, kMinTargetRatio, kMaxTargetRatio);
+    size_t lossy = 0;
+    for (const MethodTraits* m : method_table()) lossy += !method_chosen(*m, o).empty();
+    if (lossy > 1 && !rate_controlled(o)) {
+        const std::string v = chosen_method_value(o);
+        throw option_error(*find_option_by_keyword("method"), v,
+                           "names several methods, which needs a rate target to choose among them");
+    }
     if (o.bpp > 0 && o.ratio > 0)
         throw Error("--bpp and --ratio are two targets for one size: give one of them",
                     "bpp= and ratio= are two targets for one size: give one of them", ErrorKind::OPTION);

@@ -191,7 +191,8 @@ TEST(Options, DescribeShowsEveryNonDefaultRow) {
     EXPECT_EQ(deltacodec::describe(o), "dwt p=64 2:0.5,0:0.5 bands=ll_lh_hl");
     for (const OptionRow& r : option_table()) {
         if (r.show != deltacodec::OptionShow::NONDEFAULT) continue;
-        for (const std::string& v : r.choices.empty() ? std::vector<std::string>{"abc"} : r.choices) {
+        const std::string free = r.kind == OptionKind::NUMBER ? "0.5" : "abc";
+        for (const std::string& v : r.choices.empty() ? std::vector<std::string>{free} : r.choices) {
             if (v == r.default_text()) continue;
             CompressOptions c;
             if (r.applies) c.codec.transform = deltacodec::TransformId::DCT;  // quant-table: dct only

@@ -15,20 +15,22 @@ namespace {
 // Under a rate target, the bit specs the patch coder offers (RdPoint::setting
 // indexes this list), for the configured transform, patch size and quantizer:
 // nothing, low-rate mixes of 1- or 2-bit patches with the rest dropped (the most
-// important fraction coded), uniform widths, and halfway mixes between
-// neighbouring widths: 23 points, each measured by an encode.
+// important fraction coded; 2 bits in steps of 1/32 of the patches at the lowest
+// rates, where a 1-bit min/max patch has more squared error than a dropped one),
+// uniform widths, and halfway mixes between neighbouring widths: 23 points, each
+// measured by an encode.
 const std::vector<BitSpec>& patch_ladder() {
     static const std::vector<BitSpec> ladder = [] {
         std::vector<BitSpec> l;
         for (const char* s : {"0:1",
-                              "1:0.0625,0:0.9375",
                               "1:0.125,0:0.875",
-                              "1:0.1875,0:0.8125",
                               "1:0.25,0:0.75",
-                              "1:0.375,0:0.625",
                               "1:0.5,0:0.5",
-                              "1:0.75,0:0.25",
+                              "2:0.03125,0:0.96875",
+                              "2:0.0625,0:0.9375",
+                              "2:0.09375,0:0.90625",
                               "2:0.125,0:0.875",
+                              "2:0.1875,0:0.8125",
                               "2:0.25,0:0.75",
                               "2:0.375,0:0.625",
                               "2:0.5,0:0.5",
@@ -171,20 +173,18 @@ std::unique_ptr<const RecordBody> patch_parse(ByteReader& r, const TensorSpec& s
     return b;
 }
 
-// `--method dct|dwt`: the transform's name chooses the patch coder, which is the
-// default (CompressOptions::method empty).
+// `--method dct|dwt`: the transform's name chooses the patch coder (and its
+// transform), which is also the default (CompressOptions::method empty; under a
+// rate target, with every other lossy method).
 std::vector<std::string> patch_values() {
     std::vector<std::string> v;
     for (const TransformEntry& t : transform_table()) v.emplace_back(t.name);
     return v;
 }
-void patch_choose(CompressOptions& o, std::string_view value) {
-    o.method.clear();
-    o.codec.transform = find_transform(value)->id;
-}
+void patch_choose(CompressOptions& o, std::string_view value) { o.codec.transform = find_transform(value)->id; }
 std::string patch_chosen(const CompressOptions& o) {
-    return o.method.empty() || o.method == "patch" ? std::string(find_transform(o.codec.transform)->name)
-                                                   : std::string();
+    return o.method.empty() || method_listed(o, "patch") ? std::string(find_transform(o.codec.transform)->name)
+                                                         : std::string();
 }
 
 }  // namespace
