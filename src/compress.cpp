@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "codec/codec.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "format/header.hpp"
 #include "format/record.hpp"
@@ -118,6 +119,29 @@ uint64_t end_payload_bound(const CompressOptions& opt, size_t tensors) {
 // A section's framing around its payload (type, reserved, length; checksum).
 constexpr uint64_t kSectionFraming = 24;
 
+// Rate control: the weight of a tensor's squared error (RdWeight), from one pass
+// over its base and delta rows (2-D float deltas; 1 otherwise or for a zero norm).
+double distortion_weight(const TensorInput& in, RdWeight rule) {
+    if (rule == RdWeight::NONE || !is_2d_float_delta(in)) return 1;
+    const TensorInfo& fi = *in.ft->info;
+    const TensorInfo& bi = *in.base->info;
+    const uint64_t rows = fi.shape[0], cols = fi.shape[1];
+    const DeltaView dv{in.base->data(), bi.dtype, in.ft->data(), fi.dtype, rows, cols};
+    std::vector<float> d(cols), b(cols);
+    double n2 = 0;
+    for (uint64_t r = 0; r < rows; ++r) {
+        if (rule == RdWeight::BASE) {
+            to_f32(bi.dtype, static_cast<const uint8_t*>(in.base->data()) + r * cols * dtype_size(bi.dtype), b.data(),
+                   cols);
+            for (float x : b) n2 += static_cast<double>(x) * x;
+        } else {
+            dv.read_rows(r, 1, d.data(), b.data());
+            for (float x : d) n2 += static_cast<double>(x) * x;
+        }
+    }
+    return n2 > 0 && std::isfinite(n2) ? 1 / n2 : 1;
+}
+
 // Pass 1, analyse: each candidate's rate–distortion points. Without a target one
 // cheap point each, in order. Under a target, tensors in parallel (each method's
 // ladder measured by encoding it on one thread), and the first non-lossy candidate
@@ -143,6 +167,7 @@ void analyse_all(std::vector<TensorPlan>& plans, const CompressOptions& opt, Thr
     }
     pool.parallel_for(plans.size(), [&](size_t i) {
         one(plans[i], true);
+        plans[i].weight = distortion_weight(plans[i].in, opt.rd_weight);
         meter.advance(plans[i].in.ft->info->name, plans[i].in.ft->info->nbytes());
     });
 }

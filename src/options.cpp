@@ -291,6 +291,14 @@ std::vector<OptionRow> build_table() {
         },
         [](const CompressOptions& o) { return number_text(o.ratio); }));
     t.back().record_default = false;
+    t.push_back(choice_row<RdWeight>(
+        "--rd-weight", "rd_weight",
+        "with a rate target, the weight of each tensor's squared error: none (plain), base (over the base tensor's "
+        "squared norm) or delta (over the delta's: relative errors alike)",
+        OptionShow::NONDEFAULT,
+        "rd-weight=", {{"none", RdWeight::NONE}, {"base", RdWeight::BASE}, {"delta", RdWeight::DELTA}},
+        [](auto& o) -> auto& { return o.rd_weight; }));
+    t.back().record_default = false;
     // Not in the recorded `options`: the HEADER keeps it as its own field, base_name
     // (FORMAT.md), written only when given, so files made without it keep their bytes.
     t.push_back(row(
@@ -386,6 +394,11 @@ void check_rate_target(const CompressOptions& o) {
         const std::string v = chosen_method_value(o);
         throw option_error(*find_option_by_keyword("method"), v,
                            "names several methods, which needs a rate target to choose among them");
+    }
+    if (o.rd_weight != RdWeight::NONE && !rate_controlled(o)) {
+        const std::string w = find_option_by_keyword("rd_weight")->get(o);
+        throw Error("--rd-weight " + w + " needs a rate target (--bpp or --ratio)",
+                    "rd_weight='" + w + "' needs a rate target (bpp= or ratio=)", ErrorKind::OPTION);
     }
     if (o.bpp > 0 && o.ratio > 0)
         throw Error("--bpp and --ratio are two targets for one size: give one of them",

@@ -251,3 +251,30 @@ TEST(RateControl, NamedMethodIsTheOnlyLossyOne) {
     }
     EXPECT_GT(bd, 0u);
 }
+
+// The distortion weight: plain squared error spends little on the tensors that
+// changed little (dropped: relative error 1); weighting each tensor by 1/‖Δ‖²
+// makes relative errors count alike, so fewer tensors are left dropped.
+TEST(RateControl, DistortionWeightChangesWhereTheBytesGo) {
+    const Pair p;
+    auto dropped = [](const CompressReport& r) {
+        int n = 0;
+        for (const TensorReport& t : r.tensors) n += coded_name(t.name) && t.kind == "coded" && t.rel_error() >= 0.999;
+        return n;
+    };
+    CompressOptions o = target(0.5);
+    const CompressReport plain = compress(p.base, p.ft, p.dir / "a.dcx", o);
+    o.rd_weight = RdWeight::DELTA;
+    const CompressReport rel = compress(p.base, p.ft, p.dir / "b.dcx", o);
+    EXPECT_LE(rel.dcx_bytes, rel.target_bytes);
+    EXPECT_GT(dropped(plain), 0);
+    EXPECT_LT(dropped(rel), dropped(plain));
+    EXPECT_GT(rel.rel_error(), plain.rel_error());  // the plain sum is what `none` minimises
+    EXPECT_NE(info(p.dir / "b.dcx").options_cli().find("--rd-weight delta"), std::string::npos);
+    o.rd_weight = RdWeight::BASE;
+    EXPECT_LE(compress(p.base, p.ft, p.dir / "c.dcx", o).dcx_bytes, rel.target_bytes);
+    // Without a target it means nothing: refused.
+    const RunResult r = run_cli({"compress", p.base, p.ft, "-o", p.dir / "x.dcx", "--rd-weight", "base"}, p.dir.path());
+    EXPECT_EQ(r.rc, 2) << r.err;
+    EXPECT_NE(r.err.find("--rd-weight base needs a rate target"), std::string::npos) << r.err;
+}

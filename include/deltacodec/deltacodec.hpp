@@ -74,6 +74,8 @@ struct CompressOptions {
     /// the allocator picks per tensor the method and point (rate_controlled()).
     double bpp = 0;
     double ratio = 0;
+    /// Under a target: the weight of each tensor's squared error (RdWeight).
+    RdWeight rd_weight = RdWeight::NONE;
     /// Recorded in the .dcx as its base's name (info shows it); empty: none. UTF-8,
     /// at most kMaxBaseName bytes.
     std::string base_name;

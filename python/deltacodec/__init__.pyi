@@ -50,6 +50,7 @@ def compress(
     exclude: str = ...,
     bpp: float = ...,
     ratio: float = ...,
+    rd_weight: str = ...,
     base_name: str = ...,
     threads: int = ...,
     overwrite: bool = ...,
