@@ -232,14 +232,22 @@ void print_compress_summary(const Summary& say, const CompressReport& r, const C
     if (verbosity > 1)
         for (const TensorReport& t : r.tensors)
             if (t.kind == "coded")
-                say("    coded    %s  %.3f bit/param  rel.err %.4f\n", printable(t.name).c_str(), t.bits_per_param(),
-                    t.rel_error());
+                say("    coded    %s  %s  %.3f bit/param  rel.err %.4f\n", printable(t.name).c_str(), t.method.c_str(),
+                    t.bits_per_param(), t.rel_error());
     say("  file size   %s (%llu bytes); delta at fine-tune dtypes %s\n", human(r.dcx_bytes).c_str(),
         static_cast<unsigned long long>(r.dcx_bytes), human(r.delta_bytes).c_str());
     say("  ratio       %.2fx (real bytes of the .dcx, everything counted)\n", r.ratio());
     say("  bits/param  %.4f over compressed tensors (all overheads), %.4f over the whole model\n", r.bits_per_param(),
         r.bits_per_param_all());
     say("  rel. error  %.4f  (||dhat - d|| / ||d|| over compressed tensors)\n", r.rel_error());
+    std::string methods;
+    for (const auto& [name, n] : r.methods()) methods += (methods.empty() ? "" : ", ") + name + " " + std::to_string(n);
+    say("  methods     %s (tensors per method)\n", methods.c_str());
+    if (r.target_bytes)
+        say("  target      %s %g: %llu bytes; the file is %.2f%% of it (%.4f bit/param, ratio %.2fx)\n",
+            o.bpp > 0 ? "--bpp" : "--ratio", o.bpp > 0 ? o.bpp : o.ratio,
+            static_cast<unsigned long long>(r.target_bytes), 100.0 * r.dcx_bytes / r.target_bytes,
+            r.bits_per_param_all(), r.ratio());
     say("  time        %s of fine-tune tensors\n", timing(r.delta_bytes, secs).c_str());
 }
 
@@ -257,6 +265,17 @@ void print_info(const Summary& say, const DcxInfo& inf, int verbosity) {
     say("  options    %s\n", inf.options_cli().c_str());
     say("  tensors    %zu coded, %zu lossless delta, %zu stored whole\n", inf.count("coded"), inf.count("exact"),
         inf.count("whole"));
+    std::vector<std::pair<std::string, size_t>> methods;  // in order of first use
+    for (const DcxTensor& t : inf.tensors) {
+        auto it = std::find_if(methods.begin(), methods.end(), [&](const auto& m) { return m.first == t.method; });
+        if (it == methods.end())
+            methods.emplace_back(t.method, 1);
+        else
+            ++it->second;
+    }
+    std::string ms;
+    for (const auto& [name, n] : methods) ms += (ms.empty() ? "" : ", ") + printable(name) + " " + std::to_string(n);
+    say("  methods    %s (tensors per method)\n", ms.c_str());
     if (verbosity > 1) {
         for (const DcxTensor& t : inf.tensors) {
             say("    %-6s %s %s [%s] %s%s%s%s\n", t.kind.c_str(), printable(t.name).c_str(), t.dtype.c_str(),
@@ -434,6 +453,8 @@ int main(int argc, char** argv) {
             prog.clear();
             print_compress_summary(say, r, co, is_stdio_arg(c_out) ? "<stdout>" : c_out, cv.verbose + 1,
                                    seconds_since(start));
+            if (!cv.quiet)
+                for (const std::string& w : r.warnings) std::fprintf(stderr, "deltacodec: warning: %s\n", w.c_str());
             if (r.identical_to_base() && !cv.quiet)
                 std::fprintf(stderr,
                              "deltacodec: warning: %s holds the same tensors as %s (every delta is zero): the .dcx "

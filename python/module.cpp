@@ -18,6 +18,7 @@
 
 #include "deltacodec/deltacodec.hpp"
 #include "io/dtype.hpp"
+#include "options_json.hpp"
 
 namespace py = pybind11;
 using namespace deltacodec;
@@ -79,6 +80,11 @@ CompressOptions options_from(const py::dict& kwargs) {
                 if (is_bool || !py::isinstance<py::int_>(v))
                     throw py::type_error("compress() argument '" + key + "' must be int");
                 given.emplace_back(row, py::str(v));
+                break;
+            case OptionKind::NUMBER:
+                if (is_bool || !(py::isinstance<py::float_>(v) || py::isinstance<py::int_>(v)))
+                    throw py::type_error("compress() argument '" + key + "' must be float");
+                given.emplace_back(row, number_text(v.cast<double>()));
                 break;
             case OptionKind::FLAG:
                 if (!is_bool) throw py::type_error("compress() argument '" + key + "' must be bool");
@@ -150,7 +156,11 @@ py::list compress_options_py() {
         d["cli"] = std::string(r.flag);
         d["keyword"] = std::string(r.keyword);
         d["json"] = r.recorded() ? py::object(py::str(std::string(r.json))) : py::object(py::none());
-        d["kind"] = r.kind == OptionKind::INT ? "int" : r.kind == OptionKind::FLAG ? "flag" : "text";
+        d["kind"] = r.kind == OptionKind::INT      ? "int"
+                    : r.kind == OptionKind::NUMBER ? "number"
+                    : r.kind == OptionKind::FLAG   ? "flag"
+                                                   : "text";
+        d["record_default"] = r.record_default;
         d["default"] = r.default_text();
         d["choices"] = r.choices;
         d["only"] = std::string(r.only);

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "codec/codec.hpp"
 #include "deltacodec/deltacodec.hpp"
+#include "format/header.hpp"
 #include "format/record.hpp"
 #include "io/checkpoint.hpp"
 #include "io/text.hpp"
@@ -34,6 +36,15 @@ double CompressReport::bits_per_param_all() const {
     uint64_t params = 0;
     for (const TensorReport& t : tensors) params += t.params;
     return params ? 8.0 * dcx_bytes / params : 0.0;
+}
+std::vector<std::pair<std::string, size_t>> CompressReport::methods() const {
+    std::vector<std::pair<std::string, size_t>> out;
+    for (const MethodTraits* m : method_table()) {
+        size_t n = 0;
+        for (const TensorReport& t : tensors) n += t.method == m->name;
+        if (n) out.emplace_back(std::string(m->name), n);
+    }
+    return out;
 }
 bool CompressReport::identical_to_base() const {
     for (const TensorReport& t : tensors)
@@ -76,6 +87,156 @@ void verify_readback(const std::string& temp, const std::string& out_path, size_
     }
 }
 
+// The END section's payload: the tensor count and the report's summary without
+// what is only known once the file is complete (its size, ratio, bits over the
+// whole model) or not part of the format's END (methods, target, warnings).
+json end_stats(const CompressReport& rep, const CompressOptions& opt) {
+    json stats = json::parse(rep.to_json(opt))["summary"];
+    for (const char* k : {"dcx_bytes", "ratio", "bits_per_param_all", "methods", "target", "warnings"}) stats.erase(k);
+    return stats;
+}
+
+std::vector<uint8_t> end_payload(const CompressReport& rep, const CompressOptions& opt, size_t tensors) {
+    const json stats = end_stats(rep, opt);
+    const json end = {{"tensors", tensors}, {"stats", stats}};
+    const std::string es = end.dump();
+    return std::vector<uint8_t>(es.begin(), es.end());
+}
+
+// An upper bound of end_payload()'s size whatever the numbers come to: every
+// number at its longest text.
+uint64_t end_payload_bound(const CompressOptions& opt, size_t tensors) {
+    json stats = end_stats(CompressReport{}, opt);
+    for (auto& [k, v] : stats.items())
+        if (v.is_number_float())
+            v = -1.2345678901234567e-300;
+        else if (v.is_number())
+            v = UINT64_MAX;
+    const std::string es = json{{"tensors", tensors}, {"stats", stats}}.dump();
+    return es.size() + 32;  // "tensors": at most 20 digits, counted as one: 32 to spare
+}
+
+// A section's framing around its payload (type, reserved, length; checksum).
+constexpr uint64_t kSectionFraming = 24;
+
+// Rate control: the weight of a tensor's squared error (RdWeight), from one pass
+// over its base and delta rows (2-D float deltas; 1 otherwise or for a zero norm).
+double distortion_weight(const TensorInput& in, RdWeight rule) {
+    if (rule == RdWeight::NONE || !is_2d_float_delta(in)) return 1;
+    const TensorInfo& fi = *in.ft->info;
+    const TensorInfo& bi = *in.base->info;
+    const uint64_t rows = fi.shape[0], cols = fi.shape[1];
+    const DeltaView dv{in.base->data(), bi.dtype, in.ft->data(), fi.dtype, rows, cols};
+    std::vector<float> d(cols), b(cols);
+    double n2 = 0;
+    for (uint64_t r = 0; r < rows; ++r) {
+        if (rule == RdWeight::BASE) {
+            to_f32(bi.dtype, static_cast<const uint8_t*>(in.base->data()) + r * cols * dtype_size(bi.dtype), b.data(),
+                   cols);
+            for (float x : b) n2 += static_cast<double>(x) * x;
+        } else {
+            dv.read_rows(r, 1, d.data(), b.data());
+            for (float x : d) n2 += static_cast<double>(x) * x;
+        }
+    }
+    return n2 > 0 && std::isfinite(n2) ? 1 / n2 : 1;
+}
+
+// Pass 1, analyse: each candidate's rate–distortion points. Without a target one
+// cheap point each, in order. Under a target, tensors in parallel (each method's
+// ladder measured by encoding it on one thread), and the first non-lossy candidate
+// of each tensor (what stores it when no lossy point is chosen, or what an
+// unselected tensor is) measured too: the allocator then knows every payload's
+// exact bytes. Progress: each tensor's bytes once analysed.
+void analyse_all(std::vector<TensorPlan>& plans, const CompressOptions& opt, ThreadPool& pool, ProgressMeter& meter) {
+    auto one = [&](TensorPlan& plan, bool measure) {
+        bool measured = false;
+        for (Candidate& c : plan.candidates) {
+            TensorInput in = plan.in;
+            in.why = c.why;
+            c.curve = c.method->analyse(in, opt);
+            if (!measure || c.method->lossy() || measured) continue;
+            measured = true;
+            const std::optional<RdPoint> p = measure_point(c.method->encode, in, opt, 0, false);
+            if (p) c.curve = RdCurve{{*p}};
+        }
+    };
+    if (!rate_controlled(opt)) {
+        for (TensorPlan& plan : plans) one(plan, false);
+        return;
+    }
+    pool.parallel_for(plans.size(), [&](size_t i) {
+        one(plans[i], true);
+        plans[i].weight = distortion_weight(plans[i].in, opt.rd_weight);
+        meter.advance(plans[i].in.ft->info->name, plans[i].in.ft->info->nbytes());
+    });
+}
+
+// "--bpp 0.5" / "bpp=0.5" (or the ratio), for messages.
+std::string target_flag(const CompressOptions& opt, bool api) {
+    const bool bpp = opt.bpp > 0;
+    return std::string(api ? (bpp ? "bpp=" : "ratio=") : (bpp ? "--bpp " : "--ratio ")) +
+           number_text(bpp ? opt.bpp : opt.ratio);
+}
+
+std::string size_text(uint64_t bytes, uint64_t params, uint64_t delta_bytes) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%llu bytes, %.4f bit/param, ratio %.2f", static_cast<unsigned long long>(bytes),
+                  params ? 8.0 * static_cast<double>(bytes) / static_cast<double>(params) : 0.0,
+                  bytes ? static_cast<double>(delta_bytes) / static_cast<double>(bytes) : 0.0);
+    return buf;
+}
+
+// Rate control: the payloads' budget is the target less everything else in the
+// file, all of it exact: `fixed` (the file header, HEADER and FILE sections, and
+// an upper bound of the END section), and each record's framing and prefix. With
+// the payloads measured exactly by analyse, the file never exceeds the target.
+// Refuses a target below the cheapest choice of every tensor; warns (in the
+// report) when the target is above storing everything losslessly. `capped`: every
+// tensor got a lossless point (no more bytes could lower the error).
+std::vector<Choice> allocate_to_target(const std::vector<TensorPlan>& plans, const CompressOptions& opt,
+                                       CompressReport& rep, uint64_t fixed, uint64_t params, uint64_t delta_bytes,
+                                       bool& capped) {
+    for (const TensorPlan& plan : plans) {
+        const TensorInfo& fi = *plan.in.ft->info;
+        ByteWriter w;
+        write_prefix(w, TensorPrefix{fi.name, plan.candidates.at(0).method->id, fi.dtype, fi.shape});
+        fixed += kSectionFraming + w.buf.size();
+    }
+    Budget b;
+    b.max_bytes = rep.target_bytes > fixed ? rep.target_bytes - fixed : 0;
+    std::vector<Choice> choices = allocate_lagrangian(plans, b);
+    const uint64_t planned = fixed + planned_bytes(plans, choices);
+    if (planned > rep.target_bytes) {
+        const std::string why = " is below the smallest .dcx these tensors make (" +
+                                size_text(planned, params, delta_bytes) + "): ask for at least that";
+        throw Error(target_flag(opt, false) + why, target_flag(opt, true) + why, ErrorKind::OPTION);
+    }
+    capped = true;
+    for (size_t i = 0; i < plans.size(); ++i) {
+        const RdPoint& p = plans[i].candidates[choices[i].candidate].curve.points[choices[i].point];
+        capped = capped && p.err2 && *p.err2 == 0;
+    }
+    if (capped && planned < rep.target_bytes * 0.98)
+        rep.warnings.push_back(target_flag(opt, false) + " is above what storing every tensor losslessly takes (" +
+                               size_text(planned, params, delta_bytes) + "): that lossless file is written");
+    return choices;
+}
+
+// After writing: the file against its target (within 2%, never over).
+void check_target(CompressReport& rep, const CompressOptions& opt, bool capped) {
+    const double of = static_cast<double>(rep.dcx_bytes) / static_cast<double>(rep.target_bytes);
+    char pct[32];
+    std::snprintf(pct, sizeof pct, "%.1f%%", 100 * of);
+    if (rep.dcx_bytes > rep.target_bytes)
+        rep.warnings.push_back("the file is " + std::to_string(rep.dcx_bytes) + " bytes, " + pct + " of " +
+                               target_flag(opt, false) + " (" + std::to_string(rep.target_bytes) +
+                               " bytes): over its target; please report this");
+    else if (of < 0.98 && !capped)
+        rep.warnings.push_back("the file is " + std::string(pct) + " of " + target_flag(opt, false) +
+                               ": the tensors' rate steps are coarser than 2% of this model's size");
+}
+
 }  // namespace
 
 std::string CompressReport::to_json(const CompressOptions& opt) const {
@@ -97,6 +258,18 @@ std::string CompressReport::to_json(const CompressOptions& opt) const {
     }
     s["params_compressed"] = pc;
     s["params_total"] = pa;
+    json ms = json::object();
+    for (const auto& [name, n] : methods()) ms[name] = n;
+    s["methods"] = ms;
+    if (target_bytes) {
+        s["target"] = {{"bpp", target_bpp},
+                       {"ratio", target_ratio},
+                       {"bytes", target_bytes},
+                       {"achieved_bpp", bits_per_param_all()},
+                       {"achieved_ratio", ratio()},
+                       {"of_target", static_cast<double>(dcx_bytes) / static_cast<double>(target_bytes)}};
+        s["warnings"] = warnings;
+    }
     json ts = json::array();
     for (const TensorReport& t : tensors)
         ts.push_back({{"name", t.name},
@@ -127,6 +300,7 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
         throw option_error(*find_option_by_keyword("patch"), std::to_string(cp.patch), kPatchSizeProblem);
     if (cp.jpeg_table && cp.transform != TransformId::DCT)
         throw inapplicable_error(*find_option_by_keyword("quant_table"), "jpeg");
+    check_rate_target(opt);
     const Selector selector(opt);
 
     // The same file twice is a slip of the keyboard, never a fine-tune: refused. (A
@@ -237,22 +411,31 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
 
     // Analyse (pass 1): each candidate's rate–distortion points; small output,
     // nothing tensor-sized kept. Allocate: one choice per tensor.
-    for (TensorPlan& plan : plans)
-        for (Candidate& c : plan.candidates) {
-            TensorInput in = plan.in;
-            in.why = c.why;
-            c.curve = c.method->analyse(in, opt);
-        }
-    const std::vector<Choice> choices = allocate_fixed(plans, Budget{});
+    ThreadPool pool(opt.threads);
+    const bool rc = rate_controlled(opt);
+    uint64_t total_bytes = 0, total_params = 0;
+    for (const TensorPlan& plan : plans)
+        total_bytes += plan.in.ft->info->nbytes(), total_params += plan.in.ft->info->numel();
+    ProgressMeter meter(opt.progress, rc ? 2 * total_bytes : total_bytes, plans.size());
+    analyse_all(plans, opt, pool, meter);
+    std::vector<Choice> choices;
+    bool capped = false;
+    if (!rc) {
+        choices = allocate_fixed(plans, Budget{});
+    } else {
+        rep.target_bpp = opt.bpp;
+        rep.target_ratio = opt.ratio;
+        rep.target_bytes = static_cast<uint64_t>(opt.bpp > 0 ? opt.bpp * static_cast<double>(total_params) / 8
+                                                             : static_cast<double>(total_bytes) / opt.ratio);
+        choices =
+            allocate_to_target(plans, opt, rep, dcx.bytes() + kSectionFraming + end_payload_bound(opt, plans.size()),
+                               total_params, total_bytes, capped);
+    }
 
     // Encode and write (pass 2). The parallel encoding of tensor i+1 overlaps
     // with the serial part of tensor i (record building with zstd, checksum,
     // write) on a background thread. Depth 1: job i has finished before tensor
     // i+2 reuses its buffers.
-    ThreadPool pool(opt.threads);
-    uint64_t total_bytes = 0;
-    for (const TensorPlan& plan : plans) total_bytes += plan.in.ft->info->nbytes();
-    ProgressMeter meter(opt.progress, total_bytes, plans.size());
     ByteWriter w;  // used by the writer thread only; capacity reused
     Scratch scratch[2];
     rep.tensors.resize(plans.size());
@@ -266,6 +449,7 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
         std::optional<EncodedRecord> enc;
         bool unchanged = false;
         for (size_t c = choices[idx].candidate; c < plan.candidates.size() && !enc; ++c) {
+            if (plan.candidates[c].curve.points.empty()) continue;  // declined in analyse (a non-finite delta)
             used = &plan.candidates[c];
             TensorInput in = plan.in;
             in.why = used->why;
@@ -310,19 +494,14 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
     }
     writer.wait();
 
-    json stats = json::parse(rep.to_json(opt))["summary"];
-    stats.erase("dcx_bytes");
-    stats.erase("ratio");
-    stats.erase("bits_per_param_all");
-    json end = {{"tensors", plans.size()}, {"stats", stats}};
-    const std::string es = end.dump();
-    dcx.section(SectionType::END, std::vector<uint8_t>(es.begin(), es.end()));
+    dcx.section(SectionType::END, end_payload(rep, opt, plans.size()));
     out.flush();
     if (!out.is_stream())
         verify_readback(out.temp_path(), out_path, plans.size());
     else if (!stream_check.complete())
         throw Error("the .dcx written to <stdout> ended early: please report this");
     rep.dcx_bytes = out.bytes_written();
+    if (rc) check_target(rep, opt, capped);
     if (report_file) {
         const std::string js = rep.to_json(opt) + "\n";
         report_file->write(js.data(), js.size());

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <climits>
+#include <cmath>
 #include <regex>
 
 #include "codec/allocation.hpp"
@@ -45,6 +46,19 @@ long long parse_int(std::string_view v, long long lo, long long hi) {
     return x;
 }
 
+// A finite decimal number in [lo, hi], or 0 (`zero_ok`: the field's "not set").
+double parse_number(std::string_view v, double lo, double hi, bool zero_ok) {
+    double x = 0;
+    const char* end = v.data() + v.size();
+    const auto r = std::from_chars(v.data(), end, x, std::chars_format::general);
+    if (v.empty() || r.ec == std::errc::invalid_argument || r.ptr != end || !std::isfinite(x))
+        throw Error("is not a number");
+    if (zero_ok && x == 0) return 0;
+    if (r.ec == std::errc::result_out_of_range || !(x >= lo && x <= hi))
+        throw Error("is out of range " + number_text(lo) + ".." + number_text(hi) + (zero_ok ? " (or 0: none)" : ""));
+    return x;
+}
+
 bool parse_flag(std::string_view v) {
     if (v == "true") return true;
     if (v == "false") return false;
@@ -55,6 +69,7 @@ bool parse_flag(std::string_view v) {
 std::string api_value(const OptionRow& row, std::string_view v) {
     switch (row.kind) {
         case OptionKind::INT:
+        case OptionKind::NUMBER:
             return std::string(v);
         case OptionKind::FLAG:
             return v == "true" ? "True" : v == "false" ? "False" : "'" + std::string(v) + "'";
@@ -167,7 +182,9 @@ OptionRow patch_row(OptionRow r) {
 // `--method`: every value a lossy method of the registry answers to, with its summary.
 const std::string& method_help() {
     static const std::string help = [] {
-        std::string h = "lossy method for the selected tensors:";
+        std::string h =
+            "lossy method for the selected tensors (with a rate target: a comma list to choose among, default "
+            "every one):";
         const char* sep = " ";
         for (const MethodTraits* m : method_table()) {
             const std::vector<std::string> values = method_values(*m);
@@ -255,6 +272,33 @@ std::vector<OptionRow> build_table() {
             o.exclude = v;
         },
         [](const CompressOptions& o) { return o.exclude; }));
+    // The rate target (rate control, src/pipeline/allocate.cpp): recorded only when
+    // set, so files made without it keep their bytes. check_rate_target() refuses both.
+    t.push_back(row(
+        "--bpp", "bpp", true, OptionKind::NUMBER, "X",
+        "rate target: bits per parameter of the whole file (every byte, over every parameter of the fine-tune); "
+        "each tensor's method and rate are chosen to least error",
+        OptionShow::NONDEFAULT, "bpp=",
+        [](CompressOptions& o, std::string_view v) { o.bpp = parse_number(v, kMinTargetBpp, kMaxTargetBpp, true); },
+        [](const CompressOptions& o) { return number_text(o.bpp); }));
+    t.back().record_default = false;
+    t.push_back(row(
+        "--ratio", "ratio", true, OptionKind::NUMBER, "R",
+        "rate target: the file's real ratio (bytes of the fine-tune's tensors / bytes of the .dcx); as --bpp",
+        OptionShow::NONDEFAULT, "ratio=",
+        [](CompressOptions& o, std::string_view v) {
+            o.ratio = parse_number(v, kMinTargetRatio, kMaxTargetRatio, true);
+        },
+        [](const CompressOptions& o) { return number_text(o.ratio); }));
+    t.back().record_default = false;
+    t.push_back(choice_row<RdWeight>(
+        "--rd-weight", "rd_weight",
+        "with a rate target, the weight of each tensor's squared error: none (plain), base (over the base tensor's "
+        "squared norm) or delta (over the delta's: relative errors alike)",
+        OptionShow::NONDEFAULT,
+        "rd-weight=", {{"none", RdWeight::NONE}, {"base", RdWeight::BASE}, {"delta", RdWeight::DELTA}},
+        [](auto& o) -> auto& { return o.rd_weight; }));
+    t.back().record_default = false;
     // Not in the recorded `options`: the HEADER keeps it as its own field, base_name
     // (FORMAT.md), written only when given, so files made without it keep their bytes.
     t.push_back(row(
@@ -332,6 +376,49 @@ void set_options(CompressOptions& o, const std::vector<std::pair<const OptionRow
     }
     for (const auto& [row, text] : given)
         if (!row->applies_to(o)) throw inapplicable_error(*row, text);
+    check_rate_target(o);
+}
+
+void check_rate_target(const CompressOptions& o) {
+    const OptionRow& bpp = *find_option_by_keyword("bpp");
+    const OptionRow& ratio = *find_option_by_keyword("ratio");
+    auto check = [](const OptionRow& r, double v, double lo, double hi) {
+        if (v != 0 && !(std::isfinite(v) && v >= lo && v <= hi))
+            throw option_error(r, number_text(v), "is out of range " + number_text(lo) + ".." + number_text(hi));
+    };
+    check(bpp, o.bpp, kMinTargetBpp, kMaxTargetBpp);
+    check(ratio, o.ratio, kMinTargetRatio, kMaxTargetRatio);
+    size_t lossy = 0;
+    for (const MethodTraits* m : method_table()) lossy += !method_chosen(*m, o).empty();
+    if (lossy > 1 && !rate_controlled(o)) {
+        const std::string v = chosen_method_value(o);
+        throw option_error(*find_option_by_keyword("method"), v,
+                           "names several methods, which needs a rate target to choose among them");
+    }
+    if (o.rd_weight != RdWeight::NONE && !rate_controlled(o)) {
+        const std::string w = find_option_by_keyword("rd_weight")->get(o);
+        throw Error("--rd-weight " + w + " needs a rate target (--bpp or --ratio)",
+                    "rd_weight='" + w + "' needs a rate target (bpp= or ratio=)", ErrorKind::OPTION);
+    }
+    if (o.bpp > 0 && o.ratio > 0)
+        throw Error("--bpp and --ratio are two targets for one size: give one of them",
+                    "bpp= and ratio= are two targets for one size: give one of them", ErrorKind::OPTION);
+    if (rate_controlled(o) && o.codec.bits.str() != CodecParams{}.bits.str()) {
+        const std::string b = o.codec.bits.str();
+        throw Error("--bits " + b +
+                        " cannot be combined with a rate target (--bpp, --ratio): rate control chooses "
+                        "each tensor's bits",
+                    "bits='" + b +
+                        "' cannot be combined with a rate target (bpp=, ratio=): rate control chooses "
+                        "each tensor's bits",
+                    ErrorKind::OPTION);
+    }
+}
+
+std::string number_text(double v) {
+    char buf[64];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, r.ptr);
 }
 
 json options_json(const CompressOptions& o) { return options_json(o, option_table()); }
@@ -345,6 +432,8 @@ json options_json(const CompressOptions& o, const std::vector<OptionRow>& table)
             r.applies && !r.applies(o) && !r.inapplicable_json.empty() ? std::string(r.inapplicable_json) : r.get(o);
         if (r.kind == OptionKind::INT)
             j[std::string(r.json)] = std::stoll(v);
+        else if (r.kind == OptionKind::NUMBER)
+            j[std::string(r.json)] = std::strtod(v.c_str(), nullptr);
         else
             j[std::string(r.json)] = v;
     }

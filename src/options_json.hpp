@@ -22,6 +22,15 @@ nlohmann::json options_json(const CompressOptions& o, const std::vector<OptionRo
 /// "--method dwt --patch 64 --bits 2:0.5,0:0.5 --bands ll_lh_hl" (values quoted
 /// for a POSIX shell where needed, control characters escaped by printable()).
 std::string cli_flags(const CompressOptions& o);
+/// The rate targets' ranges (`--bpp`, `--ratio`; 0 = none).
+inline constexpr double kMinTargetBpp = 0.001, kMaxTargetBpp = 64;
+inline constexpr double kMinTargetRatio = 0.25, kMaxTargetRatio = 100000;
+/// Refuses a rate target out of range, both targets at once, or `--bits` other
+/// than the default with a target (rate control chooses the bits); Error of kind
+/// OPTION worded for the CLI and the API. set_options() and compress() call it.
+void check_rate_target(const CompressOptions& o);
+/// `v` as the shortest decimal text that reads back as `v` ("0.5", "2", "1e-05").
+std::string number_text(double v);
 /// `v` as one word of a POSIX shell: as it is when it holds only safe characters,
 /// else in single quotes.
 std::string shell_word(std::string_view v);

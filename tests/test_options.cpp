@@ -26,7 +26,7 @@ std::vector<std::string> sample_values(const OptionRow& r) {
 
 // A value the row refuses; "" for free text (regexes are checked by compress(): test_errors.cpp).
 std::string bad_value(const OptionRow& r) {
-    if (r.kind == OptionKind::INT) return "x1";
+    if (r.kind == OptionKind::INT || r.kind == OptionKind::NUMBER) return "x1";
     if (r.kind == OptionKind::FLAG) return "maybe";
     if (!r.choices.empty()) return "no-such-" + std::string(r.keyword);
     if (r.flag == "--bits") return "2:0.5";
@@ -135,7 +135,7 @@ TEST(Options, BadValueOfEveryRowIsWordedForCliAndApi) {
             EXPECT_EQ(e.kind(), deltacodec::ErrorKind::OPTION) << e.what();
             EXPECT_EQ(std::string(e.what()).rfind(std::string(r.flag) + " '" + bad + "' ", 0), 0u) << e.what();
             const std::string api = e.api_message();
-            const std::string value = r.kind == OptionKind::INT ? bad : "'" + bad + "'";
+            const std::string value = r.kind == OptionKind::INT || r.kind == OptionKind::NUMBER ? bad : "'" + bad + "'";
             EXPECT_EQ(api.rfind(std::string(r.keyword) + "=" + value + " ", 0), 0u) << api;
             EXPECT_EQ(api.find("--"), std::string::npos) << api;
         }
@@ -191,7 +191,8 @@ TEST(Options, DescribeShowsEveryNonDefaultRow) {
     EXPECT_EQ(deltacodec::describe(o), "dwt p=64 2:0.5,0:0.5 bands=ll_lh_hl");
     for (const OptionRow& r : option_table()) {
         if (r.show != deltacodec::OptionShow::NONDEFAULT) continue;
-        for (const std::string& v : r.choices.empty() ? std::vector<std::string>{"abc"} : r.choices) {
+        const std::string free = r.kind == OptionKind::NUMBER ? "0.5" : "abc";
+        for (const std::string& v : r.choices.empty() ? std::vector<std::string>{free} : r.choices) {
             if (v == r.default_text()) continue;
             CompressOptions c;
             if (r.applies) c.codec.transform = deltacodec::TransformId::DCT;  // quant-table: dct only

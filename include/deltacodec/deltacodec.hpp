@@ -42,6 +42,9 @@ inline constexpr const char* kDefaultSkipPattern = "embed|classifier|pooler|head
 /// model's tensors: compress, the fine-tune's tensor bytes encoded; decompress and
 /// apply, the rebuilt tensor bytes (what a safetensors file of the fine-tune holds
 /// after its header). `bytes_total` and `tensors_total` are known from the start.
+/// Under a rate target (CompressOptions::bpp / ::ratio) compress counts every
+/// tensor twice, analysed (each rate measured) and then encoded: `bytes_total`
+/// is twice the tensors' bytes.
 struct Progress {
     uint64_t bytes_done = 0, bytes_total = 0;
     size_t tensors_done = 0, tensors_total = 0;  ///< tensors finished (compress: written to the .dcx)
@@ -71,6 +74,8 @@ struct CompressOptions {
     /// the allocator picks per tensor the method and point (rate_controlled()).
     double bpp = 0;
     double ratio = 0;
+    /// Under a target: the weight of each tensor's squared error (RdWeight).
+    RdWeight rd_weight = RdWeight::NONE;
     /// Recorded in the .dcx as its base's name (info shows it); empty: none. UTF-8,
     /// at most kMaxBaseName bytes.
     std::string base_name;
@@ -105,14 +110,28 @@ struct CompressReport {
     std::vector<std::string> dropped;  ///< base tensors absent from the fine-tune
     uint64_t dcx_bytes = 0;            ///< the whole file on disk
     uint64_t delta_bytes = 0;          ///< Σ params × fine-tune dtype size
+    /// The rate target asked for (CompressOptions::bpp / ::ratio; 0: none) and the
+    /// file size in bytes it means (0: no target). The file never exceeds it.
+    double target_bpp = 0, target_ratio = 0;
+    uint64_t target_bytes = 0;
+    /// What the caller should hear (the CLI prints each as "deltacodec: warning: ..."):
+    /// a target above what storing every tensor losslessly takes (the lossless file
+    /// is written, smaller than the target), or a file more than 2% under its target
+    /// because the tensors' rate steps are coarser than that.
+    std::vector<std::string> warnings;
     size_t count(const std::string& kind) const;
     double ratio() const;               ///< delta_bytes / dcx_bytes
     double bits_per_param() const;      ///< coded tensors: their section bytes × 8 / their params
     double bits_per_param_all() const;  ///< file bits / every parameter
     double rel_error() const;           ///< sqrt(Σ err2 / Σ ref2) over coded tensors
+    /// Tensors per method that stored them (registry names), in registry order.
+    std::vector<std::pair<std::string, size_t>> methods() const;
     /// True when the fine-tune is the base again: every tensor unchanged, none dropped.
     bool identical_to_base() const;
-    /// {"summary": {...}, "options": {...}, "tensors": [...]} as JSON text.
+    /// {"summary": {...}, "options": {...}, "tensors": [...]} as JSON text; the
+    /// summary holds "methods" (tensors per method) and, under a rate target,
+    /// "target" (bpp, ratio, bytes asked for; achieved_bpp, achieved_ratio, and
+    /// of_target = file bytes / target bytes) and "warnings".
     std::string to_json(const CompressOptions& opt) const;
 };
 

@@ -17,9 +17,10 @@ namespace deltacodec {
 struct CompressOptions;
 
 enum class OptionKind : unsigned char {
-    TEXT,  ///< a string (a closed set when `choices` is not empty)
-    INT,   ///< an integer; recorded as a JSON number
-    FLAG,  ///< on/off: a CLI flag without a value, a Python bool
+    TEXT,    ///< a string (a closed set when `choices` is not empty)
+    INT,     ///< an integer; recorded as a JSON number
+    NUMBER,  ///< a real number (`--bpp 0.5`); recorded as a JSON number, a Python float (or int)
+    FLAG,    ///< on/off: a CLI flag without a value, a Python bool
 };
 
 /// How describe() shows a row.

@@ -89,6 +89,14 @@ struct CodecParams {
     RangeRule range = RangeRule::MINMAX;
 };
 
+/// Rate control: the weight w of a tensor's squared error ‖Δ̂−Δ‖² in the total
+/// distortion the allocator minimises (`--rd-weight`).
+enum class RdWeight : uint8_t {
+    NONE,   ///< w = 1: plain squared error of the delta
+    BASE,   ///< w = 1/‖W_base‖²: error relative to the base tensor's size
+    DELTA,  ///< w = 1/‖Δ‖²: each tensor's relative error counts alike
+};
+
 /// More threads than this are never started (a huge -T is capped, not obeyed).
 inline constexpr unsigned kMaxThreads = 256;
 

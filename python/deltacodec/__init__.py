@@ -408,8 +408,10 @@ def compress_options() -> List[Dict[str, Any]]:
     list of dict
         Each with ``keyword`` (the :func:`compress` keyword), ``cli`` (the CLI
         flag), ``json`` (the key recorded in the ``.dcx``, or None for a run
-        setting), ``kind`` (``'text'``, ``'int'`` or ``'flag'``), ``default``
-        (as text), ``choices``, ``only`` (where it applies) and ``help``.
+        setting), ``kind`` (``'text'``, ``'int'``, ``'number'`` or ``'flag'``),
+        ``default`` (as text), ``record_default`` (whether the ``.dcx`` records
+        the key at its default too; otherwise only when set), ``choices``,
+        ``only`` (where it applies) and ``help``.
 
     Examples
     --------
@@ -420,8 +422,8 @@ def compress_options() -> List[Dict[str, Any]]:
 
 
 def _option_doc(row: Dict[str, Any]) -> str:
-    kind = {"int": "int", "flag": "bool", "text": "str"}[row["kind"]]
-    if row["kind"] == "int":
+    kind = {"int": "int", "number": "float", "flag": "bool", "text": "str"}[row["kind"]]
+    if row["kind"] in ("int", "number"):
         default = row["default"]
     elif row["kind"] == "flag":
         default = "True" if row["default"] == "true" else "False"

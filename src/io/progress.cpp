@@ -43,6 +43,14 @@ void ProgressMeter::end_tensor() {
     report_locked(false);
 }
 
+void ProgressMeter::advance(const std::string& name, uint64_t nbytes) {
+    if (!fn_) return;
+    std::lock_guard<std::mutex> lk(mu_);
+    p_.tensor = name;
+    p_.bytes_done += nbytes;
+    report_locked(false);
+}
+
 void ProgressMeter::tensor_done() {
     if (!fn_) return;
     std::lock_guard<std::mutex> lk(mu_);

@@ -29,6 +29,9 @@ public:
     void within(uint64_t done, uint64_t of);
     /// Every byte of the current tensor is done.
     void end_tensor();
+    /// `nbytes` more done, outside the begin/end of a tensor (a tensor analysed,
+    /// from any thread, in any order); `name` becomes the current tensor.
+    void advance(const std::string& name, uint64_t nbytes);
     /// One more tensor finished (compress: written; may lag begin_tensor()).
     void tensor_done();
     /// The final call: everything done.

@@ -20,8 +20,16 @@ namespace {
 
 uint64_t sign_bytes_per_row(uint64_t cols) { return (cols + 7) / 8; }
 
-// The payload before the blob codec: base, scales, signs.
-RdCurve bitdelta_analyse(const TensorInput& in, const CompressOptions&) {
+std::optional<EncodedRecord> bitdelta_encode(const TensorInput& in, const CompressOptions& opt, const RdPoint&,
+                                             EncodeContext& ec);
+
+// The payload before the blob codec: base, scales, signs. Under a rate target,
+// the same one point measured by encoding it (bytes after zstd, its error).
+RdCurve bitdelta_analyse(const TensorInput& in, const CompressOptions& opt) {
+    if (rate_controlled(opt)) {
+        std::optional<RdPoint> p = measure_point(bitdelta_encode, in, opt, 0, true);
+        return p ? RdCurve{{*p}} : RdCurve{};
+    }
     const uint64_t rows = in.ft->info->shape[0], cols = in.ft->info->shape[1];
     RdPoint p;
     p.bytes = 9 + 2 * kBlobHeaderBytes + rows * 4 + rows * sign_bytes_per_row(cols);

@@ -31,10 +31,21 @@ std::vector<std::string> method_values(const MethodTraits& m) {
     return m.values ? m.values() : std::vector<std::string>{std::string(m.name)};
 }
 
+bool method_listed(const CompressOptions& o, std::string_view name) {
+    std::string_view rest = o.method;
+    while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        if (rest.substr(0, comma) == name) return true;
+        if (comma == std::string_view::npos) break;
+        rest = rest.substr(comma + 1);
+    }
+    return false;
+}
+
 std::string method_chosen(const MethodTraits& m, const CompressOptions& o) {
     if (!m.lossy()) return "";
     if (m.chosen) return m.chosen(o);
-    return o.method == m.name ? std::string(m.name) : std::string();
+    return method_listed(o, m.name) || (o.method.empty() && rate_controlled(o)) ? std::string(m.name) : std::string();
 }
 
 std::vector<std::string> all_method_values() {
@@ -58,20 +69,33 @@ void refuse_method(std::string_view value) {
 }
 
 void choose_method(CompressOptions& o, std::string_view value) {
-    const MethodTraits* m = method_for_value(value);
-    if (!m) refuse_method(value);
-    if (m->choose)
-        m->choose(o, value);
-    else
-        o.method = std::string(m->name);
+    std::string names;
+    std::string_view rest = value;
+    while (true) {
+        const size_t comma = rest.find(',');
+        const std::string_view item = rest.substr(0, comma);
+        const MethodTraits* m = method_for_value(item);
+        if (!m) refuse_method(value);
+        CompressOptions seen;
+        seen.method = names;
+        if (method_listed(seen, m->name))
+            throw option_error(*find_option_by_keyword("method"), value,
+                               "names the method '" + std::string(m->name) + "' twice");
+        if (m->choose) m->choose(o, item);
+        names += (names.empty() ? "" : ",") + std::string(m->name);
+        if (comma == std::string_view::npos) break;
+        rest = rest.substr(comma + 1);
+    }
+    o.method = names;
 }
 
 std::string chosen_method_value(const CompressOptions& o) {
+    std::string out;
     for (const MethodTraits* m : method_table()) {
-        std::string v = method_chosen(*m, o);
-        if (!v.empty()) return v;
+        const std::string v = method_chosen(*m, o);
+        if (!v.empty()) out += (out.empty() ? "" : ",") + v;
     }
-    return o.method;
+    return out.empty() ? o.method : out;
 }
 
 bool is_2d_float_delta(const TensorInput& in) {
@@ -103,6 +127,22 @@ RdCurve lossless_curve(uint64_t bytes) {
     p.bytes = bytes;
     p.err2 = 0.0;
     return RdCurve{{p}};
+}
+
+std::optional<RdPoint> measure_point(EncodeFn encode, const TensorInput& in, const CompressOptions& opt,
+                                     uint32_t setting, bool lossy) {
+    ThreadPool one(1);  // no workers: runs on the calling thread
+    Scratch scratch;
+    EncodeContext ec{one, scratch, nullptr};
+    RdPoint p;
+    p.setting = setting;
+    std::optional<EncodedRecord> r = encode(in, opt, p, ec);
+    if (!r) return std::nullopt;
+    ByteWriter w;
+    r->write(w);
+    p.bytes = w.buf.size();
+    p.err2 = lossy ? r->err2 : 0.0;
+    return p;
 }
 
 BlobRef read_tensor_blob(ByteReader& r, const TensorSpec& spec) {

@@ -169,18 +169,26 @@ const MethodTraits& method(MethodId id);
 const MethodTraits* find_method(std::string_view name);
 
 /// `--method`, through the registry (a LOSSY method's hooks or their defaults).
+/// CompressOptions::method holds registry names, comma-separated ("patch",
+/// "patch,bitdelta"); empty: the patch coder, or under a rate target every LOSSY
+/// method (the default hook's rule; the patch coder's `chosen` says the same).
 std::vector<std::string> method_values(const MethodTraits& m);
+/// Whether `o.method`'s list names `name`.
+bool method_listed(const CompressOptions& o, std::string_view name);
 std::string method_chosen(const MethodTraits& m, const CompressOptions& o);
 /// Every `--method` value, in registry order; and the LOSSY method a value
 /// chooses (nullptr when none).
 std::vector<std::string> all_method_values();
 const MethodTraits* method_for_value(std::string_view value);
-/// Sets `o` for `--method value`; throws Error naming the choices when no
-/// LOSSY method answers to it.
+/// Sets `o` for `--method value`, one value or a comma list of them ("dwt,bitdelta":
+/// offered together, which needs a rate target: check_rate_target()); throws
+/// Error naming the choices when no LOSSY method answers to one, or when a list
+/// names a method twice.
 void choose_method(CompressOptions& o, std::string_view value);
 /// Throws Error("--method 'value' is not one of ...").
 [[noreturn]] void refuse_method(std::string_view value);
-/// The `--method` value `o` chooses (o.method itself when no method answers to it).
+/// The `--method` value `o` chooses, a comma list in registry order when it
+/// chooses several (o.method itself when no method answers to it).
 std::string chosen_method_value(const CompressOptions& o);
 
 // ---- what the methods share ----------------------------------------------------
@@ -201,6 +209,16 @@ FloatBase read_float_base(ByteReader& r, const TensorSpec& spec);
 void write_float_base(ByteWriter& w, const TensorRef& base);
 /// A lossless method's curve: one point of `bytes` (before zstd) and no error.
 RdCurve lossless_curve(uint64_t bytes);
+/// A method's encode() hook.
+using EncodeFn = std::optional<EncodedRecord> (*)(const TensorInput& in, const CompressOptions& opt,
+                                                  const RdPoint& point, EncodeContext& ec);
+/// Under a rate target: the point `setting` of a method measured by encoding it
+/// (on the calling thread, with its own scratch: thread-safe) and writing its
+/// payload, so bytes are exactly what encode() writes after the blob codec and
+/// err2 is its error (0 for a lossless method). nullopt when encode declines
+/// (a non-finite delta). Costs one encode; keeps nothing after it returns.
+std::optional<RdPoint> measure_point(EncodeFn encode, const TensorInput& in, const CompressOptions& opt,
+                                     uint32_t setting, bool lossy);
 /// Reads a blob that holds the tensor's own byte count (exact delta, whole).
 BlobRef read_tensor_blob(ByteReader& r, const TensorSpec& spec);
 

@@ -12,10 +12,71 @@
 namespace deltacodec {
 namespace {
 
-// One point, the configured bit spec: its payload size before zstd follows from
-// the shape alone (tier_counts does not depend on the data); the error is only
-// known after encoding.
+// Under a rate target, the bit specs the patch coder offers (RdPoint::setting
+// indexes this list), for the configured transform, patch size and quantizer:
+// nothing, low-rate mixes of 1- or 2-bit patches with the rest dropped (the most
+// important fraction coded; 2 bits in steps of 1/32 of the patches at the lowest
+// rates, where a 1-bit min/max patch has more squared error than a dropped one),
+// uniform widths, and halfway mixes between neighbouring widths: 23 points, each
+// measured by an encode.
+const std::vector<BitSpec>& patch_ladder() {
+    static const std::vector<BitSpec> ladder = [] {
+        std::vector<BitSpec> l;
+        for (const char* s : {"0:1",
+                              "1:0.125,0:0.875",
+                              "1:0.25,0:0.75",
+                              "1:0.5,0:0.5",
+                              "2:0.03125,0:0.96875",
+                              "2:0.0625,0:0.9375",
+                              "2:0.09375,0:0.90625",
+                              "2:0.125,0:0.875",
+                              "2:0.1875,0:0.8125",
+                              "2:0.25,0:0.75",
+                              "2:0.375,0:0.625",
+                              "2:0.5,0:0.5",
+                              "2:0.75,0:0.25",
+                              "1:1",
+                              "2:0.5,1:0.5",
+                              "2:1",
+                              "3:0.5,2:0.5",
+                              "3:1",
+                              "4:0.5,3:0.5",
+                              "4:1",
+                              "5:1",
+                              "6:1",
+                              "8:1"})
+            l.push_back(BitSpec::parse(s));
+        return l;
+    }();
+    return ladder;
+}
+
+// The codec's parameters at `point`: the configured spec, or the ladder's under a target.
+CodecParams params_at(const CompressOptions& opt, const RdPoint& point) {
+    CodecParams cp = opt.codec;
+    if (rate_controlled(opt)) cp.bits = patch_ladder().at(point.setting);
+    return cp;
+}
+
+std::optional<EncodedRecord> patch_encode(const TensorInput& in, const CompressOptions& opt, const RdPoint& point,
+                                          EncodeContext& ec);
+
+// Without a target, one point, the configured bit spec: its payload size before
+// zstd follows from the shape alone (tier_counts does not depend on the data);
+// the error is only known after encoding. Under a target, every rung of the
+// ladder, each measured by encoding it (exact bytes after zstd, exact error).
 RdCurve patch_analyse(const TensorInput& in, const CompressOptions& opt) {
+    if (rate_controlled(opt)) {
+        RdCurve c;
+        for (uint32_t s = 0; s < patch_ladder().size(); ++s) {
+            std::optional<RdPoint> p = measure_point(patch_encode, in, opt, s, true);
+            if (!p) return {};  // a non-finite delta: the lossless candidate stores it
+            c.points.push_back(*p);
+        }
+        std::stable_sort(c.points.begin(), c.points.end(),
+                         [](const RdPoint& a, const RdPoint& b) { return a.bytes < b.bytes; });
+        return c;
+    }
     const CodecParams& cp = opt.codec;
     const TensorInfo& fi = *in.ft->info;
     CodedTensor shape;
@@ -39,13 +100,13 @@ RdCurve patch_analyse(const TensorInput& in, const CompressOptions& opt) {
     return RdCurve{{p}};
 }
 
-std::optional<EncodedRecord> patch_encode(const TensorInput& in, const CompressOptions& opt, const RdPoint&,
+std::optional<EncodedRecord> patch_encode(const TensorInput& in, const CompressOptions& opt, const RdPoint& point,
                                           EncodeContext& ec) {
     const TensorInfo& fi = *in.ft->info;
     const TensorInfo& bi = *in.base->info;
     const DeltaView dv{in.base->data(), bi.dtype, in.ft->data(), fi.dtype, fi.shape[0], fi.shape[1]};
     TensorStats st;
-    std::optional<CodedTensor> ct = encode_tensor(dv, opt.codec, ec.pool, st, ec.progress);
+    std::optional<CodedTensor> ct = encode_tensor(dv, params_at(opt, point), ec.pool, st, ec.progress);
     if (!ct) return std::nullopt;  // NaN or infinity in the delta
     auto coded = std::make_shared<CodedTensor>(std::move(*ct));
     const TensorRef* base = in.base;
@@ -112,20 +173,18 @@ std::unique_ptr<const RecordBody> patch_parse(ByteReader& r, const TensorSpec& s
     return b;
 }
 
-// `--method dct|dwt`: the transform's name chooses the patch coder, which is the
-// default (CompressOptions::method empty).
+// `--method dct|dwt`: the transform's name chooses the patch coder (and its
+// transform), which is also the default (CompressOptions::method empty; under a
+// rate target, with every other lossy method).
 std::vector<std::string> patch_values() {
     std::vector<std::string> v;
     for (const TransformEntry& t : transform_table()) v.emplace_back(t.name);
     return v;
 }
-void patch_choose(CompressOptions& o, std::string_view value) {
-    o.method.clear();
-    o.codec.transform = find_transform(value)->id;
-}
+void patch_choose(CompressOptions& o, std::string_view value) { o.codec.transform = find_transform(value)->id; }
 std::string patch_chosen(const CompressOptions& o) {
-    return o.method.empty() || o.method == "patch" ? std::string(find_transform(o.codec.transform)->name)
-                                                   : std::string();
+    return o.method.empty() || method_listed(o, "patch") ? std::string(find_transform(o.codec.transform)->name)
+                                                         : std::string();
 }
 
 }  // namespace

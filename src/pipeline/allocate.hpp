@@ -24,6 +24,9 @@ struct Candidate {
 struct TensorPlan {
     TensorInput in;
     std::vector<Candidate> candidates;
+    /// Rate control: the weight w of this tensor's squared error in the total
+    /// distortion Σ w·err2 (distortion_weight(); 1 = plain squared error).
+    double weight = 1;
 };
 
 /// An allocator's pick for one tensor: candidates[candidate].curve.points[point].
@@ -45,6 +48,21 @@ using Allocator = std::vector<Choice> (*)(const std::vector<TensorPlan>& plans, 
 /// Today's rule: every tensor gets its first candidate at its first point (for
 /// the patch coder, the configured per-tensor bit spec); ignores the budget.
 std::vector<Choice> allocate_fixed(const std::vector<TensorPlan>& plans, const Budget& budget);
+
+/// Rate control (equal slopes): per tensor the (candidate, point) minimising
+/// w·err2 + λ·bytes over every candidate's points that carry an err2 (a lossless
+/// one's is 0), with λ the least multiplier whose choices fit Σ bytes ≤
+/// budget.max_bytes. Each tensor's points are pruned to the lower convex hull of
+/// (bytes, w·err2); the hull segments of all tensors taken in order of falling
+/// slope −Δ(w·err2)/Δbytes until the next one does not fit is exactly the
+/// solution bisection on λ converges to. The budget left over is then spent
+/// greedily (the upgrade with the most error saved per byte that still fits,
+/// hull or not) until none fits. Deterministic (ties by tensor index, then
+/// point). When even the cheapest point of every tensor exceeds the budget, it
+/// returns those cheapest points: the caller compares planned_bytes() with the
+/// budget. A tensor none of whose points has an err2 gets its first candidate's
+/// first point.
+std::vector<Choice> allocate_lagrangian(const std::vector<TensorPlan>& plans, const Budget& budget);
 
 /// Σ of the chosen points' bytes (what the plan's estimate of the payloads is).
 uint64_t planned_bytes(const std::vector<TensorPlan>& plans, const std::vector<Choice>& choices);

@@ -22,7 +22,8 @@ struct Selection {
 /// float tensor of the base's shape, not empty, and (without --include) has at
 /// least p² elements and a name outside kDefaultSkipPattern, or (with --include)
 /// matches it; and does not match --exclude. A selected tensor is offered the
-/// LOSSY methods `opt` chooses (`--method`), then the LOSSLESS methods (reason
+/// LOSSY methods `opt` chooses (`--method`: one, or under a rate target a list,
+/// by default every lossy method: method_chosen()), then the LOSSLESS methods (reason
 /// "non-finite": used when every lossy method declines), then WHOLE; any other
 /// tensor the LOSSLESS methods (reason "selection"), then WHOLE with the reason
 /// it is not a delta. Each group in registry order, each method only where

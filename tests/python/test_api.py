@@ -305,14 +305,15 @@ def test_every_keyword_at_its_default_gives_the_plain_bytes(tmp_path):
     kw = {}
     for row in table:
         v = row["default"]
-        kw[row["keyword"]] = int(v) if row["kind"] == "int" else (v == "true") if row["kind"] == "flag" else v
+        kw[row["keyword"]] = (int(v) if row["kind"] == "int" else float(v) if row["kind"] == "number" else
+                              (v == "true") if row["kind"] == "flag" else v)
     rp = deltacodec.compress(BASE, FT, tmp_path / "plain.dcx")
     ra = deltacodec.compress(BASE, FT, tmp_path / "all.dcx", **kw)
     assert (tmp_path / "plain.dcx").read_bytes() == (tmp_path / "all.dcx").read_bytes()
-    recorded = {row["json"] for row in table if row["json"] is not None}
+    recorded = {row["json"] for row in table if row["json"] is not None and row["record_default"]}
     assert set(ra["options"]) == recorded and set(rp["options"]) == recorded
     for row in table:
-        if row["json"] is not None and row["kind"] != "int":
+        if row["json"] is not None and row["record_default"] and row["kind"] not in ("int", "number"):
             assert ra["options"][row["json"]] == row["default"], row["keyword"]
 
 
@@ -427,7 +428,7 @@ def test_the_stub_matches_the_package_and_the_option_table():
         if name == "compress":  # **options in the code: the table's keywords in the stub
             kwonly += [row["keyword"] for row in deltacodec.compress_options()]
         assert [a.arg for a in stub[name].args.kwonlyargs] == kwonly, name
-    kinds = {"int": "int", "flag": "bool", "text": "str"}
+    kinds = {"int": "int", "number": "float", "flag": "bool", "text": "str"}
     annotations = {a.arg: ast.unparse(a.annotation) for a in stub["compress"].args.kwonlyargs}
     for row in deltacodec.compress_options():
         assert annotations[row["keyword"]] == kinds[row["kind"]], row["keyword"]
