@@ -56,6 +56,13 @@ def fashion_mnist(split: str, task: str = "upright"):
     return x, y
 
 
+def fashion_mnist_split(val=5000, seed=2026):
+    """Fixed split of the 60,000 training images: (train indices, validation indices).
+    The validation images are used for early stopping only, never for training."""
+    perm = np.random.default_rng(seed).permutation(60000)
+    return np.sort(perm[val:]), np.sort(perm[:val])
+
+
 # -------------------------------------------------------------------------- text
 SOURCES = {
     "prose": "/usr/share/common-licenses/*",
