@@ -21,7 +21,7 @@ Metrics (full test sets):
   vit, tiny, smoke  accuracy on all 10,000 Fashion-MNIST test images
                     (task ft: rotated 90 deg + inverted; task base: upright)
   llama             bits per byte on 64 KiB of held-out Python (task base: held-out license prose)
-  bert              accuracy on 2,000 held-out 64-byte snippets, 5 classes (prose/python/c/perl/cmake)
+  bert              accuracy on 5,000 held-out 64-byte snippets, 5 classes (prose/python/c/perl/cmake)
 """
 from __future__ import annotations
 
