@@ -5,11 +5,14 @@ rebuilt checkpoint, and write docs/RESULTS.md, docs/results/*.csv and
 docs/results/*.png.
 
 usage: /usr/bin/python3 eval/run_experiments.py --cli build/deltacodec
-           [--models example,vit,llama,bert] [--quick] [--threads 2]
+           [--models example,vit,vit-gentle,vit-lora,llama,bert] [--quick] [--threads 2]
            [--out docs] [--work DIR] [--keep]
 
 --quick   a reduced grid (p=32/64 only, two strategies) for a fast look; RESULTS.md says so.
 Zoo pairs missing from zoo/ are skipped with a note (run `make zoo` first).
+Each rebuilt checkpoint's metric is compared with the fine-tune's on the same test
+examples by a paired bootstrap (eval/evaluate.py); RESULTS.md marks a change "*" only
+when its 95% interval excludes 0.
 The hand-written discussion lives in docs/results/discussion.md and is pasted
 into RESULTS.md unchanged.
 """
@@ -48,11 +51,14 @@ SEED_DCT_BEST = "2:0.34,1:0.33,0:0.33"   # seed's optimal DCT: 32px, triple-prec
 SEED_DWT_BEST = "2:0.5,0:0.5"            # seed's optimal DWT: 64px, 50/50 split
 
 MODEL_LABEL = {"example": "example (tiny ViT)", "vit": "ViT / Fashion-MNIST-rot",
+               "vit-gentle": "ViT, gentle fine-tune", "vit-lora": "ViT, LoRA r16 merged",
                "llama": "Llama / Python code", "bert": "BERT / snippet source"}
+MODEL_ORDER = ["vit", "vit-gentle", "vit-lora", "llama", "bert", "example"]
 
 FIELDS = ["model", "table", "method", "p", "strategy", "bands", "quant_table", "importance",
           "options", "ratio", "ratio_file", "bits_per_param", "bits_per_param_all", "rel_error",
-          "rel_error_measured", "metric", "value", "change", "gain_kept", "dcx_bytes",
+          "rel_error_measured", "metric", "value", "value_ci95", "change", "change_ci95",
+          "significant", "gain_kept", "dcx_bytes",
           "compress_s", "decompress_s", "command", "error"]
 
 
@@ -174,7 +180,7 @@ def run_cli(cmd, tries=3):
     return r
 
 
-def run_one(cli, pair, c, work, threads, tensors, ref):
+def run_one(cli, pair, c, work, threads, tensors, ref, ft_units):
     kind, base, ft = pair["kind"], pair["base"], pair["finetuned"]
     dcx = os.path.join(work, "out.dcx")
     rep = os.path.join(work, "report.json")
@@ -210,23 +216,23 @@ def run_one(cli, pair, c, work, threads, tensors, ref):
     row["rel_error"] = s.get("rel_error")
     rt = st.load(rebuilt)
     row["rel_error_measured"] = rel_error_measured(tensors[0], tensors[1], rt)
-    m = ev.evaluate(kind, rt)
-    row["metric"], row["value"] = m["metric"], m["value"]
-    row["change"] = m["value"] - ref["ft"]
+    m = ev.evaluate(kind, rt, units=True)
+    row["metric"], row["value"], row["value_ci95"] = m["metric"], m["value"], m["ci95"]
+    pb = ev.paired_bootstrap(m["units"], ft_units)
+    row["change"], row["change_ci95"], row["significant"] = pb["diff"], pb["ci95"], pb["significant"]
     gain = ref["ft"] - ref["base"]
     row["gain_kept"] = (m["value"] - ref["base"]) / gain if gain else None
     return row
 
 
 def reference(pair):
-    info = pair["info"]
-    if "metric_finetuned" in info:
-        return {"ft": info["metric_finetuned"], "base": info["metric_base"],
-                "metric": info["metric"], "higher": info["higher_is_better"]}
+    """The base and fine-tune metrics with their intervals, and the fine-tune's per-example
+    outputs (what each rebuilt checkpoint is paired with)."""
     b = ev.evaluate(pair["kind"], pair["base"])
-    f = ev.evaluate(pair["kind"], pair["finetuned"])
+    f = ev.evaluate(pair["kind"], pair["finetuned"], units=True)
     return {"ft": f["value"], "base": b["value"], "metric": f["metric"],
-            "higher": f["higher_is_better"]}
+            "higher": f["higher_is_better"], "ft_ci95": f["ci95"], "base_ci95": b["ci95"],
+            "n": f["n"], "n_units": f["n_units"]}, f["units"]
 
 
 # -------------------------------------------------------------------- formatting
@@ -236,10 +242,20 @@ def fmt_metric(v, metric):
     return f"{100 * v:.2f}%" if metric == "accuracy" else f"{v:.4f}"
 
 
-def fmt_change(v, metric):
+def fmt_change(v, metric, significant=None):
     if v is None or v == "":
         return "—"
-    return f"{100 * v:+.2f} pt" if metric == "accuracy" else f"{v:+.4f}"
+    mark = "*" if significant else ""
+    return (f"{100 * v:+.2f} pt" if metric == "accuracy" else f"{v:+.4f}") + mark
+
+
+def fmt_ci(ci, metric):
+    """A 95% interval as [lo, hi] in the metric's units (— when not measured)."""
+    if not ci:
+        return "—"
+    if metric == "accuracy":
+        return f"[{100 * ci[0]:.2f}, {100 * ci[1]:.2f}]"
+    return f"[{ci[0]:.4f}, {ci[1]:.4f}]"
 
 
 def f2(v, d=2, suffix=""):
@@ -260,7 +276,7 @@ def row_cells(r, with_cmd=False):
         cells = [r["method"].upper(), r["p"], f"`{r['strategy']}`", r["options"],
                  f2(r["ratio"], 2, "×"), f2(r["ratio_file"], 2, "×"), f2(r["bits_per_param"], 3),
                  f2(r["rel_error"], 3), fmt_metric(r["value"], r["metric"]),
-                 fmt_change(r["change"], r["metric"])]
+                 fmt_change(r["change"], r["metric"], r.get("significant"))]
     if with_cmd:
         cells.append(f"`{r['command']}`")
     return cells
@@ -454,7 +470,9 @@ def write_results(results, outdir, args, cli_version, elapsed):
              "tensors as the CLI reports it (`summary.rel_error`; the harness also measures it "
              "from the rebuilt file over all tensors: `rel_error_measured` in the CSVs). **metric** is measured on the full test set of the task "
              "(`eval/evaluate.py`), **vs fine-tune** is the change against the uncompressed "
-             "fine-tune. Strategies are the seed's four: `2:0.5,0:0.5` (50/50, 2-bit), "
+             "fine-tune on the same test examples; `*` marks a change that a paired bootstrap "
+             "(1,000 resamples of the test examples, seeded) finds significant: its 95% interval "
+             "excludes 0 (interval bounds in the CSVs: `change_ci95`). Strategies are the seed's four: `2:0.5,0:0.5` (50/50, 2-bit), "
              "`4:0.5,0:0.5` (50/50, 4-bit), `2:0.34,1:0.33,0:0.33` (triple, lower fidelity), "
              "`4:0.34,2:0.33,0:0.33` (triple, higher fidelity). The seed's ratios were "
              "fp32-bytes / int8-bytes (≈4× by construction); ours are bytes on disk.\n")
@@ -469,12 +487,13 @@ def write_results(results, outdir, args, cli_version, elapsed):
                      f"{cfgd.get('model_type', '?')} h{cfgd.get('hidden_size', '?')} "
                      f"L{cfgd.get('num_hidden_layers', '?')} ff{cfgd.get('intermediate_size', '?')}",
                      f"{info.get('params', 0) / 1e6:.2f} M", info.get("dtype", "F16" if name == "example" else "?"),
-                     ref["metric"] + f" (n={info.get('metric_n', '?')})",
-                     fmt_metric(ref["base"], ref["metric"]), fmt_metric(ref["ft"], ref["metric"]),
+                     ref["metric"] + f" (n={ref.get('n', info.get('metric_n', '?'))})",
+                     fmt_metric(ref["base"], ref["metric"]) + " " + fmt_ci(ref.get("base_ci95"), ref["metric"]),
+                     fmt_metric(ref["ft"], ref["metric"]) + " " + fmt_ci(ref.get("ft_ci95"), ref["metric"]),
                      fmt_change(gain, ref["metric"]),
                      f"{info.get('train_seconds_base', 0) + info.get('train_seconds_finetune', 0):.0f} s"])
-    L.append(md_table(["pair", "architecture", "params", "dtype", "metric (fine-tune task)", "base",
-                       "fine-tune", "gain", "train time (wall, shared 2-core machine)"], rows))
+    L.append(md_table(["pair", "architecture", "params", "dtype", "metric (fine-tune task)",
+                       "base [95% CI]", "fine-tune [95% CI]", "gain", "train time (wall, shared 2-core machine)"], rows))
     L.append("\nbits per byte: lower is better. Details of data and training: `docs/EVAL.md`.\n")
 
     zoo_names = [n for n in results if n != "example"]
@@ -559,7 +578,7 @@ def write_results(results, outdir, args, cli_version, elapsed):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cli", default=os.path.join(ROOT, "build", "deltacodec"))
-    ap.add_argument("--models", default="example,vit,llama,bert")
+    ap.add_argument("--models", default="example," + ",".join(MODEL_ORDER[:-1]))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(ROOT, "docs"))
@@ -592,7 +611,7 @@ def main(argv=None):
     wanted = [] if a.render_only else [m.strip() for m in a.models.split(",") if m.strip()]
     results = {}
     for name, pair in pairs(wanted).items():
-        ref = reference(pair)
+        ref, ft_units = reference(pair)
         grid = example_grid(a.quick) if name == "example" else zoo_grid(a.quick)
         uniq = {}
         for table, c in grid:
@@ -605,7 +624,7 @@ def main(argv=None):
         print(f"[results] {name}: {len(uniq)} runs", flush=True)
         for i, (c, tables) in enumerate(uniq.values()):
             t0 = time.time()
-            r = run_one(cli, pair, c, work, a.threads, (base_t, ft_t), ref)
+            r = run_one(cli, pair, c, work, a.threads, (base_t, ft_t), ref, ft_units)
             r["tables"] = tables
             r["table"] = tables[0]
             r["model"] = name
@@ -629,13 +648,12 @@ def main(argv=None):
             json.dump(results[name], f, indent=1, default=str)
     if not a.only_run:
         # Models not run this time: reuse their cached runs (docs/results/<model>.runs.json).
-        for name in ["example", "vit", "llama", "bert"]:
+        for name in MODEL_ORDER:
             p = os.path.join(resdir, f"{name}.runs.json")
             if name not in results and os.path.exists(p) and not a.fresh:
                 results[name] = json.load(open(p))
                 print(f"[results] {name}: reusing cached runs from {p}", flush=True)
-        order = ["vit", "llama", "bert", "example"]
-        results = {k: results[k] for k in order if k in results}
+        results = {k: results[k] for k in MODEL_ORDER if k in results}
     write_results(results, a.out, a, cli_version, time.time() - t_start)
     if not a.work:
         shutil.rmtree(work, ignore_errors=True)

@@ -139,16 +139,22 @@ def t_decompress(cli, tmp, base_p, ft_p, dcx, summary):
     return out, err
 
 
-def _metric(path):
+def _metric(path, *extra, full=False):
     r = subprocess.run([sys.executable, os.path.join(HERE, "evaluate.py"), "smoke", path,
-                        "--json"], capture_output=True, text=True)
+                        "--json", *extra], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-400:]
-    return json.loads(r.stdout)["value"]
+    j = json.loads(r.stdout)
+    return j if full else j["value"]
 
 
 @check("evaluate rebuilt: default settings beat the base, 8-bit keeps >= 90% of the gain")
 def t_evaluate(cli, tmp, base_p, rebuilt, mb, mf):
-    m = _metric(rebuilt)
+    j = _metric(rebuilt, "--against", base_p, full=True)
+    m, (lo, hi), vs = j["value"], j["ci95"], j["against"]
+    print(f"     paired vs base: {vs['diff']:+.4f} [{vs['ci95'][0]:+.4f}, {vs['ci95'][1]:+.4f}], "
+          f"interval of the metric [{lo:.4f}, {hi:.4f}]")
+    assert lo < m < hi and hi - lo < 0.03, f"bad 95% interval [{lo}, {hi}] around {m}"
+    assert vs["value"] == mb and abs(vs["diff"] - (m - mb)) < 1e-12 and vs["significant"]
     kept = (m - mb) / (mf - mb)
     print(f"     default: {m:.4f} (fine-tune {mf:.4f}, base {mb:.4f}; {100 * kept:.0f}% of the gain kept)")
     assert m > mb + 0.1, f"rebuilt model ({m:.3f}) is not clearly better than the base ({mb:.3f})"
@@ -201,13 +207,15 @@ def t_dir(cli, tmp, base, ft):
 @check("results tables and plot render")
 def t_tables(tmp, rows_src):
     import run_experiments as rx
-    ref = {"ft": rows_src["mf"], "base": rows_src["mb"], "metric": "accuracy", "higher": True}
+    ref = {"ft": rows_src["mf"], "base": rows_src["mb"], "metric": "accuracy", "higher": True,
+           "ft_ci95": [rows_src["mf"] - 0.01, rows_src["mf"] + 0.01], "n": 10000}
     row = {"method": "dwt", "p": 64, "strategy": "2:0.5,0:0.5", "bands": "ll_lh_hl",
            "quant_table": "none", "importance": "pre", "options": "bands=ll_lh_hl",
            "ratio": rows_src["s"]["ratio"], "ratio_file": 1.0,
            "bits_per_param": rows_src["s"]["bits_per_param"], "bits_per_param_all": 1.0,
            "rel_error": rows_src["s"]["rel_error"], "rel_error_measured": rows_src["err"],
            "metric": "accuracy", "value": rows_src["m"], "change": rows_src["m"] - ref["ft"],
+           "significant": True, "change_ci95": [-0.02, -0.01],
            "gain_kept": 0.9, "command": "deltacodec compress ...", "error": "",
            "tables": ["2.3", "ex"], "table": "2.3"}
     pair = {"kind": "smoke", "info": {"config": {}, "params": 1}}
@@ -220,6 +228,7 @@ def t_tables(tmp, rows_src):
     rx.write_results(res, out, A, "smoke", 1.0)
     text = open(os.path.join(out, "RESULTS.md")).read()
     assert "Table 2.3" in text and "example pair" in text
+    assert " pt*" in text and "[95% CI]" in text, "significance mark or interval missing"
     assert os.path.getsize(os.path.join(out, "results", "metric_vs_ratio.png")) > 1000
 
 
