@@ -90,7 +90,8 @@ struct Row {
     double snr_db = 0, bound_db = 0;
     double compress_s = 0, rebuild_s = 0;
     uint64_t delta_bytes = 0;
-    std::string used;  ///< methods the tensors ended up with: "patch 12, exact_delta 3"
+    std::string used;     ///< methods the tensors ended up with: "patch 12, exact_delta 3"
+    std::string skipped;  ///< non-empty: the target cannot be met (compress's reason); no file was made
 };
 
 std::string methods_used(const deltacodec::CompressReport& r) {
@@ -126,7 +127,16 @@ Row run_one(const BenchArgs& a, const std::string& method, double target, int ru
     r.method = method;
     r.target = target;
     const Clock::time_point t0 = Clock::now();
-    const deltacodec::CompressReport rep = deltacodec::compress(a.base, a.finetuned, path, o);
+    deltacodec::CompressReport rep;
+    try {
+        rep = deltacodec::compress(a.base, a.finetuned, path, o);
+    } catch (const Error& e) {
+        // A target this pair cannot reach (below its smallest file): a row of the
+        // table that says so, not the end of the benchmark.
+        if (e.kind() != deltacodec::ErrorKind::OPTION) throw;
+        r.skipped = e.what();
+        return r;
+    }
     r.compress_s = seconds_since(t0);
     // Unlinked at once: the rebuild reads it through the open descriptor, and an
     // interrupted bench leaves nothing behind.
@@ -158,23 +168,26 @@ Row run_one(const BenchArgs& a, const std::string& method, double target, int ru
 }
 
 nlohmann::json to_json(const std::vector<Row>& rows) {
-    nlohmann::json arr = nlohmann::json::array();
+    nlohmann::json arr = nlohmann::json::array(), skipped = nlohmann::json::array();
     for (const Row& r : rows)
-        arr.push_back({{"method", r.method},
-                       {"target_bpp", r.target},
-                       {"dcx_bytes", r.bytes},
-                       {"bits_per_param_all", r.bpp_all},
-                       {"bits_per_param", r.bpp_coded},
-                       {"ratio", r.ratio},
-                       {"rel_error", r.rel_error},
-                       {"snr_db", std::isfinite(r.snr_db) ? nlohmann::json(r.snr_db) : nlohmann::json(nullptr)},
-                       {"gaussian_bound_db", r.bound_db},
-                       {"compress_s", r.compress_s},
-                       {"rebuild_s", r.rebuild_s},
-                       {"compress_mb_s", r.compress_s > 0 ? r.delta_bytes / r.compress_s / 1e6 : 0.0},
-                       {"rebuild_mb_s", r.rebuild_s > 0 ? r.delta_bytes / r.rebuild_s / 1e6 : 0.0},
-                       {"methods_used", r.used}});
-    return {{"rows", arr}};
+        if (!r.skipped.empty())
+            skipped.push_back({{"method", r.method}, {"target_bpp", r.target}, {"reason", r.skipped}});
+        else
+            arr.push_back({{"method", r.method},
+                           {"target_bpp", r.target},
+                           {"dcx_bytes", r.bytes},
+                           {"bits_per_param_all", r.bpp_all},
+                           {"bits_per_param", r.bpp_coded},
+                           {"ratio", r.ratio},
+                           {"rel_error", r.rel_error},
+                           {"snr_db", std::isfinite(r.snr_db) ? nlohmann::json(r.snr_db) : nlohmann::json(nullptr)},
+                           {"gaussian_bound_db", r.bound_db},
+                           {"compress_s", r.compress_s},
+                           {"rebuild_s", r.rebuild_s},
+                           {"compress_mb_s", r.compress_s > 0 ? r.delta_bytes / r.compress_s / 1e6 : 0.0},
+                           {"rebuild_mb_s", r.rebuild_s > 0 ? r.delta_bytes / r.rebuild_s / 1e6 : 0.0},
+                           {"methods_used", r.used}});
+    return {{"rows", arr}, {"skipped", skipped}};
 }
 
 // SNR (dB) against bits per coded parameter (log2 axis), one line per method,
@@ -183,7 +196,7 @@ std::string to_svg(const std::vector<Row>& rows) {
     constexpr double W = 720, H = 440, L = 60, R = 170, T = 20, B = 50;
     double xmin = 1e9, xmax = -1e9, ymax = 1;
     for (const Row& r : rows) {
-        if (r.bpp_coded <= 0) continue;
+        if (r.bpp_coded <= 0 || !r.skipped.empty()) continue;
         xmin = std::min(xmin, std::log2(r.bpp_coded));
         xmax = std::max(xmax, std::log2(r.bpp_coded));
         if (std::isfinite(r.snr_db)) ymax = std::max(ymax, r.snr_db);
@@ -235,7 +248,8 @@ std::string to_svg(const std::vector<Row>& rows) {
         const char* color = kColors[m % std::size(kColors)];
         std::vector<const Row*> pts;
         for (const Row& r : rows)
-            if (r.method == methods[m] && r.bpp_coded > 0 && std::isfinite(r.snr_db)) pts.push_back(&r);
+            if (r.method == methods[m] && r.skipped.empty() && r.bpp_coded > 0 && std::isfinite(r.snr_db))
+                pts.push_back(&r);
         std::sort(pts.begin(), pts.end(), [](const Row* a, const Row* b) { return a->bpp_coded < b->bpp_coded; });
         std::string line;
         for (const Row* p : pts) {
@@ -351,7 +365,10 @@ int run_bench(const BenchArgs& a) {
         for (double t : rates) {
             const Row r = run_one(a, m, t, run++);
             rows.push_back(r);
-            if (!a.quiet) {
+            if (!a.quiet && !r.skipped.empty()) {
+                std::fprintf(out, "%-10s %6g  not reached: %s\n", r.method.c_str(), r.target, r.skipped.c_str());
+                std::fflush(out);
+            } else if (!a.quiet) {
                 std::fprintf(out, "%-10s %6g %12llu %8.4f %9.4f %9.2f %9.4f %8.2f %8.2f %9.0f %9.0f  %s\n",
                              r.method.c_str(), r.target, static_cast<unsigned long long>(r.bytes), r.bpp_all,
                              r.bpp_coded, r.ratio, r.rel_error, r.snr_db, r.bound_db,

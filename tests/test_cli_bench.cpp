@@ -43,7 +43,7 @@ TEST(CliBench, RowsAreRealCompressRunsAndNothingIsLeftBehind) {
     const ModelPair p = bench_pair(dir);
     const std::string js = dir / "rd.json", svg = dir / "rd.svg";
     const RunResult r = run_bench(
-        tmp.path(), {p.base, p.ft, "--methods", "bitdelta,dct", "--bpp", "1,0.5", "--json", js, "--plot", svg},
+        tmp.path(), {p.base, p.ft, "--methods", "bitdelta,dct", "--bpp", "4,3,0.01", "--json", js, "--plot", svg},
         dir.path());
     ASSERT_EQ(r.rc, 0) << r.err;
     EXPECT_NE(r.out.find("bitdelta"), std::string::npos) << r.out;
@@ -51,6 +51,10 @@ TEST(CliBench, RowsAreRealCompressRunsAndNothingIsLeftBehind) {
 
     const json j = json::parse(read_text(js));
     ASSERT_EQ(j["rows"].size(), 4u);
+    // 0.01 bit/param is below this small pair's smallest file: a skipped row, not a failure.
+    ASSERT_EQ(j["skipped"].size(), 2u);
+    EXPECT_NE(j["skipped"][0]["reason"].get<std::string>().find("below the smallest"), std::string::npos);
+    EXPECT_NE(r.out.find("not reached"), std::string::npos) << r.out;
     for (const json& row : j["rows"]) {
         CompressOptions o;
         set_options(o, {{find_option_by_keyword("method"), row["method"].get<std::string>()}});
@@ -85,12 +89,12 @@ TEST(CliBench, BadListsAreUsageErrorsAndOutputsAreNotReplacedWithoutForce) {
     const std::string js = dir / "keep.json";
     write_text(js, "mine");
     RunResult r =
-        run_bench(tmp.path(), {p.base, p.ft, "--methods", "bitdelta", "--bpp", "1", "--json", js}, dir.path());
+        run_bench(tmp.path(), {p.base, p.ft, "--methods", "bitdelta", "--bpp", "4", "--json", js}, dir.path());
     EXPECT_EQ(r.rc, 1) << r.err;
     EXPECT_NE(r.err.find("use -f"), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "") << "no run may start when the output is refused";
     EXPECT_EQ(read_text(js), "mine");
-    r = run_bench(tmp.path(), {p.base, p.ft, "--methods", "bitdelta", "--bpp", "1", "--json", js, "-f", "-q"},
+    r = run_bench(tmp.path(), {p.base, p.ft, "--methods", "bitdelta", "--bpp", "4", "--json", js, "-f", "-q"},
                   dir.path());
     EXPECT_EQ(r.rc, 0) << r.err;
     EXPECT_EQ(r.out, "");
