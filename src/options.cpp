@@ -359,8 +359,10 @@ void set_options(CompressOptions& o, const std::vector<std::pair<const OptionRow
             throw option_error(*row, text, e.what());
         }
     }
+    // Another method's option is refused, unless given at its default (it changes nothing).
     for (const auto& [row, text] : given)
-        if (!row->applies_to(o)) throw inapplicable_error(*row, text);
+        if (!row->applies_to(o) && (method_is_chosen(*row, o) || text != row->default_text()))
+            throw inapplicable_error(*row, text);
 }
 
 json options_json(const CompressOptions& o) { return options_json(o, option_table()); }
