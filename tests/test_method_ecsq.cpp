@@ -15,6 +15,7 @@
 #include "format/header.hpp"
 #include "io/checkpoint.hpp"
 #include "io/parallel.hpp"
+#include "method_testutil.hpp"
 #include "methods/method.hpp"
 #include "testutil.hpp"
 
@@ -64,11 +65,6 @@ Rec split(const std::vector<uint8_t>& p) {
     rec.blob = r.blob_ref();
     r.expect_end();
     return rec;
-}
-
-unsigned split_method(const std::vector<uint8_t>& p) {
-    ByteReader r(p.data(), p.size(), "test");
-    return static_cast<unsigned>(read_prefix(r).method);
 }
 
 // The reference decoder: each chunk's symbols by rans::decode_ref, escapes read here;
@@ -134,43 +130,6 @@ std::vector<uint8_t> ref_decode(const T& base, DType dtype, const Rec& rec, cons
 
 // ---- files -------------------------------------------------------------------------
 
-struct MapSink final : TensorSink {
-    std::map<std::string, std::vector<uint8_t>> tensors;
-    std::string cur;
-    void begin(const std::string& name, DType, const Shape&, uint64_t) override { cur = name, tensors[name].clear(); }
-    void write(const uint8_t* p, size_t n) override { tensors[cur].insert(tensors[cur].end(), p, p + n); }
-};
-
-using Sections = std::vector<std::pair<SectionType, std::vector<uint8_t>>>;
-
-Sections read_sections(const std::string& path) {
-    const MappedFile f = MappedFile::open(path);
-    DcxReader rd(f);
-    Section s;
-    Sections out;
-    while (rd.next(s)) out.push_back({s.type, std::vector<uint8_t>(s.data, s.data + s.size)});
-    return out;
-}
-
-void write_sections(const std::string& path, const Sections& secs) {
-    ByteWriter w;
-    w.bytes(kDcxMagic, 8);
-    w.u16(kDcxMajor);
-    w.u16(kDcxMinor);
-    w.u32(0);
-    for (const auto& [t, payload] : secs) {
-        w.u32(static_cast<uint32_t>(t));
-        w.u32(0);
-        w.u64(payload.size());
-        w.bytes(payload.data(), payload.size());
-        w.u64(xxh3(payload.data(), payload.size()));
-    }
-    write_bytes(path, w.buf);
-}
-
-void put_u64(std::vector<uint8_t>& p, size_t at, uint64_t v) {
-    for (int i = 0; i < 8; ++i) p[at + i] = static_cast<uint8_t>(v >> (8 * i));
-}
 void put_f32(std::vector<uint8_t>& p, size_t at, float v) { std::memcpy(&p[at], &v, 4); }
 
 class Ecsq : public ::testing::Test {
@@ -227,7 +186,7 @@ TEST_F(Ecsq, RecordsAndRebuildMatchThePlainReference) {
         std::map<std::string, std::vector<uint8_t>> want;
         size_t records = 0;
         for (const auto& [type, payload] : read_sections(dir / "e.dcx")) {
-            if (type != SectionType::TENSOR || split_method(payload) != 4) continue;
+            if (type != SectionType::TENSOR || record_method(payload) != 4) continue;
             const Rec rec = split(payload);
             size_t i = 0;
             while (ft[i].name != rec.prefix.name) ++i;
@@ -454,11 +413,7 @@ TEST_F(Ecsq, CorruptRecordsAreRefused) {
     ASSERT_EQ(rec.lens.size(), 6u);
     ASSERT_GT(rec.lens[1], 0u) << "the outliers are escapes";
     const size_t stream = rec.blob_at + kBlobHeaderBytes;
-    struct Case {
-        std::string what, expect;
-        std::vector<uint8_t> payload;
-    };
-    std::vector<Case> cases;
+    std::vector<HostileCase> cases;
     auto add = [&](std::string what, std::string expect, auto edit) {
         std::vector<uint8_t> p = p0;
         edit(p);
@@ -495,26 +450,7 @@ TEST_F(Ecsq, CorruptRecordsAreRefused) {
         put_u64(p, rec.blob_at + 9, rec.blob.raw + grow);
     });
     add("compressed blob", "corrupt zstd blob", [&](std::vector<uint8_t>& p) { p[rec.blob_at] = 1; });
-    for (const Case& c : cases) {
-        Sections s = good;
-        s[at].second = c.payload;
-        write_sections(dir / "bad.dcx", s);
-        for (const bool use_info : {true, false}) {
-            try {
-                if (use_info) {
-                    info(dir / "bad.dcx");
-                } else {
-                    MapSink sink;
-                    apply(base_path, dir / "bad.dcx", sink);
-                }
-                ADD_FAILURE() << c.what << ": accepted by " << (use_info ? "info" : "apply");
-            } catch (const Error& e) {
-                const std::string m = e.what();
-                EXPECT_NE(m.find("tensor 'f.wide'"), std::string::npos) << c.what << ": " << m;
-                EXPECT_NE(m.find(c.expect), std::string::npos) << c.what << ": " << m;
-            }
-        }
-    }
+    expect_refused(good, at, cases, dir, base_path, "f.wide");
 }
 
 // Random damage to ecsq records (checksums repaired): every mutant decodes or is
@@ -522,28 +458,8 @@ TEST_F(Ecsq, CorruptRecordsAreRefused) {
 TEST_F(Ecsq, MutatedRecordsDecodeOrAreRefused) {
     make(dir / "e.dcx");
     const Sections good = read_sections(dir / "e.dcx");
-    std::mt19937_64 rng(2026);
-    int refused = 0;
-    for (int m = 0; m < 150; ++m) {
-        Sections s = good;
-        size_t at = 0;
-        do at = rng() % s.size();
-        while (s[at].first != SectionType::TENSOR || split_method(s[at].second) != 4);
-        std::vector<uint8_t>& p = s[at].second;
-        const size_t body = split(good[at].second).body;
-        for (int e = 0, n = 1 + static_cast<int>(rng() % 3); e < n; ++e)
-            p[body + rng() % (p.size() - body)] ^= static_cast<uint8_t>(1u << (rng() % 8));
-        write_sections(dir / "m.dcx", s);
-        try {
-            info(dir / "m.dcx");
-            MapSink sink;
-            ApplyOptions one;
-            one.threads = 1;
-            apply(base_path, dir / "m.dcx", sink, one);
-        } catch (const Error&) {
-            ++refused;
-        }
-    }
+    const int refused = mutants_refused(
+        good, 4, [](const std::vector<uint8_t>& p) { return split(p).body; }, 150, dir, base_path);
     EXPECT_GT(refused, 100);
 }
 

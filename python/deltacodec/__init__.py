@@ -409,7 +409,8 @@ def compress_options() -> List[Dict[str, Any]]:
         Each with ``keyword`` (the :func:`compress` keyword), ``cli`` (the CLI
         flag), ``json`` (the key recorded in the ``.dcx``, or None for a run
         setting), ``kind`` (``'text'``, ``'int'`` or ``'flag'``), ``default``
-        (as text), ``choices``, ``only`` (where it applies) and ``help``.
+        (as text), ``choices``, ``only`` (where it applies), ``record_default``
+        (False: recorded only when set to something else) and ``help``.
 
     Examples
     --------

@@ -155,16 +155,18 @@ void Decoder::Stream::get(uint8_t* out, size_t n) {
     uint32_t x[2] = {x_[0], x_[1]};
     size_t k = 0;
     // Keep the pairing of symbol index and state: state (i_ + k) & 1.
-    if (n && (i_ & 1)) {
-        const uint32_t slot = x[1] & (kScale - 1);
+    // One symbol from state w, renormalised at once.
+    auto one = [&](int w) {
+        const uint32_t slot = x[w] & (kScale - 1);
         const uint8_t s = sym[slot];
-        x[1] = freq[s] * (x[1] >> kScaleBits) + slot - start[s];
-        while (x[1] < kLow) {
+        x[w] = freq[s] * (x[w] >> kScaleBits) + slot - start[s];
+        while (x[w] < kLow) {
             if (p == end_) corrupt("runs past its bytes");
-            x[1] = (x[1] << 8) | *p++;
+            x[w] = (x[w] << 8) | *p++;
         }
         out[k++] = s;
-    }
+    };
+    if (n && (i_ & 1)) one(1);
     for (; k + 2 <= n; k += 2) {
         for (int w = 0; w < 2; ++w) {
             const uint32_t slot = x[w] & (kScale - 1);
@@ -178,16 +180,7 @@ void Decoder::Stream::get(uint8_t* out, size_t n) {
                 x[w] = (x[w] << 8) | *p++;
             }
     }
-    if (k < n) {
-        const uint32_t slot = x[0] & (kScale - 1);
-        const uint8_t s = sym[slot];
-        x[0] = freq[s] * (x[0] >> kScaleBits) + slot - start[s];
-        while (x[0] < kLow) {
-            if (p == end_) corrupt("runs past its bytes");
-            x[0] = (x[0] << 8) | *p++;
-        }
-        out[k++] = s;
-    }
+    if (k < n) one(0);
     x_[0] = x[0], x_[1] = x[1];
     p_ = p;
     i_ += n;
