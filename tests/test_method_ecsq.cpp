@@ -512,3 +512,19 @@ TEST(EcsqEntropy, RansBeatsZstdOnTheSameSymbols) {
             EXPECT_LT(r, std::min(zbytes, zpacked)) << dist << " step " << step;
         }
 }
+
+// A tensor of more than 2^20 values: without a target the step is chosen on a sample of
+// its rows, and still lands near --ecsq-bits (old code: every row read 25 times over).
+TEST_F(Ecsq, LargeTensorStepChosenOnASampleHitsTheTarget) {
+    const uint64_t rows = 1024, cols = 2304;
+    const std::vector<double> v = gaussian(rows * cols, 0.05, 17);
+    write_safetensors(base_path, {make_tensor("big", DType::F16, {rows, cols}, v)});
+    write_safetensors(ft_path, {make_tensor("big", DType::F16, {rows, cols}, perturb(v, rows, cols, 0.002, 18))});
+    for (const double bits : {0.5, 2.0}) {
+        CompressOptions o;
+        o.ecsq_bits = bits;
+        const TensorReport t = make(dir / "big.dcx", o).tensors.at(0);
+        EXPECT_EQ(t.method, "ecsq");
+        EXPECT_NEAR(t.bits_per_param(), bits, 0.05 * bits) << bits;
+    }
+}

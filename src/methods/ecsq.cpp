@@ -168,18 +168,24 @@ struct Ladder {
     std::vector<StepStats> stats;
     double ref2 = 0;
     bool finite = true;
+    uint64_t rows_seen = 0;
 };
 
-// One pass over the delta: every step's statistics. A value is 0 at every step
-// coarser than the first where it is not, so it counts there once (suffix sums).
-Ladder measure(const TensorInput& in) {
+// Without a rate target, the step is chosen on every `stride`-th row, about this many values.
+constexpr uint64_t kSampleValues = 1 << 20;
+
+// One pass over rows 0, stride, 2·stride, … of the delta (every row: stride 1): every
+// step's statistics. A value is 0 at every step coarser than the first where it is
+// not, so it counts there once (suffix sums).
+Ladder measure(const TensorInput& in, uint64_t stride) {
     const TensorInfo& fi = *in.ft->info;
     const TensorInfo& bi = *in.base->info;
     const uint64_t rows = fi.shape[0], cols = fi.shape[1];
     const DeltaView dv{in.base->data(), bi.dtype, in.ft->data(), fi.dtype, rows, cols};
     std::vector<float> d(cols), tmp(cols);
     Ladder l;
-    for (uint64_t r = 0; r < rows; ++r) {
+    for (uint64_t r = 0; r < rows; r += stride) {
+        ++l.rows_seen;
         dv.read_rows(r, 1, d.data(), tmp.data());
         if (!kernels().all_finite(d.data(), cols)) {
             l.finite = false;
@@ -187,7 +193,7 @@ Ladder measure(const TensorInput& in) {
         }
         for (uint64_t j = 0; j < cols; ++j) l.ref2 += static_cast<double>(d[j]) * d[j];
     }
-    const double rms = std::sqrt(l.ref2 / static_cast<double>(rows * cols));
+    const double rms = std::sqrt(l.ref2 / static_cast<double>(l.rows_seen * cols));
     const int n = kLadderSteps;
     l.steps.resize(n);
     l.stats.resize(n);
@@ -199,7 +205,7 @@ Ladder measure(const TensorInput& in) {
     }
     std::vector<uint64_t> zero_n(n + 1, 0);
     std::vector<double> zero_x2(n + 1, 0);
-    for (uint64_t r = 0; r < rows; ++r) {
+    for (uint64_t r = 0; r < rows; r += stride) {
         dv.read_rows(r, 1, d.data(), tmp.data());
         for (uint64_t j = 0; j < cols; ++j) {
             const float ax = std::fabs(d[j]);
@@ -228,7 +234,10 @@ Ladder measure(const TensorInput& in) {
 RdCurve ecsq_analyse(const TensorInput& in, const CompressOptions& opt) {
     const uint64_t rows = in.ft->info->shape[0], cols = in.ft->info->shape[1];
     const uint64_t chunks = (rows + rows_per_chunk(rows, cols) - 1) / rows_per_chunk(rows, cols);
-    const Ladder l = measure(in);
+    // Under a target every row (err2 exact); otherwise a sample of the rows picks the step.
+    const uint64_t stride =
+        rate_controlled(opt) ? 1 : std::max<uint64_t>(1, rows * cols / std::max<uint64_t>(kSampleValues, cols));
+    const Ladder l = measure(in, stride);
     RdCurve c;
     if (!l.finite) {  // encode() declines; one point that no allocator prefers
         RdPoint p;
@@ -237,25 +246,30 @@ RdCurve ecsq_analyse(const TensorInput& in, const CompressOptions& opt) {
         c.points.push_back(p);
         return c;
     }
-    std::vector<RdPoint> pts;
-    for (size_t i = 0; i < l.steps.size(); ++i) {
-        RdPoint p;
-        p.bytes = payload_bytes(l.stats[i], chunks);
-        p.err2 = err2_of(l.stats[i], recon_of(l.stats[i], l.ref2, l.steps[i], opt.ecsq_projection), l.steps[i]);
-        p.setting = float_bits(l.steps[i]);
-        pts.push_back(p);
-    }
     if (rate_controlled(opt)) {
         // Increasing bytes (a finer step never costs less; keep the order strict).
-        for (const RdPoint& p : pts)
+        for (size_t i = 0; i < l.steps.size(); ++i) {
+            RdPoint p;
+            p.bytes = payload_bytes(l.stats[i], chunks);
+            p.err2 = err2_of(l.stats[i], recon_of(l.stats[i], l.ref2, l.steps[i], opt.ecsq_projection), l.steps[i]);
+            p.setting = float_bits(l.steps[i]);
             if (c.points.empty() || p.bytes > c.points.back().bytes) c.points.push_back(p);
+        }
         return c;
     }
     // The step whose symbols take `ecsq_bits` per parameter (the framing aside: a
-    // small tensor still gets its share), log-step interpolated between the ladder's.
+    // small tensor still gets its share), log-step interpolated between the ladder's;
+    // the sample's code bytes scaled to the tensor. Bytes estimated, err2 not measured.
     const double target = opt.ecsq_bits * static_cast<double>(rows * cols) / 8;
-    std::vector<double> code(pts.size());
-    for (size_t i = 0; i < pts.size(); ++i) code[i] = static_cast<double>(code_bytes(l.stats[i], table_of(l.stats[i])));
+    const double scale = static_cast<double>(rows) / static_cast<double>(l.rows_seen);
+    std::vector<double> code(l.steps.size());
+    std::vector<RdPoint> pts(l.steps.size());
+    for (size_t i = 0; i < pts.size(); ++i) {
+        const uint64_t cb = code_bytes(l.stats[i], table_of(l.stats[i]));
+        code[i] = static_cast<double>(cb) * scale;
+        pts[i].bytes = payload_bytes(l.stats[i], chunks) - cb + static_cast<uint64_t>(code[i]);
+        pts[i].setting = float_bits(l.steps[i]);
+    }
     size_t i = 0;
     while (i + 1 < pts.size() && code[i + 1] < target) ++i;
     RdPoint p = pts[i];
@@ -264,7 +278,6 @@ RdCurve ecsq_analyse(const TensorInput& in, const CompressOptions& opt) {
         p.setting = float_bits(static_cast<float>(l.steps[i] * std::exp2(-0.5 * f)));
         p.bytes =
             static_cast<uint64_t>(static_cast<double>(p.bytes) + f * static_cast<double>(pts[i + 1].bytes - p.bytes));
-        p.err2.reset();  // not measured at an interpolated step
     }
     return RdCurve{{p}};
 }
