@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "deltacodec/deltacodec.hpp"
@@ -124,5 +126,41 @@ int mutants_refused(const Sections& good, unsigned method, BodyOf&& body_of, int
     }
     return refused;
 }
+
+using PairShape = std::tuple<std::string, deltacodec::DType, deltacodec::DType, uint64_t, uint64_t>;
+
+/// The pair a method's tests compress: 2-D tensors that exercise several dtypes, a dtype
+/// change (F32 base, F16 fine-tune), padding (100 columns) and a 1-column matrix, then
+/// `extra`; each fine-tune a small perturbation of its base (`edit` may change its values);
+/// and a 1-D tensor left alone.
+class MethodPair : public ::testing::Test {
+protected:
+    TempDir dir;
+    std::vector<T> base, ft;
+    std::string base_path = dir / "base.safetensors", ft_path = dir / "ft.safetensors";
+
+    void make_pair(const std::vector<PairShape>& extra = {},
+                   const std::function<void(const std::string& name, std::vector<double>& values)>& edit = {}) {
+        using deltacodec::DType;
+        std::vector<PairShape> shapes = {{"a.f32", DType::F32, DType::F32, 64, 100},
+                                         {"b.f16", DType::F16, DType::F16, 48, 256},
+                                         {"c.bf16", DType::BF16, DType::BF16, 40, 64},
+                                         {"d.mixed", DType::F32, DType::F16, 33, 72},
+                                         {"e.column", DType::F32, DType::F32, 20, 1}};
+        shapes.insert(shapes.end(), extra.begin(), extra.end());
+        uint32_t seed = 1;
+        for (const auto& [name, bdt, fdt, rows, cols] : shapes) {
+            const std::vector<double> v = gaussian(rows * cols, 0.05, seed++);
+            std::vector<double> w = perturb(v, rows, cols, 0.004, seed++);
+            if (edit) edit(name, w);
+            base.push_back(make_tensor(name, bdt, {rows, cols}, v));
+            ft.push_back(make_tensor(name, fdt, {rows, cols}, w));
+        }
+        base.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 99)));
+        ft.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 98)));
+        write_safetensors(base_path, base);
+        write_safetensors(ft_path, ft);
+    }
+};
 
 }  // namespace testutil

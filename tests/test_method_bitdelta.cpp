@@ -97,34 +97,9 @@ Rec split(const std::vector<uint8_t>& p) {
     return rec;
 }
 
-class BitDelta : public ::testing::Test {
+class BitDelta : public MethodPair {
 protected:
-    TempDir dir;
-    std::vector<T> base, ft;
-    std::string base_path, ft_path;
-
-    // Shapes that exercise padding (100 columns), several dtypes, a dtype change
-    // (F32 base, F16 fine-tune), a 1-column matrix, and a tensor left alone.
-    void SetUp() override {
-        const std::vector<std::tuple<std::string, DType, DType, uint64_t, uint64_t>> shapes = {
-            {"a.f32", DType::F32, DType::F32, 64, 100},
-            {"b.f16", DType::F16, DType::F16, 48, 256},
-            {"c.bf16", DType::BF16, DType::BF16, 40, 64},
-            {"d.mixed", DType::F32, DType::F16, 33, 72},
-            {"e.column", DType::F32, DType::F32, 20, 1}};
-        uint32_t seed = 1;
-        for (const auto& [name, bdt, fdt, rows, cols] : shapes) {
-            const std::vector<double> v = gaussian(rows * cols, 0.05, seed++);
-            base.push_back(make_tensor(name, bdt, {rows, cols}, v));
-            ft.push_back(make_tensor(name, fdt, {rows, cols}, perturb(v, rows, cols, 0.004, seed++)));
-        }
-        base.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 99)));
-        ft.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 98)));
-        base_path = dir / "base.safetensors";
-        ft_path = dir / "ft.safetensors";
-        write_safetensors(base_path, base);
-        write_safetensors(ft_path, ft);
-    }
+    void SetUp() override { make_pair(); }
 
     CompressReport make(const std::string& out, bool entropy = true) {
         CompressOptions o;
