@@ -164,6 +164,7 @@ py::list compress_options_py() {
         d["default"] = r.default_text();
         d["choices"] = r.choices;
         d["only"] = std::string(r.only);
+        d["record_default"] = r.record_default;
         d["help"] = std::string(r.help);
         l.append(d);
     }

@@ -252,6 +252,35 @@ std::vector<OptionRow> build_table() {
     t.push_back(patch_row(choice_row<bool>(
         "--meta", "meta", "per-patch range precision: f16 or f32", OptionShow::NONDEFAULT,
         "meta=", {{"f16", false}, {"f32", true}}, [](auto& o) -> auto& { return o.codec.meta_f32; })));
+    // ecsq's options (method 4): not recorded at their defaults, so older files keep their bytes.
+    auto ecsq_row = [](OptionRow r) {
+        r.method = "ecsq";
+        r.only = "--method ecsq";
+        r.record_default = false;
+        return r;
+    };
+    t.push_back(ecsq_row(row(
+        "--ecsq-bits", "ecsq_bits", true, OptionKind::TEXT, "BITS",
+        "ecsq without --bpp/--ratio: the entropy aimed at per tensor, bits/param (0.01..16)", OptionShow::NONDEFAULT,
+        "ecsq-bits=",
+        [](CompressOptions& o, std::string_view v) {
+            double x = 0;
+            const auto r = std::from_chars(v.data(), v.data() + v.size(), x);
+            if (v.empty() || r.ec != std::errc() || r.ptr != v.data() + v.size() || !(x >= 0.01 && x <= 16))
+                throw Error("is not a number of bits per parameter in 0.01..16");
+            o.ecsq_bits = x;
+        },
+        [](const CompressOptions& o) {
+            char b[32];
+            const auto r = std::to_chars(b, b + sizeof b, o.ecsq_bits);
+            return std::string(b, r.ptr);
+        })));
+    t.push_back(ecsq_row(choice_row<bool>(
+        "--ecsq-gain", "ecsq_gain",
+        "ecsq reconstruction: mse (least-error centroids) or projection (rescaled so <D^,D> = |D|^2); default to be "
+        "decided by the zoo",
+        OptionShow::NONDEFAULT, "ecsq-gain=", {{"mse", false}, {"projection", true}},
+        [](auto& o) -> auto& { return o.ecsq_projection; })));
     t.push_back(choice_row<bool>(
         "--entropy", "entropy", "entropy coding of stored blobs: zstd or none", OptionShow::NONDEFAULT,
         "entropy=", {{"zstd", true}, {"none", false}}, [](auto& o) -> auto& { return o.entropy; }));
@@ -374,8 +403,10 @@ void set_options(CompressOptions& o, const std::vector<std::pair<const OptionRow
             throw option_error(*row, text, e.what());
         }
     }
+    // Another method's option is refused, unless given at its default (it changes nothing).
     for (const auto& [row, text] : given)
-        if (!row->applies_to(o)) throw inapplicable_error(*row, text);
+        if (!row->applies_to(o) && (method_is_chosen(*row, o) || text != row->default_text()))
+            throw inapplicable_error(*row, text);
     check_rate_target(o);
 }
 

@@ -11,6 +11,7 @@
 #include "format/container.hpp"
 #include "format/header.hpp"
 #include "io/checkpoint.hpp"
+#include "method_testutil.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;
@@ -72,41 +73,6 @@ std::vector<uint8_t> ref_decode(const T& base, DType dtype, const RefCode& c) {
 
 // ---- files -------------------------------------------------------------------------
 
-struct MapSink final : TensorSink {
-    std::map<std::string, std::vector<uint8_t>> tensors;
-    std::string cur;
-    void begin(const std::string& name, DType, const Shape&, uint64_t) override { cur = name, tensors[name].clear(); }
-    void write(const uint8_t* p, size_t n) override { tensors[cur].insert(tensors[cur].end(), p, p + n); }
-};
-
-using Sections = std::vector<std::pair<SectionType, std::vector<uint8_t>>>;
-
-Sections read_sections(const std::string& path) {
-    const MappedFile f = MappedFile::open(path);
-    DcxReader rd(f);
-    Section s;
-    Sections out;
-    while (rd.next(s)) out.push_back({s.type, std::vector<uint8_t>(s.data, s.data + s.size)});  // END included
-    return out;
-}
-
-// FORMAT.md "File": the file header, then each section with its checksum.
-void write_sections(const std::string& path, const Sections& secs) {
-    ByteWriter w;
-    w.bytes(kDcxMagic, 8);
-    w.u16(kDcxMajor);
-    w.u16(kDcxMinor);
-    w.u32(0);
-    for (const auto& [t, payload] : secs) {
-        w.u32(static_cast<uint32_t>(t));
-        w.u32(0);
-        w.u64(payload.size());
-        w.bytes(payload.data(), payload.size());
-        w.u64(xxh3(payload.data(), payload.size()));
-    }
-    write_bytes(path, w.buf);
-}
-
 // A TENSOR record, split: prefix, then bitdelta's fields (blobs as their bytes in the record).
 struct Rec {
     TensorPrefix prefix;
@@ -115,11 +81,6 @@ struct Rec {
     size_t signs_at = 0;    // offset of the signs blob's header
     BlobRef scales, signs;  // pointing into the section's payload
 };
-
-unsigned split_method(const std::vector<uint8_t>& p) {
-    ByteReader r(p.data(), p.size(), "test");
-    return static_cast<unsigned>(read_prefix(r).method);
-}
 
 Rec split(const std::vector<uint8_t>& p) {
     ByteReader r(p.data(), p.size(), "test");
@@ -136,38 +97,9 @@ Rec split(const std::vector<uint8_t>& p) {
     return rec;
 }
 
-void put_u64(std::vector<uint8_t>& p, size_t at, uint64_t v) {
-    for (int i = 0; i < 8; ++i) p[at + i] = static_cast<uint8_t>(v >> (8 * i));
-}
-
-class BitDelta : public ::testing::Test {
+class BitDelta : public MethodPair {
 protected:
-    TempDir dir;
-    std::vector<T> base, ft;
-    std::string base_path, ft_path;
-
-    // Shapes that exercise padding (100 columns), several dtypes, a dtype change
-    // (F32 base, F16 fine-tune), a 1-column matrix, and a tensor left alone.
-    void SetUp() override {
-        const std::vector<std::tuple<std::string, DType, DType, uint64_t, uint64_t>> shapes = {
-            {"a.f32", DType::F32, DType::F32, 64, 100},
-            {"b.f16", DType::F16, DType::F16, 48, 256},
-            {"c.bf16", DType::BF16, DType::BF16, 40, 64},
-            {"d.mixed", DType::F32, DType::F16, 33, 72},
-            {"e.column", DType::F32, DType::F32, 20, 1}};
-        uint32_t seed = 1;
-        for (const auto& [name, bdt, fdt, rows, cols] : shapes) {
-            const std::vector<double> v = gaussian(rows * cols, 0.05, seed++);
-            base.push_back(make_tensor(name, bdt, {rows, cols}, v));
-            ft.push_back(make_tensor(name, fdt, {rows, cols}, perturb(v, rows, cols, 0.004, seed++)));
-        }
-        base.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 99)));
-        ft.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 98)));
-        base_path = dir / "base.safetensors";
-        ft_path = dir / "ft.safetensors";
-        write_safetensors(base_path, base);
-        write_safetensors(ft_path, ft);
-    }
+    void SetUp() override { make_pair(); }
 
     CompressReport make(const std::string& out, bool entropy = true) {
         CompressOptions o;
@@ -327,11 +259,7 @@ TEST_F(BitDelta, CorruptRecordsAreRefused) {
     const Rec rec = split(p0);
     ASSERT_EQ(rec.prefix.name, "a.f32");
     const size_t scales = rec.scales_at + kBlobHeaderBytes, signs = rec.signs_at + kBlobHeaderBytes;
-    struct Case {
-        std::string what, expect;
-        std::vector<uint8_t> payload;
-    };
-    std::vector<Case> cases;
+    std::vector<HostileCase> cases;
     auto add = [&](std::string what, std::string expect, auto edit) {
         std::vector<uint8_t> p = p0;
         edit(p);
@@ -358,26 +286,7 @@ TEST_F(BitDelta, CorruptRecordsAreRefused) {
     add("padding bits", "padding bits set in the signs of row 2", [&](std::vector<uint8_t>& p) {
         p[signs + 2 * 13 + 12] |= 0x80;  // 100 columns: 13 bytes a row, 4 bits used in the last
     });
-    for (const Case& c : cases) {
-        Sections s = good;
-        s[at].second = c.payload;
-        write_sections(dir / "bad.dcx", s);
-        for (const bool use_info : {true, false}) {
-            try {
-                if (use_info) {
-                    info(dir / "bad.dcx");
-                } else {
-                    MapSink sink;
-                    apply(base_path, dir / "bad.dcx", sink);
-                }
-                ADD_FAILURE() << c.what << ": accepted by " << (use_info ? "info" : "apply");
-            } catch (const Error& e) {
-                const std::string m = e.what();
-                EXPECT_NE(m.find("tensor 'a.f32'"), std::string::npos) << c.what << ": " << m;
-                EXPECT_NE(m.find(c.expect), std::string::npos) << c.what << ": " << m;
-            }
-        }
-    }
+    expect_refused(good, at, cases, dir, base_path, "a.f32");
 }
 
 // Random damage to bitdelta records (checksums repaired): every mutant decodes or
@@ -385,27 +294,7 @@ TEST_F(BitDelta, CorruptRecordsAreRefused) {
 TEST_F(BitDelta, MutatedRecordsDecodeOrAreRefused) {
     make(dir / "bd.dcx");
     const Sections good = read_sections(dir / "bd.dcx");
-    std::mt19937_64 rng(2026);
-    int refused = 0;
-    for (int m = 0; m < 150; ++m) {
-        Sections s = good;
-        size_t at = 0;
-        do at = rng() % s.size();
-        while (s[at].first != SectionType::TENSOR || split_method(s[at].second) != 3);
-        std::vector<uint8_t>& p = s[at].second;
-        const size_t body = split(good[at].second).body;
-        for (int e = 0, n = 1 + static_cast<int>(rng() % 3); e < n; ++e)
-            p[body + rng() % (p.size() - body)] ^= static_cast<uint8_t>(1u << (rng() % 8));
-        write_sections(dir / "m.dcx", s);
-        try {
-            info(dir / "m.dcx");
-            MapSink sink;
-            ApplyOptions one;
-            one.threads = 1;
-            apply(base_path, dir / "m.dcx", sink, one);
-        } catch (const Error&) {
-            ++refused;
-        }
-    }
+    const int refused = mutants_refused(
+        good, 3, [](const std::vector<uint8_t>& p) { return split(p).body; }, 150, dir, base_path);
     EXPECT_GT(refused, 0);
 }

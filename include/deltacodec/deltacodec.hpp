@@ -76,6 +76,11 @@ struct CompressOptions {
     double ratio = 0;
     /// Under a target: the weight of each tensor's squared error (RdWeight).
     RdWeight rd_weight = RdWeight::NONE;
+    /// `--method ecsq` without a rate target: the entropy aimed at, bits per parameter.
+    double ecsq_bits = 2;
+    /// `--method ecsq`: rescale each tensor's reconstruction so that ⟨Δ̂,Δ⟩ = ‖Δ‖²
+    /// (true) instead of the least-squared-error centroids (false).
+    bool ecsq_projection = false;
     /// Recorded in the .dcx as its base's name (info shows it); empty: none. UTF-8,
     /// at most kMaxBaseName bytes.
     std::string base_name;

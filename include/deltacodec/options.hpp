@@ -44,7 +44,8 @@ struct OptionRow {
     /// The registry name of the method this option configures ("patch" for the patch
     /// coder's options); empty: every method. When the options choose another method
     /// (`--method bitdelta`), the row does not apply: a value given for it is
-    /// refused, and it is neither recorded nor shown.
+    /// refused (unless it is the row's default, which changes nothing), and it is
+    /// neither recorded nor shown.
     std::string_view method;
     /// False when a value given for this row is refused with the chosen method
     /// ("--bands applies to --method dwt only"); nullptr: always accepted.

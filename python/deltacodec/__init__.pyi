@@ -45,6 +45,8 @@ def compress(
     importance: str = ...,
     range: str = ...,
     meta: str = ...,
+    ecsq_bits: str = ...,
+    ecsq_gain: str = ...,
     entropy: str = ...,
     include: str = ...,
     exclude: str = ...,

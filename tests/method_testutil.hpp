@@ -1,0 +1,166 @@
+// What the tests of a method's records share (tests/test_method_*.cpp): a sink that
+// keeps rebuilt tensors, a .dcx as its sections (read, edited, written back with
+// their checksums), hostile payloads refused by info and apply, random mutants.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "deltacodec/deltacodec.hpp"
+#include "format/container.hpp"
+#include "format/header.hpp"
+#include "testutil.hpp"
+
+namespace testutil {
+
+struct MapSink final : deltacodec::TensorSink {
+    std::map<std::string, std::vector<uint8_t>> tensors;
+    std::string cur;
+    void begin(const std::string& name, deltacodec::DType, const deltacodec::Shape&, uint64_t) override {
+        cur = name, tensors[name].clear();
+    }
+    void write(const uint8_t* p, size_t n) override { tensors[cur].insert(tensors[cur].end(), p, p + n); }
+};
+
+using Sections = std::vector<std::pair<deltacodec::SectionType, std::vector<uint8_t>>>;
+
+inline Sections read_sections(const std::string& path) {
+    const deltacodec::MappedFile f = deltacodec::MappedFile::open(path);
+    deltacodec::DcxReader rd(f);
+    deltacodec::Section s;
+    Sections out;
+    while (rd.next(s)) out.push_back({s.type, std::vector<uint8_t>(s.data, s.data + s.size)});  // END included
+    return out;
+}
+
+// FORMAT.md "File": the file header, then each section with its checksum.
+inline void write_sections(const std::string& path, const Sections& secs) {
+    deltacodec::ByteWriter w;
+    w.bytes(deltacodec::kDcxMagic, 8);
+    w.u16(deltacodec::kDcxMajor);
+    w.u16(deltacodec::kDcxMinor);
+    w.u32(0);
+    for (const auto& [t, payload] : secs) {
+        w.u32(static_cast<uint32_t>(t));
+        w.u32(0);
+        w.u64(payload.size());
+        w.bytes(payload.data(), payload.size());
+        w.u64(deltacodec::xxh3(payload.data(), payload.size()));
+    }
+    write_bytes(path, w.buf);
+}
+
+inline void put_u64(std::vector<uint8_t>& p, size_t at, uint64_t v) {
+    for (int i = 0; i < 8; ++i) p[at + i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+inline unsigned record_method(const std::vector<uint8_t>& p) {
+    deltacodec::ByteReader r(p.data(), p.size(), "test");
+    return static_cast<unsigned>(deltacodec::read_prefix(r).method);
+}
+
+struct HostileCase {
+    std::string what, expect;  ///< the edit; what the Error must say
+    std::vector<uint8_t> payload;
+};
+
+/// Each case's payload in place of section `at` of `good`: refused by info and by apply
+/// with an Error naming `tensor` and saying the case's `expect`.
+inline void expect_refused(const Sections& good, size_t at, const std::vector<HostileCase>& cases, const TempDir& dir,
+                           const std::string& base_path, const std::string& tensor) {
+    for (const HostileCase& c : cases) {
+        Sections s = good;
+        s[at].second = c.payload;
+        write_sections(dir / "bad.dcx", s);
+        for (const bool use_info : {true, false}) {
+            try {
+                if (use_info) {
+                    deltacodec::info(dir / "bad.dcx");
+                } else {
+                    MapSink sink;
+                    deltacodec::apply(base_path, dir / "bad.dcx", sink);
+                }
+                ADD_FAILURE() << c.what << ": accepted by " << (use_info ? "info" : "apply");
+            } catch (const deltacodec::Error& e) {
+                const std::string m = e.what();
+                EXPECT_NE(m.find("tensor '" + tensor + "'"), std::string::npos) << c.what << ": " << m;
+                EXPECT_NE(m.find(c.expect), std::string::npos) << c.what << ": " << m;
+            }
+        }
+    }
+}
+
+/// `count` mutants of `good`: 1–3 bits flipped in the body (from `body_of(payload)`) of a
+/// random record of `method`, checksums repaired; each goes through info and apply (one
+/// thread). Returns how many were refused; anything but an Error fails the test.
+template <typename BodyOf>
+int mutants_refused(const Sections& good, unsigned method, BodyOf&& body_of, int count, const TempDir& dir,
+                    const std::string& base_path) {
+    std::mt19937_64 rng(2026);
+    int refused = 0;
+    for (int m = 0; m < count; ++m) {
+        Sections s = good;
+        size_t at = 0;
+        do at = rng() % s.size();
+        while (s[at].first != deltacodec::SectionType::TENSOR || record_method(s[at].second) != method);
+        std::vector<uint8_t>& p = s[at].second;
+        const size_t body = body_of(good[at].second);
+        for (int e = 0, n = 1 + static_cast<int>(rng() % 3); e < n; ++e)
+            p[body + rng() % (p.size() - body)] ^= static_cast<uint8_t>(1u << (rng() % 8));
+        write_sections(dir / "m.dcx", s);
+        try {
+            deltacodec::info(dir / "m.dcx");
+            MapSink sink;
+            deltacodec::ApplyOptions one;
+            one.threads = 1;
+            deltacodec::apply(base_path, dir / "m.dcx", sink, one);
+        } catch (const deltacodec::Error&) {
+            ++refused;
+        }
+    }
+    return refused;
+}
+
+using PairShape = std::tuple<std::string, deltacodec::DType, deltacodec::DType, uint64_t, uint64_t>;
+
+/// The pair a method's tests compress: 2-D tensors that exercise several dtypes, a dtype
+/// change (F32 base, F16 fine-tune), padding (100 columns) and a 1-column matrix, then
+/// `extra`; each fine-tune a small perturbation of its base (`edit` may change its values);
+/// and a 1-D tensor left alone.
+class MethodPair : public ::testing::Test {
+protected:
+    TempDir dir;
+    std::vector<T> base, ft;
+    std::string base_path = dir / "base.safetensors", ft_path = dir / "ft.safetensors";
+
+    void make_pair(const std::vector<PairShape>& extra = {},
+                   const std::function<void(const std::string& name, std::vector<double>& values)>& edit = {}) {
+        using deltacodec::DType;
+        std::vector<PairShape> shapes = {{"a.f32", DType::F32, DType::F32, 64, 100},
+                                         {"b.f16", DType::F16, DType::F16, 48, 256},
+                                         {"c.bf16", DType::BF16, DType::BF16, 40, 64},
+                                         {"d.mixed", DType::F32, DType::F16, 33, 72},
+                                         {"e.column", DType::F32, DType::F32, 20, 1}};
+        shapes.insert(shapes.end(), extra.begin(), extra.end());
+        uint32_t seed = 1;
+        for (const auto& [name, bdt, fdt, rows, cols] : shapes) {
+            const std::vector<double> v = gaussian(rows * cols, 0.05, seed++);
+            std::vector<double> w = perturb(v, rows, cols, 0.004, seed++);
+            if (edit) edit(name, w);
+            base.push_back(make_tensor(name, bdt, {rows, cols}, v));
+            ft.push_back(make_tensor(name, fdt, {rows, cols}, w));
+        }
+        base.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 99)));
+        ft.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 98)));
+        write_safetensors(base_path, base);
+        write_safetensors(ft_path, ft);
+    }
+};
+
+}  // namespace testutil
