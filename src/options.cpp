@@ -261,7 +261,7 @@ std::vector<OptionRow> build_table() {
     };
     t.push_back(ecsq_row(row(
         "--ecsq-bits", "ecsq_bits", true, OptionKind::TEXT, "BITS",
-        "ecsq without --bpp/--ratio: the entropy aimed at per tensor, bits/param (0.01..16)", OptionShow::NONDEFAULT,
+        "ecsq without a rate target: the entropy aimed at per tensor, bits/param (0.01..16)", OptionShow::NONDEFAULT,
         "ecsq-bits=",
         [](CompressOptions& o, std::string_view v) {
             double x = 0;
