@@ -235,6 +235,14 @@ std::vector<OptionRow> build_table() {
     t.push_back(patch_row(choice_row<bool>(
         "--meta", "meta", "per-patch range precision: f16 or f32", OptionShow::NONDEFAULT,
         "meta=", {{"f16", false}, {"f32", true}}, [](auto& o) -> auto& { return o.codec.meta_f32; })));
+    t.push_back(row(
+        "--rank", "rank", true, OptionKind::INT, "N",
+        "lowrank: rank of each delta's truncated SVD (1..65536; at most min(rows, cols))", OptionShow::ALWAYS,
+        "rank=", [](CompressOptions& o, std::string_view v) { o.rank = static_cast<unsigned>(parse_int(v, 1, 65536)); },
+        [](const CompressOptions& o) { return std::to_string(o.rank); }));
+    t.back().method = "lowrank";
+    t.back().only = "--method lowrank";
+    t.back().record_default = false;
     t.push_back(choice_row<bool>(
         "--entropy", "entropy", "entropy coding of stored blobs: zstd or none", OptionShow::NONDEFAULT,
         "entropy=", {{"zstd", true}, {"none", false}}, [](auto& o) -> auto& { return o.entropy; }));

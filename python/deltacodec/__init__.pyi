@@ -45,6 +45,7 @@ def compress(
     importance: str = ...,
     range: str = ...,
     meta: str = ...,
+    rank: int = ...,
     entropy: str = ...,
     include: str = ...,
     exclude: str = ...,
