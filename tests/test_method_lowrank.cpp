@@ -365,9 +365,25 @@ TEST_F(LowRank, WorksFromTheCliAndInfo) {
     const RunResult bad = run_cli({"compress", base_path, ft_path, "-o", dir / "x.dcx", "--rank", "8"}, dir.path());
     EXPECT_EQ(bad.rc, 2) << bad.err;
     EXPECT_NE(bad.err.find("--rank 8 applies to --method lowrank only"), std::string::npos) << bad.err;
+    // --rank-bits 3: every column of every record at 3 bits, recorded.
+    const RunResult b3 = run_cli({"compress", base_path, ft_path, "-o", dir / "b3.dcx", "--method", "lowrank", "--rank",
+                                  "8", "--rank-bits", "3", "--include", "."},
+                                 dir.path());
+    ASSERT_EQ(b3.rc, 0) << b3.err;
+    const DcxInfo i3 = info(dir / "b3.dcx");
+    for (const DcxTensor& t : i3.tensors)
+        if (t.method == "lowrank") {
+            EXPECT_EQ(t.widths, std::vector<int>{3}) << t.name;
+        }
+    EXPECT_EQ(json::parse(i3.to_json())["options"]["rank_bits"], "3");
+    EXPECT_LT(fs::file_size(dir / "b3.dcx"), fs::file_size(dir / "cli.dcx"));
     const RunResult zero = run_cli(
         {"compress", base_path, ft_path, "-o", dir / "x.dcx", "--method", "lowrank", "--rank", "0"}, dir.path());
     EXPECT_EQ(zero.rc, 2) << zero.err;
+    const RunResult nine = run_cli(
+        {"compress", base_path, ft_path, "-o", dir / "x.dcx", "--method", "lowrank", "--rank-bits", "9"}, dir.path());
+    EXPECT_EQ(nine.rc, 2) << nine.err;
+    EXPECT_NE(nine.err.find("--rank-bits '9' is out of range 1..8"), std::string::npos) << nine.err;
     EXPECT_FALSE(fs::exists(dir / "x.dcx"));
 }
 

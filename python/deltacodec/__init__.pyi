@@ -46,6 +46,7 @@ def compress(
     range: str = ...,
     meta: str = ...,
     rank: int = ...,
+    rank_bits: int = ...,
     entropy: str = ...,
     include: str = ...,
     exclude: str = ...,

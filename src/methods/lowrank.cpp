@@ -48,7 +48,6 @@ constexpr uint64_t kLadderMaxRank = 256;  // rate control: the ladder's largest 
 constexpr uint64_t kBlock = 256;          // rows or columns per block of a pass over Δ
 constexpr uint64_t kTileRows = 64;        // rebuild: rows × columns of one GEMM tile
 constexpr uint64_t kTileCols = 1024;
-constexpr int kDefaultBits = 8;  // factor width without a rate target (--rank N)
 constexpr int kLadderBits[] = {2, 3, 4, 6, 8};
 constexpr int kMaxBits = 8;  // codes are bytes (the bitpack symbol coder)
 
@@ -326,8 +325,9 @@ RdCurve lowrank_analyse(const TensorInput& in, const CompressOptions& opt) {
     const uint64_t m = in.ft->info->shape[0], n = in.ft->info->shape[1], k = min_dim(in);
     RdPoint one;
     const uint64_t r1 = std::min<uint64_t>(opt.rank, k);
-    one.bytes = raw_bytes(m, n, r1, kDefaultBits);
-    one.setting = setting_of(r1, kDefaultBits);
+    const int b1 = static_cast<int>(std::clamp(opt.rank_bits, 1u, static_cast<unsigned>(kMaxBits)));
+    one.bytes = raw_bytes(m, n, r1, b1);
+    one.setting = setting_of(r1, b1);
     if (!rate_controlled(opt)) return RdCurve{{one}};
     std::vector<float> a;
     double norm2 = 0;
