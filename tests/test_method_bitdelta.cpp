@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "coded_method_testutil.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "format/container.hpp"
 #include "format/header.hpp"
@@ -140,33 +141,16 @@ void put_u64(std::vector<uint8_t>& p, size_t at, uint64_t v) {
     for (int i = 0; i < 8; ++i) p[at + i] = static_cast<uint8_t>(v >> (8 * i));
 }
 
-class BitDelta : public ::testing::Test {
+class BitDelta : public CodedPairTest {
 protected:
-    TempDir dir;
-    std::vector<T> base, ft;
-    std::string base_path, ft_path;
-
     // Shapes that exercise padding (100 columns), several dtypes, a dtype change
     // (F32 base, F16 fine-tune), a 1-column matrix, and a tensor left alone.
     void SetUp() override {
-        const std::vector<std::tuple<std::string, DType, DType, uint64_t, uint64_t>> shapes = {
-            {"a.f32", DType::F32, DType::F32, 64, 100},
-            {"b.f16", DType::F16, DType::F16, 48, 256},
-            {"c.bf16", DType::BF16, DType::BF16, 40, 64},
-            {"d.mixed", DType::F32, DType::F16, 33, 72},
-            {"e.column", DType::F32, DType::F32, 20, 1}};
-        uint32_t seed = 1;
-        for (const auto& [name, bdt, fdt, rows, cols] : shapes) {
-            const std::vector<double> v = gaussian(rows * cols, 0.05, seed++);
-            base.push_back(make_tensor(name, bdt, {rows, cols}, v));
-            ft.push_back(make_tensor(name, fdt, {rows, cols}, perturb(v, rows, cols, 0.004, seed++)));
-        }
-        base.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 99)));
-        ft.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 98)));
-        base_path = dir / "base.safetensors";
-        ft_path = dir / "ft.safetensors";
-        write_safetensors(base_path, base);
-        write_safetensors(ft_path, ft);
+        write_pair({{"a.f32", DType::F32, DType::F32, 64, 100},
+                    {"b.f16", DType::F16, DType::F16, 48, 256},
+                    {"c.bf16", DType::BF16, DType::BF16, 40, 64},
+                    {"d.mixed", DType::F32, DType::F16, 33, 72},
+                    {"e.column", DType::F32, DType::F32, 20, 1}});
     }
 
     CompressReport make(const std::string& out, bool entropy = true) {
@@ -274,17 +258,8 @@ TEST_F(BitDelta, InfoDescribesTheRecords) {
 
 // A delta holding NaN or infinity is not bitdelta's: the tensor falls back to exact.
 TEST_F(BitDelta, NonFiniteDeltaFallsBackToExact) {
-    std::vector<double> v = decode(ft[0].dtype, ft[0].bytes.data(), 64 * 100);
-    v[777] = std::numeric_limits<double>::infinity();
-    ft[0] = make_tensor(ft[0].name, ft[0].dtype, ft[0].shape, v);
-    write_safetensors(ft_path, ft);
-    const CompressReport rep = make(dir / "nf.dcx");
-    EXPECT_EQ(rep.tensors[0].kind, "exact");
-    EXPECT_EQ(rep.tensors[0].reason, "non-finite");
-    EXPECT_EQ(rep.tensors[1].method, "bitdelta");
-    MapSink sink;
-    apply(base_path, dir / "nf.dcx", sink);
-    EXPECT_EQ(sink.tensors.at(ft[0].name), ft[0].bytes);
+    expect_non_finite_falls_back(ft, ft_path, base_path, dir / "nf.dcx", 777, std::numeric_limits<double>::infinity(),
+                                 "bitdelta", [&](const std::string& out) { return make(out); });
 }
 
 // `--method bitdelta` from the CLI: compress, info, decompress; the patch coder's
@@ -362,21 +337,7 @@ TEST_F(BitDelta, CorruptRecordsAreRefused) {
         Sections s = good;
         s[at].second = c.payload;
         write_sections(dir / "bad.dcx", s);
-        for (const bool use_info : {true, false}) {
-            try {
-                if (use_info) {
-                    info(dir / "bad.dcx");
-                } else {
-                    MapSink sink;
-                    apply(base_path, dir / "bad.dcx", sink);
-                }
-                ADD_FAILURE() << c.what << ": accepted by " << (use_info ? "info" : "apply");
-            } catch (const Error& e) {
-                const std::string m = e.what();
-                EXPECT_NE(m.find("tensor 'a.f32'"), std::string::npos) << c.what << ": " << m;
-                EXPECT_NE(m.find(c.expect), std::string::npos) << c.what << ": " << m;
-            }
-        }
+        expect_refused(dir / "bad.dcx", base_path, "a.f32", c.expect, c.what);
     }
 }
 
@@ -386,7 +347,7 @@ TEST_F(BitDelta, MutatedRecordsDecodeOrAreRefused) {
     make(dir / "bd.dcx");
     const Sections good = read_sections(dir / "bd.dcx");
     std::mt19937_64 rng(2026);
-    int refused = 0;
+    int n_refused = 0;
     for (int m = 0; m < 150; ++m) {
         Sections s = good;
         size_t at = 0;
@@ -394,18 +355,9 @@ TEST_F(BitDelta, MutatedRecordsDecodeOrAreRefused) {
         while (s[at].first != SectionType::TENSOR || split_method(s[at].second) != 3);
         std::vector<uint8_t>& p = s[at].second;
         const size_t body = split(good[at].second).body;
-        for (int e = 0, n = 1 + static_cast<int>(rng() % 3); e < n; ++e)
-            p[body + rng() % (p.size() - body)] ^= static_cast<uint8_t>(1u << (rng() % 8));
+        flip_random_bits(p, body, rng);
         write_sections(dir / "m.dcx", s);
-        try {
-            info(dir / "m.dcx");
-            MapSink sink;
-            ApplyOptions one;
-            one.threads = 1;
-            apply(base_path, dir / "m.dcx", sink, one);
-        } catch (const Error&) {
-            ++refused;
-        }
+        n_refused += refused(dir / "m.dcx", base_path);
     }
-    EXPECT_GT(refused, 0);
+    EXPECT_GT(n_refused, 0);
 }

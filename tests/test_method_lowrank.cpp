@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "coded_method_testutil.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "format/container.hpp"
 #include "format/header.hpp"
@@ -151,33 +152,16 @@ std::vector<double> low_rank_fine_tune(const std::vector<double>& base, uint64_t
     return out;
 }
 
-class LowRank : public ::testing::Test {
+class LowRank : public CodedPairTest {
 protected:
-    TempDir dir;
-    std::vector<T> base, ft;
-    std::string base_path, ft_path;
-
     // Several dtypes, a dtype change (F32 base, F16 fine-tune), shapes with padding
     // bits (odd sizes), a 1-column matrix, and a tensor left alone.
     void SetUp() override {
-        const std::vector<std::tuple<std::string, DType, DType, uint64_t, uint64_t>> shapes = {
-            {"a.f32", DType::F32, DType::F32, 70, 45},
-            {"b.f16", DType::F16, DType::F16, 48, 96},
-            {"c.bf16", DType::BF16, DType::BF16, 40, 64},
-            {"d.mixed", DType::F32, DType::F16, 33, 72},
-            {"e.column", DType::F32, DType::F32, 20, 1}};
-        uint32_t seed = 1;
-        for (const auto& [name, bdt, fdt, rows, cols] : shapes) {
-            const std::vector<double> v = gaussian(rows * cols, 0.05, seed++);
-            base.push_back(make_tensor(name, bdt, {rows, cols}, v));
-            ft.push_back(make_tensor(name, fdt, {rows, cols}, perturb(v, rows, cols, 0.004, seed++)));
-        }
-        base.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 99)));
-        ft.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 98)));
-        base_path = dir / "base.safetensors";
-        ft_path = dir / "ft.safetensors";
-        write_safetensors(base_path, base);
-        write_safetensors(ft_path, ft);
+        write_pair({{"a.f32", DType::F32, DType::F32, 70, 45},
+                    {"b.f16", DType::F16, DType::F16, 48, 96},
+                    {"c.bf16", DType::BF16, DType::BF16, 40, 64},
+                    {"d.mixed", DType::F32, DType::F16, 33, 72},
+                    {"e.column", DType::F32, DType::F32, 20, 1}});
     }
 
     CompressReport make(const std::string& out, unsigned rank = 8, bool entropy = true, unsigned threads = 0) {
@@ -409,17 +393,8 @@ TEST_F(LowRank, BytesDoNotDependOnTheThreadCount) {
 
 // A delta holding NaN or infinity is not lowrank's: the tensor falls back to exact.
 TEST_F(LowRank, NonFiniteDeltaFallsBackToExact) {
-    std::vector<double> v = decode(ft[0].dtype, ft[0].bytes.data(), 70 * 45);
-    v[777] = std::numeric_limits<double>::quiet_NaN();
-    ft[0] = make_tensor(ft[0].name, ft[0].dtype, ft[0].shape, v);
-    write_safetensors(ft_path, ft);
-    const CompressReport rep = make(dir / "nf.dcx");
-    EXPECT_EQ(rep.tensors[0].kind, "exact");
-    EXPECT_EQ(rep.tensors[0].reason, "non-finite");
-    EXPECT_EQ(rep.tensors[1].method, "lowrank");
-    MapSink sink;
-    apply(base_path, dir / "nf.dcx", sink);
-    EXPECT_EQ(sink.tensors.at(ft[0].name), ft[0].bytes);
+    expect_non_finite_falls_back(ft, ft_path, base_path, dir / "nf.dcx", 777, std::numeric_limits<double>::quiet_NaN(),
+                                 "lowrank", [&](const std::string& out) { return make(out); });
 }
 
 // Hostile records: each refused by info and by apply with an Error naming the tensor.
@@ -480,21 +455,7 @@ TEST_F(LowRank, CorruptRecordsAreRefused) {
     });
     for (const Case& c : cases) {
         write_bytes(dir / "bad.dcx", with_payload(good, sec, c.payload));
-        for (const bool use_info : {true, false}) {
-            try {
-                if (use_info) {
-                    info(dir / "bad.dcx");
-                } else {
-                    MapSink sink;
-                    apply(base_path, dir / "bad.dcx", sink);
-                }
-                ADD_FAILURE() << c.what << ": accepted by " << (use_info ? "info" : "apply");
-            } catch (const Error& e) {
-                const std::string m = e.what();
-                EXPECT_NE(m.find("tensor 'a.f32'"), std::string::npos) << c.what << ": " << m;
-                EXPECT_NE(m.find(c.expect), std::string::npos) << c.what << ": " << m;
-            }
-        }
+        expect_refused(dir / "bad.dcx", base_path, "a.f32", c.expect, c.what);
     }
 }
 
@@ -527,21 +488,7 @@ TEST_F(LowRank, PaddingBitsAreRefused) {
         q.insert(q.end(), u.begin(), u.end());
         q.insert(q.end(), v.begin(), v.end());
         write_bytes(dir / "bad.dcx", with_payload(good, s, q));
-        for (const bool use_info : {true, false}) {
-            try {
-                if (use_info) {
-                    info(dir / "bad.dcx");
-                } else {
-                    MapSink sink;
-                    apply(base_path, dir / "bad.dcx", sink);
-                }
-                ADD_FAILURE() << "accepted by " << (use_info ? "info" : "apply");
-            } catch (const Error& e) {
-                const std::string m = e.what();
-                EXPECT_NE(m.find("tensor 'a.f32'"), std::string::npos) << m;
-                EXPECT_NE(m.find("padding bits set after column 1 of V"), std::string::npos) << m;
-            }
-        }
+        expect_refused(dir / "bad.dcx", base_path, "a.f32", "padding bits set after column 1 of V", "padding");
         // The same record with clean padding is accepted.
         const std::vector<uint8_t> vok = blob((45 * 7 + 7) / 8, 0x01);
         q.resize(q.size() - v.size());
@@ -568,23 +515,14 @@ TEST_F(LowRank, MutatedRecordsDecodeOrAreRefused) {
     }
     ASSERT_FALSE(secs.empty());
     std::mt19937_64 rng(2027);
-    int refused = 0;
+    int n_refused = 0;
     for (int m = 0; m < 120; ++m) {
         const DcxSection& s = secs[rng() % secs.size()];
         std::vector<uint8_t> p(good.begin() + s.offset, good.begin() + s.offset + s.size);
         const size_t body = parse_ref(p).body;
-        for (int e = 0, n = 1 + static_cast<int>(rng() % 3); e < n; ++e)
-            p[body + rng() % (p.size() - body)] ^= static_cast<uint8_t>(1u << (rng() % 8));
+        flip_random_bits(p, body, rng);
         write_bytes(dir / "m.dcx", with_payload(good, s, p));
-        try {
-            info(dir / "m.dcx");
-            MapSink sink;
-            ApplyOptions one;
-            one.threads = 1;
-            apply(base_path, dir / "m.dcx", sink, one);
-        } catch (const Error&) {
-            ++refused;
-        }
+        n_refused += refused(dir / "m.dcx", base_path);
     }
-    EXPECT_GT(refused, 0);
+    EXPECT_GT(n_refused, 0);
 }
