@@ -245,7 +245,8 @@ std::vector<OptionRow> build_table() {
     t.back().record_default = false;
     t.push_back(row(
         "--rank-bits", "rank_bits", true, OptionKind::INT, "B",
-        "lowrank: bits of each code of the SVD's factors (1..8)", OptionShow::ALWAYS, "rank-bits=",
+        "lowrank: bits of each code of the SVD's factors (1..8; 4 keeps the most per byte)", OptionShow::ALWAYS,
+        "rank-bits=",
         [](CompressOptions& o, std::string_view v) { o.rank_bits = static_cast<unsigned>(parse_int(v, 1, 8)); },
         [](const CompressOptions& o) { return std::to_string(o.rank_bits); }));
     t.back().method = "lowrank";

@@ -164,10 +164,13 @@ protected:
                     {"e.column", DType::F32, DType::F32, 20, 1}});
     }
 
+    unsigned bits = 4;  // --rank-bits of make()
+
     CompressReport make(const std::string& out, unsigned rank = 8, bool entropy = true, unsigned threads = 0) {
         CompressOptions o;
         o.method = "lowrank";
         o.rank = rank;
+        o.rank_bits = bits;
         o.include = ".";  // every 2-D float tensor, however small
         o.entropy = entropy;
         o.threads = threads;
@@ -245,6 +248,7 @@ TEST_F(LowRank, ExactlyLowRankDeltaIsRecovered) {
     write_safetensors(
         ft_path, {make_tensor("layer.w", DType::F32, {rows, cols}, low_rank_fine_tune(v, rows, cols, 4, 1e-3, 0, 9))});
     double e3 = 0;
+    bits = 8;
     for (const unsigned rank : {3u, 4u, 6u, 16u}) {
         const CompressReport rep = make(dir / "l.dcx", rank);
         ASSERT_EQ(rep.tensors.size(), 1u);
@@ -307,12 +311,12 @@ TEST_F(LowRank, RateLadderEstimatesMatchEncode) {
             ++checked;
         }
         EXPECT_GE(checked, 8u);
-        // Without a target: one point, the configured rank at 8 bits.
+        // Without a target: one point, the configured rank at the default 4 bits.
         opt.bpp = 0;
         opt.rank = 5;
         const RdCurve one = m.analyse(in, opt);
         ASSERT_EQ(one.points.size(), 1u);
-        EXPECT_EQ(one.points[0].setting, (8u << 24) | 5u);
+        EXPECT_EQ(one.points[0].setting, (4u << 24) | 5u);
     }
 }
 
@@ -349,7 +353,7 @@ TEST_F(LowRank, WorksFromTheCliAndInfo) {
     const RunResult bad = run_cli({"compress", base_path, ft_path, "-o", dir / "x.dcx", "--rank", "8"}, dir.path());
     EXPECT_EQ(bad.rc, 2) << bad.err;
     EXPECT_NE(bad.err.find("--rank 8 applies to --method lowrank only"), std::string::npos) << bad.err;
-    // --rank-bits 3: every column of every record at 3 bits, recorded.
+    // --rank-bits 3 (the default is 4): every column of every record at 3 bits, recorded.
     const RunResult b3 = run_cli({"compress", base_path, ft_path, "-o", dir / "b3.dcx", "--method", "lowrank", "--rank",
                                   "8", "--rank-bits", "3", "--include", "."},
                                  dir.path());
@@ -409,7 +413,7 @@ TEST_F(LowRank, CorruptRecordsAreRefused) {
     }
     ASSERT_GT(sec.size, 0u);
     const std::vector<uint8_t> p0(good.begin() + sec.offset, good.begin() + sec.offset + sec.size);
-    const RefRecord rec = parse_ref(p0);  // a.f32: 70 x 45, rank 8, 8-bit codes
+    const RefRecord rec = parse_ref(p0);  // a.f32: 70 x 45, rank 8, 4-bit codes
     ASSERT_EQ(rec.bits.size(), 8u);
     auto put_u32 = [](std::vector<uint8_t>& p, size_t at, uint32_t v) {
         for (int i = 0; i < 4; ++i) p[at + i] = static_cast<uint8_t>(v >> (8 * i));
@@ -443,7 +447,7 @@ TEST_F(LowRank, CorruptRecordsAreRefused) {
         std::memcpy(&p[rec.cols_at + 1], &inf, 4);
     });
     add("a narrower width: U blob too long", "lowrank U codes blob is not the size",
-        [&](auto& p) { p[rec.cols_at + 7 * 5] = 4; });
+        [&](auto& p) { p[rec.cols_at + 7 * 5] = 3; });
     add("U blob one byte short", "lowrank U codes blob is not the size", [&](auto& p) {
         for (const size_t off : {size_t{1}, size_t{9}}) {
             uint64_t n = 0;
@@ -469,7 +473,7 @@ TEST_F(LowRank, PaddingBitsAreRefused) {
         std::vector<uint8_t> p(good.begin() + s.offset, good.begin() + s.offset + s.size);
         ByteReader r(p.data(), p.size(), "test");
         if (read_prefix(r).name != "a.f32") continue;
-        const RefRecord rec = parse_ref(p);  // 70 x 45, rank 3, 8-bit: no padding; make it 7-bit
+        const RefRecord rec = parse_ref(p);  // 70 x 45, rank 3; rewritten with 7-bit codes
         // Rewrite as 7-bit codes of the same values' low bits: 45·7 = 315 bits = 39.375 bytes.
         std::vector<uint8_t> q(p.begin(), p.begin() + static_cast<long>(rec.cols_at));
         for (int j = 0; j < 3; ++j) {

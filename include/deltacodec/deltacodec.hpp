@@ -69,7 +69,7 @@ struct CompressOptions {
     /// width of its factors' codes (1..8 bits). Without a rate target only (a target picks
     /// rank and width per tensor).
     unsigned rank = 16;
-    unsigned rank_bits = 8;
+    unsigned rank_bits = 4;  ///< 4: the best accuracy per byte on the example pair (docs/RESULTS.md)
     /// Rate target (0 = none): bits per parameter of the whole file (every byte
     /// counted, over every parameter of the fine-tune), or the file's ratio
     /// (Σ params × dtype size / file bytes). At most one of them is set; with one,
