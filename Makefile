@@ -9,7 +9,8 @@ CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 PREFIX    ?= /usr/local
 
 # Debian packages the library and the CLI need to build (`make cli`, `make install`).
-BUILD_PACKAGES = build-essential cmake pkg-config libzstd-dev libxxhash-dev nlohmann-json3-dev libcli11-dev
+BUILD_PACKAGES = build-essential cmake pkg-config libzstd-dev libxxhash-dev nlohmann-json3-dev libcli11-dev \
+  libopenblas-dev
 # What `make demo` adds: its NumPy evaluator of the example model (examples/accuracy.py; OpenBLAS
 # for speed) and the data set (about 45 MB in all; no PyTorch).
 DEMO_PACKAGES = python3-numpy libopenblas0-pthread dataset-fashion-mnist

@@ -281,6 +281,23 @@ std::vector<OptionRow> build_table() {
         "decided by the zoo",
         OptionShow::NONDEFAULT, "ecsq-gain=", {{"mse", false}, {"projection", true}},
         [](auto& o) -> auto& { return o.ecsq_projection; })));
+    t.push_back(row(
+        "--rank", "rank", true, OptionKind::INT, "N",
+        "lowrank: rank of each delta's truncated SVD (1..65536; at most min(rows, cols))", OptionShow::ALWAYS,
+        "rank=", [](CompressOptions& o, std::string_view v) { o.rank = static_cast<unsigned>(parse_int(v, 1, 65536)); },
+        [](const CompressOptions& o) { return std::to_string(o.rank); }));
+    t.back().method = "lowrank";
+    t.back().only = "--method lowrank";
+    t.back().record_default = false;
+    t.push_back(row(
+        "--rank-bits", "rank_bits", true, OptionKind::INT, "B",
+        "lowrank: bits of each code of the SVD's factors (1..8; 4 keeps the most per byte)", OptionShow::ALWAYS,
+        "rank-bits=",
+        [](CompressOptions& o, std::string_view v) { o.rank_bits = static_cast<unsigned>(parse_int(v, 1, 8)); },
+        [](const CompressOptions& o) { return std::to_string(o.rank_bits); }));
+    t.back().method = "lowrank";
+    t.back().only = "--method lowrank";
+    t.back().record_default = false;
     t.push_back(choice_row<bool>(
         "--entropy", "entropy", "entropy coding of stored blobs: zstd or none", OptionShow::NONDEFAULT,
         "entropy=", {{"zstd", true}, {"none", false}}, [](auto& o) -> auto& { return o.entropy; }));

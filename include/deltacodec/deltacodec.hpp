@@ -68,6 +68,11 @@ struct CompressOptions {
     CodecParams codec;    ///< the patch coder: transform, patch, bits, bands, JPEG table, importance, metadata
     std::string include;  ///< regex: compress the 2-D tensors whose names match (replaces the default rule)
     std::string exclude;  ///< regex: never compress tensors whose names match
+    /// lowrank: rank of the truncated SVD of each delta (capped at min(rows, cols)) and the
+    /// width of its factors' codes (1..8 bits). Without a rate target only (a target picks
+    /// rank and width per tensor).
+    unsigned rank = 16;
+    unsigned rank_bits = 4;  ///< 4: the best accuracy per byte on the example pair (docs/RESULTS.md)
     /// Rate target (0 = none): bits per parameter of the whole file (every byte
     /// counted, over every parameter of the fine-tune), or the file's ratio
     /// (Σ params × dtype size / file bytes). At most one of them is set; with one,

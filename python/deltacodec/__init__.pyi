@@ -47,6 +47,8 @@ def compress(
     meta: str = ...,
     ecsq_bits: str = ...,
     ecsq_gain: str = ...,
+    rank: int = ...,
+    rank_bits: int = ...,
     entropy: str = ...,
     include: str = ...,
     exclude: str = ...,

@@ -14,6 +14,7 @@ extern const MethodTraits kExactDeltaMethod;  // methods/exact_delta.cpp
 extern const MethodTraits kWholeMethod;       // methods/whole.cpp
 extern const MethodTraits kBitDeltaMethod;    // methods/bitdelta.cpp
 extern const MethodTraits kEcsqMethod;        // methods/ecsq.cpp
+extern const MethodTraits kLowRankMethod;     // methods/lowrank.cpp
 
 const std::vector<const MethodTraits*>& method_table() {
     static const std::vector<const MethodTraits*> table = {
@@ -22,6 +23,7 @@ const std::vector<const MethodTraits*>& method_table() {
         &kWholeMethod,       // id 2: the fine-tune's bytes             since v1.0
         &kBitDeltaMethod,    // id 3: sign + one scale per row          added after 0.1.0
         &kEcsqMethod,        // id 4: dead-zone quantizer + rANS        added after 0.1.0
+        &kLowRankMethod,     // id 5: truncated SVD, quantized factors  added after 0.1.0
         // retired ids (never reuse): none yet
     };
     return table;

@@ -299,8 +299,14 @@ def test_every_error_is_a_deltacodec_error():
 # ---- the option table drives the keywords --------------------------------------------------------
 
 
+def of_another_method(row):
+    # A row of a method other than the default patch coder (e.g. rank: method='lowrank' only).
+    flag, _, values = row["only"].partition(" ")
+    return flag == "--method" and not {"dct", "dwt"} & set(values.split("|"))
+
+
 def test_every_keyword_at_its_default_gives_the_plain_bytes(tmp_path):
-    table = deltacodec.compress_options()
+    table = [row for row in deltacodec.compress_options() if not of_another_method(row)]
     assert len(table) >= 14
     kw = {}
     for row in table:
