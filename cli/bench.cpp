@@ -275,10 +275,27 @@ std::string to_svg(const std::vector<Row>& rows) {
     return s;
 }
 
-// Refuses an output that write_output would refuse, before any work is done.
-void check_output(const std::string& path, bool overwrite, const char* what) {
+// Whether `out` is `input` itself or lies inside it (a model directory).
+bool is_or_inside(const std::string& out, const std::string& input) {
+    std::error_code ec;
+    const std::filesystem::path in = std::filesystem::weakly_canonical(input, ec);
+    if (ec) return false;
+    const std::filesystem::path o = std::filesystem::weakly_canonical(out, ec);
+    if (ec) return false;
+    auto rel = o.lexically_relative(in);
+    return !rel.empty() && *rel.begin() != "..";
+}
+
+// Refuses an output that write_output would refuse, before any work is done; and
+// an output that is an input or inside an input directory, even with -f.
+void check_output(const std::string& path, bool overwrite, const char* what,
+                  const std::vector<std::string>& inputs = {}) {
+    if (path.empty() || path == "-") return;
+    for (const std::string& in : inputs)
+        if (is_or_inside(path, in))
+            throw Error(path + ": is an input (" + in + ") or inside one; " + what + " not written");
     struct stat st {};
-    if (path.empty() || path == "-" || ::lstat(path.c_str(), &st) != 0) return;
+    if (::lstat(path.c_str(), &st) != 0) return;
     if (!S_ISREG(st.st_mode)) throw Error(path + ": exists and is not a regular file; " + what + " not written");
     if (!overwrite) throw Error(path + ": exists; use -f to replace it");
 }
@@ -350,8 +367,8 @@ void check_bench_args(const BenchArgs& a) {
 int run_bench(const BenchArgs& a) {
     const std::vector<std::string> methods = bench_methods(a.methods);
     const std::vector<double> rates = bench_rates(a.bpp);
-    check_output(a.json, a.overwrite, "JSON");
-    check_output(a.plot, a.overwrite, "plot");
+    check_output(a.json, a.overwrite, "JSON", {a.base, a.finetuned});
+    check_output(a.plot, a.overwrite, "plot", {a.base, a.finetuned});
     if (!a.json.empty() && a.json == a.plot) throw Error("--json and --plot name the same file " + a.json);
     FILE* out = a.json == "-" ? stderr : stdout;
     if (!a.quiet) {

@@ -100,4 +100,11 @@ TEST(CliBench, BadListsAreUsageErrorsAndOutputsAreNotReplacedWithoutForce) {
     EXPECT_EQ(r.out, "");
     EXPECT_EQ(json::parse(read_text(js))["rows"].size(), 1u);
     EXPECT_TRUE(dir_entries(tmp.path()).empty());
+    // Never an input, even with -f.
+    const std::string before = read_text(p.base);
+    r = run_bench(tmp.path(), {p.base, p.ft, "--methods", "bitdelta", "--bpp", "4", "--plot", p.base, "-f"},
+                  dir.path());
+    EXPECT_EQ(r.rc, 1) << r.err;
+    EXPECT_NE(r.err.find("is an input"), std::string::npos) << r.err;
+    EXPECT_EQ(read_text(p.base), before);
 }
