@@ -161,6 +161,26 @@ protected:
         write_safetensors(base_path, base);
         write_safetensors(ft_path, ft);
     }
+
+    /// Puts `bad` (NaN or infinity) into the first tensor's fine-tune, compresses
+    /// with `o` (its method named, `include` "."), and checks that that tensor falls
+    /// back to the exact delta (reason "non-finite"), the next keeps `o.method`, and
+    /// the rebuild gives the fine-tune's bytes.
+    void expect_non_finite_falls_back(double bad, deltacodec::CompressOptions o) {
+        std::vector<double> v = decode(ft[0].dtype, ft[0].bytes.data(), 64 * 100);
+        v[777] = bad;
+        ft[0] = make_tensor(ft[0].name, ft[0].dtype, ft[0].shape, v);
+        write_safetensors(ft_path, ft);
+        o.include = ".";
+        o.overwrite = true;
+        const deltacodec::CompressReport rep = deltacodec::compress(base_path, ft_path, dir / "nf.dcx", o);
+        EXPECT_EQ(rep.tensors[0].kind, "exact");
+        EXPECT_EQ(rep.tensors[0].reason, "non-finite");
+        EXPECT_EQ(rep.tensors[1].method, o.method);
+        MapSink sink;
+        deltacodec::apply(base_path, dir / "nf.dcx", sink);
+        EXPECT_EQ(sink.tensors.at(ft[0].name), ft[0].bytes);
+    }
 };
 
 }  // namespace testutil
