@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "bench.hpp"
+#include "deltacodec/blas_core.hpp"
 #include "deltacodec/deltacodec.hpp"
 
 using namespace deltacodec;
@@ -310,6 +311,7 @@ struct DiscardSink final : TensorSink {
 }  // namespace
 
 int main(int argc, char** argv) {
+    deltacodec::reexec_for_blas_core(argv);  // OpenBLAS's kernels on a CPU it does not know
     // Temporaries are removed on SIGINT/SIGTERM/SIGHUP/SIGPIPE (then the signal kills
     // us as usual); an input that shrinks while mapped ends the run with exit status 1.
     install_signal_handlers();
@@ -320,7 +322,7 @@ int main(int argc, char** argv) {
                                              std::to_string(kFormatMajor) + "." + std::to_string(kFormatMinor) +
                                              " (writes " + std::to_string(kFormatMajor) + "." +
                                              std::to_string(kFormatMinor) + ", reads " + std::to_string(kFormatMajor) +
-                                             ".x)");
+                                             ".x)\nOpenBLAS " + deltacodec::blas_core_name() + " kernels");
     app.require_subcommand(1);
 
     // Flags every subcommand has.

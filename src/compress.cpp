@@ -2,6 +2,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 
@@ -12,6 +14,7 @@
 #include "io/checkpoint.hpp"
 #include "io/text.hpp"
 #include "options_json.hpp"
+#include "pipeline/sample.hpp"
 #include "pipeline/select.hpp"
 
 namespace deltacodec {
@@ -150,15 +153,28 @@ double distortion_weight(const TensorInput& in, RdWeight rule) {
 // exact bytes. Progress: each tensor's bytes once analysed.
 void analyse_all(std::vector<TensorPlan>& plans, const CompressOptions& opt, ThreadPool& pool, ProgressMeter& meter) {
     auto one = [&](TensorPlan& plan, bool measure) {
+        // Rate control on a large tensor: row samples, one per group height, made when first needed.
+        std::vector<std::pair<uint64_t, std::optional<RowSample>>> samples;
+        auto sample_for = [&](const MethodTraits& m) -> const RowSample* {
+            if (!measure || !m.sample_rows) return nullptr;
+            const uint64_t g = m.sample_rows(opt);
+            auto it = std::find_if(samples.begin(), samples.end(), [g](const auto& s) { return s.first == g; });
+            if (it == samples.end()) it = samples.emplace(samples.end(), g, RowSample::make(plan.in, g));
+            return it->second ? &*it->second : nullptr;
+        };
         bool measured = false;
         for (Candidate& c : plan.candidates) {
             TensorInput in = plan.in;
             in.why = c.why;
-            c.curve = c.method->analyse(in, opt);
-            if (!measure || c.method->lossy() || measured) continue;
+            const bool lossy = c.method->lossy();
+            const RowSample* s = lossy || !measured ? sample_for(*c.method) : nullptr;
+            TensorInput sin = s ? s->input() : in;
+            sin.why = c.why;
+            c.curve = s && lossy ? scale_curve(c.method->analyse(sin, opt), s->scale()) : c.method->analyse(in, opt);
+            if (!measure || lossy || measured) continue;
             measured = true;
-            const std::optional<RdPoint> p = measure_point(c.method->encode, in, opt, 0, false);
-            if (p) c.curve = RdCurve{{*p}};
+            const std::optional<RdPoint> p = measure_point(c.method->encode, sin, opt, 0, false);
+            if (p) c.curve = s ? scale_curve(RdCurve{{*p}}, s->scale()) : RdCurve{{*p}};
         }
     };
     if (!rate_controlled(opt)) {
@@ -196,7 +212,7 @@ std::string size_text(uint64_t bytes, uint64_t params, uint64_t delta_bytes) {
 // tensor got a lossless point (no more bytes could lower the error).
 std::vector<Choice> allocate_to_target(const std::vector<TensorPlan>& plans, const CompressOptions& opt,
                                        CompressReport& rep, uint64_t fixed, uint64_t params, uint64_t delta_bytes,
-                                       bool& capped) {
+                                       bool& capped, uint64_t& payload_budget) {
     for (const TensorPlan& plan : plans) {
         const TensorInfo& fi = *plan.in.ft->info;
         ByteWriter w;
@@ -205,6 +221,7 @@ std::vector<Choice> allocate_to_target(const std::vector<TensorPlan>& plans, con
     }
     Budget b;
     b.max_bytes = rep.target_bytes > fixed ? rep.target_bytes - fixed : 0;
+    payload_budget = b.max_bytes;
     std::vector<Choice> choices = allocate_lagrangian(plans, b);
     const uint64_t planned = fixed + planned_bytes(plans, choices);
     if (planned > rep.target_bytes) {
@@ -237,6 +254,50 @@ void check_target(CompressReport& rep, const CompressOptions& opt, bool capped) 
                                ": the tensors' rate steps are coarser than 2% of this model's size");
 }
 
+// Rate control from estimated curves (row samples, pipeline/sample.hpp): the
+// records' real payloads differ a little from their estimates, so before each
+// tensor is encoded the tensors not yet encoded are allocated again, to the
+// payload budget less what the earlier ones took (their real bytes once written,
+// their planned bytes while the writer still has them). The error left is that
+// of the last few tensors' estimates.
+class Replanner {
+public:
+    Replanner(const std::vector<TensorPlan>& plans, std::vector<Choice>& choices, uint64_t budget)
+        : plans_(plans), choices_(choices), budget_(budget), planned_(plans.size(), 0), real_(plans.size()) {
+        for (auto& r : real_) r.store(kUnknown);
+    }
+    /// Before tensor `idx` is encoded: its and the later tensors' choices, again,
+    /// when a real size has come in since the last time.
+    void before(size_t idx) {
+        uint64_t spent = 0, seen = 0;
+        for (size_t j = 0; j < idx; ++j) {
+            const uint64_t r = real_[j].load();
+            spent += r == kUnknown ? planned_[j] : r;
+            seen += r != kUnknown;
+        }
+        if (idx == 0 || seen == seen_) return;
+        seen_ = seen;
+        const std::vector<TensorPlan> rest(plans_.begin() + static_cast<std::ptrdiff_t>(idx), plans_.end());
+        Budget b;
+        b.max_bytes = budget_ > spent ? budget_ - spent : 0;
+        const std::vector<Choice> c = allocate_lagrangian(rest, b);
+        std::copy(c.begin(), c.end(), choices_.begin() + static_cast<std::ptrdiff_t>(idx));
+    }
+    /// Tensor `idx` was encoded at a point planned at `bytes` (the main thread).
+    void encoded(size_t idx, uint64_t bytes) { planned_[idx] = bytes; }
+    /// Tensor `idx`'s payload took `bytes` (the writer thread).
+    void written(size_t idx, uint64_t bytes) { real_[idx].store(bytes); }
+
+private:
+    static constexpr uint64_t kUnknown = ~uint64_t{0};
+    const std::vector<TensorPlan>& plans_;
+    std::vector<Choice>& choices_;
+    uint64_t budget_;
+    std::vector<uint64_t> planned_;
+    std::vector<std::atomic<uint64_t>> real_;
+    uint64_t seen_ = 0;
+};
+
 }  // namespace
 
 std::string CompressReport::to_json(const CompressOptions& opt) const {
@@ -265,6 +326,7 @@ std::string CompressReport::to_json(const CompressOptions& opt) const {
         s["target"] = {{"bpp", target_bpp},
                        {"ratio", target_ratio},
                        {"bytes", target_bytes},
+                       {"sampled_tensors", target_sampled},
                        {"achieved_bpp", bits_per_param_all()},
                        {"achieved_ratio", ratio()},
                        {"of_target", static_cast<double>(dcx_bytes) / static_cast<double>(target_bytes)}};
@@ -420,6 +482,7 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
     analyse_all(plans, opt, pool, meter);
     std::vector<Choice> choices;
     bool capped = false;
+    uint64_t payload_budget = 0;
     if (!rc) {
         choices = allocate_fixed(plans, Budget{});
     } else {
@@ -429,8 +492,13 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
                                                              : static_cast<double>(total_bytes) / opt.ratio);
         choices =
             allocate_to_target(plans, opt, rep, dcx.bytes() + kSectionFraming + end_payload_bound(opt, plans.size()),
-                               total_params, total_bytes, capped);
+                               total_params, total_bytes, capped, payload_budget);
     }
+    for (const TensorPlan& p : plans)
+        rep.target_sampled +=
+            std::any_of(p.candidates.begin(), p.candidates.end(), [](const Candidate& c) { return c.curve.estimated; });
+    const bool estimated = rep.target_sampled > 0;
+    Replanner replan(plans, choices, payload_budget);
 
     // Encode and write (pass 2). The parallel encoding of tensor i+1 overlaps
     // with the serial part of tensor i (record building with zstd, checksum,
@@ -444,6 +512,7 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
         const TensorPlan& plan = plans[idx];
         const TensorInfo& fi = *plan.in.ft->info;
         EncodeContext ec{pool, scratch[idx % 2], &meter};
+        if (estimated) replan.before(idx);
         meter.begin_tensor(fi.name, fi.nbytes());
         const Candidate* used = nullptr;
         std::optional<EncodedRecord> enc;
@@ -464,6 +533,10 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
             }
         }
         if (!enc) throw Error("internal error: no method stored tensor '" + fi.name + "'");
+        if (estimated)
+            replan.encoded(
+                idx,
+                used->curve.points.at(used == &plan.candidates[choices[idx].candidate] ? choices[idx].point : 0).bytes);
         meter.end_tensor();
         TensorReport tr;
         tr.name = fi.name;
@@ -481,9 +554,12 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
             const TensorPlan& plan = plans[idx];
             w.buf.clear();
             write_prefix(w, pre);
+            const size_t prefix = w.buf.size();
             enc.write(w);
             const uint64_t before = dcx.bytes();
+            const uint64_t payload = w.buf.size() - prefix;
             dcx.section(SectionType::TENSOR, w.buf);
+            if (estimated) replan.written(idx, payload);
             tr.stored_bytes = dcx.bytes() - before;
             rep.delta_bytes += tr.delta_bytes;
             rep.tensors[idx] = std::move(tr);

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "deltacodec/blas_core.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "deltacodec/error.hpp"
 #include "format/container.hpp"
@@ -652,7 +653,7 @@ TEST(CliExit, VersionShowsProgramAndFormat) {
         ASSERT_EQ(v.rc, 0) << v.err;
         EXPECT_EQ(v.out, std::string("deltacodec ") + deltacodec::kVersion + "\n.dcx format " +
                              std::to_string(deltacodec::kFormatMajor) + "." + std::to_string(deltacodec::kFormatMinor) +
-                             " (writes 1.0, reads 1.x)\n");
+                             " (writes 1.0, reads 1.x)\nOpenBLAS " + deltacodec::blas_core_name() + " kernels\n");
     }
 }
 

@@ -10,6 +10,7 @@
 
 #include "deltacodec/deltacodec.hpp"
 #include "io/checkpoint.hpp"
+#include "pipeline/sample.hpp"
 #include "testutil.hpp"
 
 using namespace deltacodec;
@@ -278,4 +279,65 @@ TEST(RateControl, DistortionWeightChangesWhereTheBytesGo) {
     const RunResult r = run_cli({"compress", p.base, p.ft, "-o", p.dir / "x.dcx", "--rd-weight", "base"}, p.dir.path());
     EXPECT_EQ(r.rc, 2) << r.err;
     EXPECT_NE(r.err.find("--rd-weight base needs a rate target"), std::string::npos) << r.err;
+}
+
+// Large tensors (issue 10's speed at a target): their points are estimated from a
+// sample of their rows, scaled, and corrected as the records are written. The row
+// groups are spread over the tensor and aligned to the group height; a tensor
+// below the threshold, or one whose sample would be a quarter of it, is whole.
+TEST(RateControl, SampleRowsAreSpreadAlignedAndOnlyForLargeTensors) {
+    EXPECT_TRUE(sample_rows(1024, 1024, 1).empty());  // 2^20 elements: measured whole
+    EXPECT_TRUE(sample_rows(0, 1 << 24, 1).empty());
+    EXPECT_TRUE(sample_rows(100, 1 << 20, 16).empty());  // 8 groups of 16 rows > a quarter of 100
+    const std::vector<uint64_t> r = sample_rows(4096, 11008, 64);
+    ASSERT_EQ(r.size(), kSampleMinGroups * 64);  // 8 groups: at least 2^20 elements
+    for (size_t g = 0; g < kSampleMinGroups; ++g) {
+        EXPECT_EQ(r[g * 64] % 64, 0u);
+        EXPECT_EQ(r[g * 64], 4096 * g / kSampleMinGroups);
+        for (size_t i = 1; i < 64; ++i) EXPECT_EQ(r[g * 64 + i], r[g * 64] + i);
+    }
+    const std::vector<uint64_t> one = sample_rows(32000, 4096, 1);
+    EXPECT_EQ(one.size(), 256u);  // 2^20 / 4096 rows, one each
+    EXPECT_EQ(one.back(), 32000u * 255 / 256);
+}
+
+TEST(RateControl, SampledTensorsStillLandWithinTwoPercentNeverOver) {
+    TempDir dir;
+    std::vector<T> b, f;
+    uint64_t params = 0;
+    // Three large tensors (sampled) whose deltas differ in scale and in structure
+    // across rows (the sample must see both halves), and small ones (measured whole).
+    for (int i = 0; i < 3; ++i) {
+        const std::string name = "big" + std::to_string(i) + ".w";
+        const auto v = gaussian(2048 * 2048, 0.02, 300 + i);
+        auto w = perturb(v, 2048, 2048, 0.0005 * (1 + 3 * i), 400 + i);
+        for (size_t k = 0; k < w.size() / 2; ++k) w[k] += (w[k] - v[k]) * 2;  // top half moved 3×
+        b.push_back(make_tensor(name, DType::F16, {2048, 2048}, v));
+        f.push_back(make_tensor(name, DType::F16, {2048, 2048}, w));
+    }
+    for (int i = 0; i < 8; ++i) {
+        const std::string name = "small" + std::to_string(i) + ".w";
+        const auto v = gaussian(128 * 256, 0.02, 500 + i);
+        b.push_back(make_tensor(name, DType::F16, {128, 256}, v));
+        f.push_back(make_tensor(name, DType::F16, {128, 256}, perturb(v, 128, 256, 0.001, 600 + i)));
+    }
+    for (const T& t : f) params += numel(t.shape);
+    write_safetensors(dir / "b.safetensors", b);
+    write_safetensors(dir / "f.safetensors", f);
+    double last = INFINITY;
+    for (double bpp : {0.25, 1.0, 3.0}) {
+        CompressOptions o = target(bpp);
+        o.codec.patch = 64;
+        o.method = "patch,ecsq,bitdelta";  // lowrank is analysed whole (not row-separable)
+        const CompressReport r = compress(dir / "b.safetensors", dir / "f.safetensors", dir / "t.dcx", o);
+        const uint64_t want = static_cast<uint64_t>(bpp * static_cast<double>(params) / 8);
+        EXPECT_EQ(r.target_sampled, 3u) << bpp;
+        EXPECT_LE(r.dcx_bytes, want) << bpp;
+        EXPECT_GE(r.dcx_bytes, 0.98 * static_cast<double>(want)) << bpp;
+        EXPECT_TRUE(r.warnings.empty()) << bpp << ": " << r.warnings.at(0);
+        EXPECT_LT(r.rel_error(), last) << bpp;
+        last = r.rel_error();
+        const json j = json::parse(r.to_json(o));
+        EXPECT_EQ(j["summary"]["target"]["sampled_tensors"], 3);
+    }
 }

@@ -124,6 +124,10 @@ struct CompressReport {
     /// file size in bytes it means (0: no target). The file never exceeds it.
     double target_bpp = 0, target_ratio = 0;
     uint64_t target_bytes = 0;
+    /// Rate control: tensors large enough that their methods' points were
+    /// estimated from a sample of their rows (then the sizes are corrected as the
+    /// records are written; the file still lands within 2% of the target).
+    uint64_t target_sampled = 0;
     /// What the caller should hear (the CLI prints each as "deltacodec: warning: ..."):
     /// a target above what storing every tensor losslessly takes (the lossless file
     /// is written, smaller than the target), or a file more than 2% under its target

@@ -2,17 +2,23 @@
 #include "codec/linalg.hpp"
 
 #include <cblas.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "deltacodec/blas_core.hpp"
 #include "deltacodec/error.hpp"
 
 // LAPACK's Fortran entry points (OpenBLAS exports them; Debian builds it without
 // LAPACKE). The trailing size_t is gfortran's hidden length of a CHARACTER argument.
+extern "C" char* openblas_get_corename(void);
+
 extern "C" {
 void sgeqrf_(const int* m, const int* n, float* a, const int* lda, float* tau, float* work, const int* lwork,
              int* info);
@@ -86,6 +92,30 @@ void thin_svd(float* a, int64_t m64, int64_t n64, float* s, float* U, float* VT)
     lwork = static_cast<int>(work.size());
     sgesdd_(&jobz, &m, &n, a, &m, s, U, &m, VT, &n, work.data(), &lwork, iwork.data(), &info, 1);
     if (info != 0) throw Error("internal error: LAPACK sgesdd failed (info " + std::to_string(info) + ")");
+}
+
+const char* blas_core_name() { return openblas_get_corename(); }
+
+const char* blas_core_upgrade() {
+    // OpenBLAS's generic x86-64 fallbacks: what it picks for a core it does not know.
+    const std::string_view now = blas_core_name();
+    if (now != "Prescott" && now != "Core2" && now != "Nehalem" && now != "Sandybridge") return nullptr;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl"))
+        return "SkylakeX";
+    if (now != "Sandybridge" && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+    return nullptr;
+}
+
+void reexec_for_blas_core(char** argv) {
+    if (std::getenv("OPENBLAS_CORETYPE") || !argv || !argv[0]) return;
+    const char* core = blas_core_upgrade();
+    if (!core || ::setenv("OPENBLAS_CORETYPE", core, 0) != 0) return;
+    ::execv("/proc/self/exe", argv);
+    // exec failed (no /proc): keep the variable (it is set; no loop) and go on.
 }
 
 }  // namespace deltacodec

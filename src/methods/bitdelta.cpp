@@ -216,6 +216,10 @@ extern const MethodTraits kBitDeltaMethod{MethodId{3},
                                           is_2d_float_delta,
                                           bitdelta_analyse,
                                           bitdelta_encode,
-                                          bitdelta_parse};
+                                          bitdelta_parse,
+                                          nullptr,
+                                          nullptr,
+                                          nullptr,
+                                          one_row};
 
 }  // namespace deltacodec

@@ -548,6 +548,10 @@ extern const MethodTraits kEcsqMethod{MethodId{4},
                                       is_2d_float_delta,
                                       ecsq_analyse,
                                       ecsq_encode,
-                                      ecsq_parse};
+                                      ecsq_parse,
+                                      nullptr,
+                                      nullptr,
+                                      nullptr,
+                                      one_row};
 
 }  // namespace deltacodec

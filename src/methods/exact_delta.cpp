@@ -104,6 +104,6 @@ std::unique_ptr<const RecordBody> exact_parse(ByteReader& r, const TensorSpec& s
 
 extern const MethodTraits kExactDeltaMethod{
     MethodId::EXACT_DELTA, "exact_delta", "exact",      MethodRole::LOSSLESS, "",
-    exact_applicable,      exact_analyse, exact_encode, exact_parse};
+    exact_applicable,      exact_analyse, exact_encode, exact_parse, nullptr, nullptr, nullptr, one_row};
 
 }  // namespace deltacodec

@@ -129,6 +129,8 @@ RdCurve lossless_curve(uint64_t bytes) {
     return RdCurve{{p}};
 }
 
+uint64_t one_row(const CompressOptions&) { return 1; }
+
 std::optional<RdPoint> measure_point(EncodeFn encode, const TensorInput& in, const CompressOptions& opt,
                                      uint32_t setting, bool lossy) {
     ThreadPool one(1);  // no workers: runs on the calling thread

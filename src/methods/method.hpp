@@ -53,6 +53,7 @@ struct RdPoint {
 /// What analyse() gives: the points a method offers for a tensor (often one).
 struct RdCurve {
     std::vector<RdPoint> points;
+    bool estimated = false;  ///< scaled from a row sample (pipeline/sample.hpp): bytes and err2 estimates
 };
 
 /// Per-tensor work buffers the caller owns (two sets alternate, so a record's
@@ -156,6 +157,10 @@ struct MethodTraits {
     std::vector<std::string> (*values)() = nullptr;
     void (*choose)(CompressOptions& o, std::string_view value) = nullptr;
     std::string (*chosen)(const CompressOptions& o) = nullptr;
+    /// Rate control on large tensors: the rows one group of a row sample must hold
+    /// when this method's bytes and err2 are sums over groups of rows (analyse may
+    /// then run on a sample, pipeline/sample.hpp); nullptr: analysed whole.
+    uint64_t (*sample_rows)(const CompressOptions& o) = nullptr;
 
     bool lossy() const { return role == MethodRole::LOSSY; }
 };
@@ -167,6 +172,9 @@ const MethodTraits* find_method(uint8_t id);
 const MethodTraits& method(MethodId id);
 /// The registered method of this name; nullptr when none.
 const MethodTraits* find_method(std::string_view name);
+
+/// MethodTraits::sample_rows of a method whose bytes and error are sums over rows.
+uint64_t one_row(const CompressOptions& o);
 
 /// `--method`, through the registry (a LOSSY method's hooks or their defaults).
 /// CompressOptions::method holds registry names, comma-separated ("patch",

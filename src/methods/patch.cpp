@@ -182,6 +182,9 @@ std::vector<std::string> patch_values() {
     return v;
 }
 void patch_choose(CompressOptions& o, std::string_view value) { o.codec.transform = find_transform(value)->id; }
+// Bytes and error are sums over patches: a row sample holds whole rows of patches.
+uint64_t patch_sample_rows(const CompressOptions& o) { return o.codec.patch; }
+
 std::string patch_chosen(const CompressOptions& o) {
     return o.method.empty() || method_listed(o, "patch") ? std::string(find_transform(o.codec.transform)->name)
                                                          : std::string();
@@ -200,6 +203,7 @@ extern const MethodTraits kPatchMethod{MethodId::PATCH,
                                        patch_parse,
                                        patch_values,
                                        patch_choose,
-                                       patch_chosen};
+                                       patch_chosen,
+                                       patch_sample_rows};
 
 }  // namespace deltacodec
