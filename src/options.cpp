@@ -301,8 +301,8 @@ std::vector<OptionRow> build_table() {
         [](const CompressOptions& o) { return number_text(o.sparse_keep_frac); })));
     t.push_back(sparse_row(row(
         "--sparse-bits", "sparse_bits", true, OptionKind::NUMBER, "B",
-        "sparse without a rate target: about B bits per kept value (1..8)", OptionShow::NONDEFAULT,
-        "sparse-bits=", [](CompressOptions& o, std::string_view v) { o.sparse_bits = parse_number(v, 1, 8, false); },
+        "sparse without a rate target: about B bits per kept value (0.5..8)", OptionShow::NONDEFAULT,
+        "sparse-bits=", [](CompressOptions& o, std::string_view v) { o.sparse_bits = parse_number(v, 0.5, 8, false); },
         [](const CompressOptions& o) { return number_text(o.sparse_bits); })));
     t.push_back(sparse_row(choice_row<SparseGain>(
         "--sparse-gain", "sparse_gain",
