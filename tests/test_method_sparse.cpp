@@ -116,16 +116,7 @@ std::vector<int64_t> ref_symbols(const Rec& rec) {
                 z.push_back(-1);
                 continue;
             }
-            uint64_t v = s[k++];
-            if (v == 255) {
-                uint64_t x = 0;
-                for (int sh = 0;; sh += 7) {
-                    x |= static_cast<uint64_t>(*e & 0x7f) << sh;
-                    if (!(*e++ & 0x80)) break;
-                }
-                v = 255 + x;
-            }
-            z.push_back(static_cast<int64_t>(v));
+            z.push_back(static_cast<int64_t>(ref_unescape(s[k++], e)));
         }
         EXPECT_EQ(e, p + rec.lens[3 * c + 1] + rec.lens[3 * c + 2]);
         p = e;
@@ -141,34 +132,15 @@ float ref_value(int64_t z, const Rec& rec) {
     return z & 1 ? -v : v;
 }
 
-std::vector<float> delta_of(const T& base, const T& ft) {
-    const uint64_t n = numel(ft.shape);
-    const std::vector<double> b = decode(base.dtype, base.bytes.data(), n), f = decode(ft.dtype, ft.bytes.data(), n);
-    std::vector<float> d(n);
-    for (uint64_t i = 0; i < n; ++i) d[i] = static_cast<float>(f[i]) - static_cast<float>(b[i]);
-    return d;
-}
-
-void put_f32(std::vector<uint8_t>& p, size_t at, float v) { std::memcpy(&p[at], &v, 4); }
 void put_u32(std::vector<uint8_t>& p, size_t at, uint32_t v) { std::memcpy(&p[at], &v, 4); }
 
 class Sparse : public MethodPair {
 protected:
     // The shared pair and a wide tensor (3000 columns: 87 rows a chunk, 3 chunks) with a few
     // outliers 300σ out: escapes at any step.
-    void SetUp() override {
-        make_pair({{"f.wide", DType::F32, DType::F32, 200, 3000}}, [](const std::string& name, std::vector<double>& w) {
-            if (name == "f.wide")
-                for (uint64_t i = 0; i < w.size(); i += 977) w[i] += (i % 2 ? 1.2 : -1.2);
-        });
-    }
+    void SetUp() override { make_pair_with_wide_outliers(); }
 
-    CompressReport make(const std::string& out, CompressOptions o = {}) {
-        o.method = "sparse";
-        o.include = ".";
-        o.overwrite = true;
-        return compress(base_path, ft_path, out, o);
-    }
+    CompressReport make(const std::string& out, CompressOptions o = {}) { return compress_all("sparse", out, o); }
 };
 
 }  // namespace
@@ -419,12 +391,8 @@ TEST_F(Sparse, CorruptRecordsAreRefused) {
         ASSERT_EQ(rec.rpc, 87u);
         ASSERT_EQ(rec.lens.size(), 9u);
         const size_t stream = rec.blob_at + kBlobHeaderBytes;
-        std::vector<HostileCase> cases;
-        auto add = [&](std::string what, std::string expect, auto edit) {
-            std::vector<uint8_t> p = p0;
-            edit(p);
-            cases.push_back({std::move(what), std::move(expect), std::move(p)});
-        };
+        HostileCases hc{p0, {}};
+        auto add = [&](std::string what, std::string expect, auto edit) { hc.add(what, expect, edit); };
         add("truncated", "truncated or corrupt record", [](std::vector<uint8_t>& p) { p.pop_back(); });
         add("overlong", "", [](std::vector<uint8_t>& p) { p.push_back(0); });
         add("keep 2", "keep rule 2", [&](std::vector<uint8_t>& p) { p[rec.keep_at] = 2; });
@@ -464,7 +432,7 @@ TEST_F(Sparse, CorruptRecordsAreRefused) {
             // The value stream's first state changed: a different symbol count or sequence.
             add("value stream byte", "corrupt", [&](std::vector<uint8_t>& p) { p[stream + rec.lens[0] + 10] ^= 0x40; });
         }
-        expect_refused(good, at, cases, dir, base_path, "f.wide");
+        expect_refused(good, at, hc.cases, dir, base_path, "f.wide");
     }
 }
 

@@ -489,14 +489,7 @@ std::optional<EncodedRecord> sparse_encode(const TensorInput& in, const Compress
     rec.ref2 = ref2;
     rec.unchanged = ref2 == 0;
     uint64_t total = 0;
-    for (const auto& s : streams) total += s.size();
-    uint8_t* data = ec.scratch.get(total + 1);
-    uint64_t at = 0;
-    for (auto& s : streams) {
-        std::memcpy(data + at, s.data(), s.size());
-        at += s.size();
-        s = {};
-    }
+    const uint8_t* data = join_chunks(ec.scratch, streams, total);
     const TensorRef* base = in.base;
     rec.write = [base, random, rpc, seed, thr, q, rc, vt, pt, lens = std::move(lens), data, total](ByteWriter& w) {
         write_float_base(w, *base);
@@ -588,28 +581,18 @@ struct SparseBody final : RecordBody {
     }
 
     void decode(const DecodeContext& dc, BandSink& sink) const override {
-        const TensorSpec& spec = dc.spec;
-        const size_t es = dtype_size(spec.dtype), bs = dtype_size(base.dtype);
         // The base first: its tensor really exists, so it bounds the sizes the record declares.
-        const TensorRef& b = dc.base_tensor(base.dtype, spec.shape, base.fingerprint);
+        const TensorRef& b = dc.base_tensor(base.dtype, dc.spec.shape, base.fingerprint);
         const std::optional<rans::Decoder> pdec = random ? std::nullopt : std::optional<rans::Decoder>(pos_table);
         const rans::Decoder vdec(val_table);
         float lut[rans::kEscape];
         lut_of(lut);
-        for_each_band(dc, chunks, rpc * cols * es, [&](uint64_t c0, uint64_t c1) {
-            const uint64_t r0 = c0 * rpc, r1 = std::min(rows, c1 * rpc);
-            uint8_t* out = sink.band_buffer((r1 - r0) * cols * es + 1);
-            dc.pool.parallel_for(c1 - c0, [&](size_t i) {
-                thread_local std::vector<float> delta, tmp;
-                delta.resize(rpc * cols);
-                tmp.resize(cols);
-                const uint64_t c = c0 + i;
-                chunk(pdec ? &*pdec : nullptr, vdec, lut, c, dc.ctx, delta.data());
-                for (uint64_t r = c * rpc; r < std::min(rows, (c + 1) * rpc); ++r)
-                    add_to_base_row(base.dtype, b.data() + r * cols * bs, delta.data() + (r - c * rpc) * cols,
-                                    spec.dtype, out + (r - r0) * cols * es, cols, tmp.data());
-            });
-            sink.put(out, (r1 - r0) * cols * es);
+        rebuild_chunked(dc, sink, base.dtype, b, rows, cols, rpc, [&](uint64_t c, auto&& row) {
+            thread_local std::vector<float> delta;
+            delta.resize(rpc * cols);
+            chunk(pdec ? &*pdec : nullptr, vdec, lut, c, dc.ctx, delta.data());
+            for (uint64_t r = c * rpc; r < std::min(rows, (c + 1) * rpc); ++r)
+                row(r, delta.data() + (r - c * rpc) * cols);
         });
         b.release();
     }
@@ -646,30 +629,22 @@ std::unique_ptr<const RecordBody> sparse_parse(ByteReader& r, const TensorSpec& 
     b->tau = r.f32();
     if (!std::isfinite(b->tau) || b->tau < 0 || (b->random && b->tau != 0))
         r.fail("sparse threshold tau is not a finite number >= 0 (0 for random keep)");
-    b->step = r.f32();
-    if (!std::isfinite(b->step) || b->step <= 0) r.fail("sparse step is not a finite number > 0");
-    b->gain = r.f32();
-    if (!std::isfinite(b->gain)) r.fail("sparse gain is not finite");
-    b->k = r.u8();
-    if (b->k < 1 || b->k > kMaxBuckets) r.fail("sparse record has " + std::to_string(b->k) + " offsets (1..16)");
-    for (unsigned i = 0; i < b->k; ++i) {
-        b->offsets[i] = r.f32();
-        if (!(b->offsets[i] >= 0 && b->offsets[i] <= 1)) r.fail("sparse reconstruction offset is not in [0, 1]");
-    }
+    const ScalarRecon sr = read_scalar_recon(r, "sparse", 0);
+    b->step = sr.step, b->gain = sr.gain, b->k = sr.k;
+    std::copy(sr.offsets, sr.offsets + sr.k, b->offsets);
     if (!b->random) b->pos_table = rans::read_table(r);
     b->val_table = rans::read_table(r);
     // The chunk index lies in the record: its size bounds the allocation.
-    const uint8_t* idx = r.bytes(kIndexBytes * b->chunks);
+    ByteReader idx(r.bytes(kIndexBytes * b->chunks), kIndexBytes * b->chunks, "sparse chunk index");
     b->lens.resize(3 * b->chunks);
     b->at.resize(b->chunks);
     uint64_t total = 0;
     for (uint64_t i = 0; i < 3 * b->chunks; ++i) {
-        uint64_t v = 0;
-        for (int k = 0; k < 8; ++k) v |= static_cast<uint64_t>(idx[8 * i + k]) << (8 * k);
+        const uint64_t v = idx.u64();
         if (v > (uint64_t{1} << 40)) r.fail("sparse chunk length out of range");
         if (b->random && i % 3 == 0 && v != 0) r.fail("sparse random record with a position stream");
-        b->lens[i] = v;
         if (i % 3 == 0) b->at[i / 3] = total;
+        b->lens[i] = v;
         total += v;
         if (total > (uint64_t{1} << 62)) r.fail("sparse chunk lengths out of range");
     }
