@@ -281,6 +281,35 @@ std::vector<OptionRow> build_table() {
         "decided by the zoo",
         OptionShow::NONDEFAULT, "ecsq-gain=", {{"mse", false}, {"projection", true}},
         [](auto& o) -> auto& { return o.ecsq_projection; })));
+    // sparse's options (method 6): not recorded at their defaults, so older files keep their bytes.
+    auto sparse_row = [](OptionRow r) {
+        r.method = "sparse";
+        r.only = "--method sparse";
+        r.record_default = false;
+        return r;
+    };
+    t.push_back(sparse_row(choice_row<bool>(
+        "--sparse-keep", "sparse_keep",
+        "sparse: which entries are kept: magnitude (the largest |delta|) or random (DARE: a seeded random subset)",
+        OptionShow::NONDEFAULT, "sparse-keep=", {{"magnitude", false}, {"random", true}},
+        [](auto& o) -> auto& { return o.sparse_random; })));
+    t.push_back(sparse_row(row(
+        "--sparse-keep-frac", "sparse_keep_frac", true, OptionKind::NUMBER, "F",
+        "sparse without a rate target: the fraction of each delta's entries kept (0.0001..1)", OptionShow::NONDEFAULT,
+        "sparse-keep-frac=",
+        [](CompressOptions& o, std::string_view v) { o.sparse_keep_frac = parse_number(v, 0.0001, 1, false); },
+        [](const CompressOptions& o) { return number_text(o.sparse_keep_frac); })));
+    t.push_back(sparse_row(row(
+        "--sparse-bits", "sparse_bits", true, OptionKind::NUMBER, "B",
+        "sparse without a rate target: about B bits per kept value (0.5..8)", OptionShow::NONDEFAULT,
+        "sparse-bits=", [](CompressOptions& o, std::string_view v) { o.sparse_bits = parse_number(v, 0.5, 8, false); },
+        [](const CompressOptions& o) { return number_text(o.sparse_bits); })));
+    t.push_back(sparse_row(choice_row<SparseGain>(
+        "--sparse-gain", "sparse_gain",
+        "sparse: scale of the kept values: mse (1), projection (so <D^,D> = |D|^2) or dare (1/fraction kept)",
+        OptionShow::NONDEFAULT,
+        "sparse-gain=", {{"mse", SparseGain::MSE}, {"projection", SparseGain::PROJECTION}, {"dare", SparseGain::DARE}},
+        [](auto& o) -> auto& { return o.sparse_gain; })));
     t.push_back(row(
         "--rank", "rank", true, OptionKind::INT, "N",
         "lowrank: rank of each delta's truncated SVD (1..65536; at most min(rows, cols))", OptionShow::ALWAYS,

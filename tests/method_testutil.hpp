@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <functional>
 #include <map>
 #include <random>
@@ -18,6 +19,29 @@
 #include "testutil.hpp"
 
 namespace testutil {
+
+/// The f32 delta of a pair's tensor, as the lossy encoders compute it: f32(ft) − f32(base).
+inline std::vector<float> delta_of(const T& base, const T& ft) {
+    const uint64_t n = numel(ft.shape);
+    const std::vector<double> b = decode(base.dtype, base.bytes.data(), n), f = decode(ft.dtype, ft.bytes.data(), n);
+    std::vector<float> d(n);
+    for (uint64_t i = 0; i < n; ++i) d[i] = static_cast<float>(f[i]) - static_cast<float>(b[i]);
+    return d;
+}
+
+inline void put_f32(std::vector<uint8_t>& p, size_t at, float v) { std::memcpy(&p[at], &v, 4); }
+
+/// The plain reference of an escaped rANS symbol (FORMAT.md "ECSQ"): symbol z, and when z is
+/// 255 the LEB128 varint at *e (advanced past it) added to it.
+inline uint64_t ref_unescape(uint8_t z, const uint8_t*& e) {
+    if (z != 255) return z;
+    uint64_t x = 0;
+    for (int sh = 0;; sh += 7) {
+        x |= static_cast<uint64_t>(*e & 0x7f) << sh;
+        if (!(*e++ & 0x80)) break;
+    }
+    return 255 + x;
+}
 
 struct MapSink final : deltacodec::TensorSink {
     std::map<std::string, std::vector<uint8_t>> tensors;
@@ -68,6 +92,18 @@ inline unsigned record_method(const std::vector<uint8_t>& p) {
 struct HostileCase {
     std::string what, expect;  ///< the edit; what the Error must say
     std::vector<uint8_t> payload;
+};
+
+/// Builds HostileCases from one good payload: add(what, expect, edit) copies it and edits the copy.
+struct HostileCases {
+    const std::vector<uint8_t>& good;
+    std::vector<HostileCase> cases;
+    template <typename Edit>
+    void add(std::string what, std::string expect, Edit&& edit) {
+        std::vector<uint8_t> p = good;
+        edit(p);
+        cases.push_back({std::move(what), std::move(expect), std::move(p)});
+    }
 };
 
 /// Each case's payload in place of section `at` of `good`: refused by info and by apply
@@ -160,6 +196,25 @@ protected:
         ft.push_back(make_tensor("norm.weight", DType::F32, {64}, gaussian(64, 1, 98)));
         write_safetensors(base_path, base);
         write_safetensors(ft_path, ft);
+    }
+
+    /// make_pair() plus "f.wide" (200 × 3000 F32: 87 rows a chunk of 2^18 values, 3 chunks)
+    /// with outliers ±1.2 every 977th value (300σ: escapes at any quantizer step).
+    void make_pair_with_wide_outliers() {
+        make_pair({{"f.wide", deltacodec::DType::F32, deltacodec::DType::F32, 200, 3000}},
+                  [](const std::string& name, std::vector<double>& w) {
+                      if (name == "f.wide")
+                          for (uint64_t i = 0; i < w.size(); i += 977) w[i] += (i % 2 ? 1.2 : -1.2);
+                  });
+    }
+
+    /// Compresses the pair to `out` with `o` and `method` for every tensor (`include` ".").
+    deltacodec::CompressReport compress_all(const std::string& method, const std::string& out,
+                                            deltacodec::CompressOptions o) {
+        o.method = method;
+        o.include = ".";
+        o.overwrite = true;
+        return deltacodec::compress(base_path, ft_path, out, o);
     }
 
     /// Puts `bad` (NaN or infinity) into the first tensor's fine-tune, compresses

@@ -78,15 +78,7 @@ std::vector<int64_t> ref_symbols(const Rec& rec) {
         const std::vector<uint8_t> s = rans::decode_ref(rec.table, p, rec.lens[2 * c], n, "ref");
         const uint8_t* e = p + rec.lens[2 * c];
         for (uint8_t z : s) {
-            uint64_t v = z;
-            if (z == 255) {
-                uint64_t x = 0;
-                for (int sh = 0;; sh += 7) {
-                    x |= static_cast<uint64_t>(*e & 0x7f) << sh;
-                    if (!(*e++ & 0x80)) break;
-                }
-                v = 255 + x;
-            }
+            const uint64_t v = ref_unescape(z, e);
             q.push_back(v & 1 ? -static_cast<int64_t>((v + 1) / 2) : static_cast<int64_t>(v / 2));
         }
         EXPECT_EQ(e, p + rec.lens[2 * c] + rec.lens[2 * c + 1]);
@@ -96,13 +88,6 @@ std::vector<int64_t> ref_symbols(const Rec& rec) {
 }
 
 // f32 delta of a pair, as the encoder computes it.
-std::vector<float> delta_of(const T& base, const T& ft) {
-    const uint64_t n = numel(ft.shape);
-    const std::vector<double> b = decode(base.dtype, base.bytes.data(), n), f = decode(ft.dtype, ft.bytes.data(), n);
-    std::vector<float> d(n);
-    for (uint64_t i = 0; i < n; ++i) d[i] = static_cast<float>(f[i]) - static_cast<float>(b[i]);
-    return d;
-}
 
 // The reference quantizer: |q| = ⌊|Δ|·(1/step) + 0.35⌋ in f32, the sign of Δ.
 int64_t ref_q(float d, float step) {
@@ -130,25 +115,13 @@ std::vector<uint8_t> ref_decode(const T& base, DType dtype, const Rec& rec, cons
 
 // ---- files -------------------------------------------------------------------------
 
-void put_f32(std::vector<uint8_t>& p, size_t at, float v) { std::memcpy(&p[at], &v, 4); }
-
 class Ecsq : public MethodPair {
 protected:
     // The shared pair and a wide tensor (3000 columns: 87 rows a chunk, 3 chunks) with a few
     // outliers 300σ out: escapes at any step.
-    void SetUp() override {
-        make_pair({{"f.wide", DType::F32, DType::F32, 200, 3000}}, [](const std::string& name, std::vector<double>& w) {
-            if (name == "f.wide")
-                for (uint64_t i = 0; i < w.size(); i += 977) w[i] += (i % 2 ? 1.2 : -1.2);
-        });
-    }
+    void SetUp() override { make_pair_with_wide_outliers(); }
 
-    CompressReport make(const std::string& out, CompressOptions o = {}) {
-        o.method = "ecsq";
-        o.include = ".";
-        o.overwrite = true;
-        return compress(base_path, ft_path, out, o);
-    }
+    CompressReport make(const std::string& out, CompressOptions o = {}) { return compress_all("ecsq", out, o); }
 };
 
 }  // namespace

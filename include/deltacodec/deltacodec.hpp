@@ -86,6 +86,13 @@ struct CompressOptions {
     /// `--method ecsq`: rescale each tensor's reconstruction so that ⟨Δ̂,Δ⟩ = ‖Δ‖²
     /// (true) instead of the least-squared-error centroids (false).
     bool ecsq_projection = false;
+    /// `--method sparse`: which entries of each delta are kept (the largest |Δ|, or a
+    /// seeded random subset: DARE), the fraction kept and the kept values' bits
+    /// (both without a rate target only), and the scale of the kept values.
+    bool sparse_random = false;
+    double sparse_keep_frac = 0.1;
+    double sparse_bits = 3;
+    SparseGain sparse_gain = SparseGain::MSE;
     /// Recorded in the .dcx as its base's name (info shows it); empty: none. UTF-8,
     /// at most kMaxBaseName bytes.
     std::string base_name;

@@ -97,6 +97,13 @@ enum class RdWeight : uint8_t {
     DELTA,  ///< w = 1/‖Δ‖²: each tensor's relative error counts alike
 };
 
+/// `--sparse-gain`: the one scale a sparse record multiplies its kept values by.
+enum class SparseGain : uint8_t {
+    MSE,         ///< 1: the quantizer's least-error centroids
+    PROJECTION,  ///< ‖Δ‖²/⟨Δ̃,Δ⟩: the fine-tune's change along its own direction kept
+    DARE,        ///< 1/q, q the fraction of entries kept (DARE's rescale)
+};
+
 /// More threads than this are never started (a huge -T is capped, not obeyed).
 inline constexpr unsigned kMaxThreads = 256;
 

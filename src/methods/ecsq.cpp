@@ -384,18 +384,10 @@ std::optional<EncodedRecord> ecsq_encode(const TensorInput& in, const CompressOp
     for (uint64_t c = 0; c < chunks; ++c) rec.err2 += err[c];
     rec.ref2 = ref2;
     rec.unchanged = ref2 == 0;
-    uint64_t total = 0;
-    for (const auto& s : streams) total += s.size();
-    uint8_t* data = ec.scratch.get(total + 1);
     std::vector<uint64_t> lens(2 * chunks);
-    uint64_t at = 0;
-    for (uint64_t c = 0; c < chunks; ++c) {
-        std::memcpy(data + at, streams[c].data(), streams[c].size());
-        at += streams[c].size();
-        lens[2 * c] = rans_len[c];
-        lens[2 * c + 1] = streams[c].size() - rans_len[c];
-        streams[c] = {};
-    }
+    for (uint64_t c = 0; c < chunks; ++c) lens[2 * c] = rans_len[c], lens[2 * c + 1] = streams[c].size() - rans_len[c];
+    uint64_t total = 0;
+    const uint8_t* data = join_chunks(ec.scratch, streams, total);
     const TensorRef* base = in.base;
     rec.write = [base, step, rc, rpc, table, lens = std::move(lens), data, total](ByteWriter& w) {
         write_float_base(w, *base);
@@ -466,26 +458,13 @@ struct EcsqBody final : RecordBody {
     }
 
     void decode(const DecodeContext& dc, BandSink& sink) const override {
-        const TensorSpec& spec = dc.spec;
-        const size_t es = dtype_size(spec.dtype), bs = dtype_size(base.dtype);
         // The base first: its tensor really exists, so it bounds the sizes the record declares.
-        const TensorRef& b = dc.base_tensor(base.dtype, spec.shape, base.fingerprint);
+        const TensorRef& b = dc.base_tensor(base.dtype, dc.spec.shape, base.fingerprint);
         const rans::Decoder dec(table);
         float lut[rans::kEscape];
         lut_of(lut);
-        for_each_band(dc, chunks, rpc * cols * es, [&](uint64_t c0, uint64_t c1) {
-            const uint64_t r0 = c0 * rpc, r1 = std::min(rows, c1 * rpc);
-            uint8_t* out = sink.band_buffer((r1 - r0) * cols * es + 1);
-            dc.pool.parallel_for(c1 - c0, [&](size_t i) {
-                thread_local std::vector<float> tmp;
-                tmp.resize(cols);
-                chunk(dec, lut, c0 + i, dc.ctx, [&](uint64_t r, const float* delta) {
-                    add_to_base_row(base.dtype, b.data() + r * cols * bs, delta, spec.dtype, out + (r - r0) * cols * es,
-                                    cols, tmp.data());
-                });
-            });
-            sink.put(out, (r1 - r0) * cols * es);
-        });
+        rebuild_chunked(dc, sink, base.dtype, b, rows, cols, rpc,
+                        [&](uint64_t c, auto&& row) { chunk(dec, lut, c, dc.ctx, row); });
         b.release();
     }
 
@@ -505,16 +484,9 @@ std::unique_ptr<const RecordBody> ecsq_parse(ByteReader& r, const TensorSpec& sp
     b->rows = spec.shape[0];
     b->cols = spec.shape[1];
     if (b->rows == 0 || b->cols == 0) r.fail("ecsq record of an empty tensor");
-    b->step = r.f32();
-    if (!std::isfinite(b->step) || b->step <= 0) r.fail("ecsq step is not a finite number > 0");
-    b->gain = r.f32();
-    if (!std::isfinite(b->gain)) r.fail("ecsq gain is not finite");
-    b->k = r.u8();
-    if (b->k < 1 || b->k > kMaxBuckets) r.fail("ecsq record has " + std::to_string(b->k) + " offsets (1..16)");
-    for (unsigned i = 0; i < b->k; ++i) {
-        b->offsets[i] = r.f32();
-        if (!(std::fabs(b->offsets[i]) <= 1)) r.fail("ecsq reconstruction offset is not in [-1, 1]");
-    }
+    const ScalarRecon sr = read_scalar_recon(r, "ecsq", -1);
+    b->step = sr.step, b->gain = sr.gain, b->k = sr.k;
+    std::copy(sr.offsets, sr.offsets + sr.k, b->offsets);
     b->rpc = r.u32();
     if (b->rpc < 1 || b->rpc > b->rows) r.fail("ecsq rows per chunk is not in 1..rows");
     b->chunks = (b->rows + b->rpc - 1) / b->rpc;

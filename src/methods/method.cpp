@@ -1,6 +1,9 @@
 // deltacodec — what every method shares: registry look-up and decoder helpers.
 #include "methods/method.hpp"
 
+#include <cmath>
+#include <cstring>
+
 #include "codec/kernels.hpp"
 #include "deltacodec/error.hpp"
 #include "deltacodec/options.hpp"
@@ -120,6 +123,37 @@ void write_float_base(ByteWriter& w, const TensorRef& base) {
     const TensorInfo& b = *base.info;
     w.u64(tensor_fingerprint(b.dtype, b.shape, base.data(), b.nbytes()));
     w.u8(static_cast<uint8_t>(b.dtype));
+}
+
+ScalarRecon read_scalar_recon(ByteReader& r, std::string_view method, float offset_lo) {
+    const std::string m(method);
+    ScalarRecon q;
+    q.step = r.f32();
+    if (!std::isfinite(q.step) || q.step <= 0) r.fail(m + " step is not a finite number > 0");
+    q.gain = r.f32();
+    if (!std::isfinite(q.gain)) r.fail(m + " gain is not finite");
+    q.k = r.u8();
+    if (q.k < 1 || q.k > ScalarRecon::kMaxOffsets)
+        r.fail(m + " record has " + std::to_string(q.k) + " offsets (1..16)");
+    for (unsigned i = 0; i < q.k; ++i) {
+        q.offsets[i] = r.f32();
+        if (!(q.offsets[i] >= offset_lo && q.offsets[i] <= 1))
+            r.fail(m + " reconstruction offset is not in [" + (offset_lo < 0 ? "-1" : "0") + ", 1]");
+    }
+    return q;
+}
+
+const uint8_t* join_chunks(Scratch& scratch, std::vector<std::vector<uint8_t>>& streams, uint64_t& total) {
+    total = 0;
+    for (const auto& s : streams) total += s.size();
+    uint8_t* data = scratch.get(total + 1);
+    uint64_t at = 0;
+    for (auto& s : streams) {
+        std::memcpy(data + at, s.data(), s.size());
+        at += s.size();
+        s = {};
+    }
+    return data;
 }
 
 RdCurve lossless_curve(uint64_t bytes) {

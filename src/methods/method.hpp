@@ -215,6 +215,16 @@ struct FloatBase {
 FloatBase read_float_base(ByteReader& r, const TensorSpec& spec);
 /// Writes what read_float_base reads, for `base`.
 void write_float_base(ByteWriter& w, const TensorRef& base);
+/// The reconstruction of a scalar-quantized record (ECSQ, SPARSE): `f32 step` (finite,
+/// > 0), `f32 gain` (finite), `u8 K` (1..16), `f32 offset[K]` (each in [offset_lo, 1]).
+struct ScalarRecon {
+    static constexpr unsigned kMaxOffsets = 16;
+    float step = 0, gain = 0;
+    unsigned k = 0;
+    float offsets[kMaxOffsets] = {};
+};
+/// Reads and checks it; fails through `r` with messages that start with `method`.
+ScalarRecon read_scalar_recon(ByteReader& r, std::string_view method, float offset_lo);
 /// A lossless method's curve: one point of `bytes` (before zstd) and no error.
 RdCurve lossless_curve(uint64_t bytes);
 /// A method's encode() hook.
@@ -227,6 +237,9 @@ using EncodeFn = std::optional<EncodedRecord> (*)(const TensorInput& in, const C
 /// (a non-finite delta). Costs one encode; keeps nothing after it returns.
 std::optional<RdPoint> measure_point(EncodeFn encode, const TensorInput& in, const CompressOptions& opt,
                                      uint32_t setting, bool lossy);
+/// Chunked encoders (ECSQ, SPARSE): the chunks' byte streams one after another in
+/// `scratch`, in order (each freed once copied); `total` is their length.
+const uint8_t* join_chunks(Scratch& scratch, std::vector<std::vector<uint8_t>>& streams, uint64_t& total);
 /// Reads a blob that holds the tensor's own byte count (exact delta, whole).
 BlobRef read_tensor_blob(ByteReader& r, const TensorSpec& spec);
 
@@ -239,10 +252,35 @@ void for_each_band(const DecodeContext& dc, uint64_t units, uint64_t unit_bytes,
     const uint64_t per_band = std::max<uint64_t>(dc.pool.size(), kBandBytes / std::max<uint64_t>(unit_bytes, 1));
     for (uint64_t u = 0; u < units; u += per_band) band(u, std::min(units, u + per_band));
 }
+/// A chunked delta decoder's rebuild (ECSQ, SPARSE): chunks of `rpc` rows, a band of
+/// chunks at a time, a band's chunks in parallel; `chunk(c, row)` decodes chunk c and
+/// calls row(r, delta) for each of its rows r with that row's f32 delta; `b` is the base.
+template <typename Chunk>
+void rebuild_chunked(const DecodeContext& dc, BandSink& sink, DType base_dtype, const TensorRef& b, uint64_t rows,
+                     uint64_t cols, uint64_t rpc, Chunk&& chunk);
 /// One output row: f32(base row) + delta, rounded to `dtype` (what every delta
 /// coder's decoder does per row); one fused pass when the dtypes match.
 /// `tmp`: cols floats (used when they differ).
 void add_to_base_row(DType base_dtype, const uint8_t* base_row, const float* delta, DType dtype, uint8_t* out,
                      uint64_t cols, float* tmp);
+
+template <typename Chunk>
+void rebuild_chunked(const DecodeContext& dc, BandSink& sink, DType base_dtype, const TensorRef& b, uint64_t rows,
+                     uint64_t cols, uint64_t rpc, Chunk&& chunk) {
+    const size_t es = dtype_size(dc.spec.dtype), bs = dtype_size(base_dtype);
+    for_each_band(dc, (rows + rpc - 1) / rpc, rpc * cols * es, [&](uint64_t c0, uint64_t c1) {
+        const uint64_t r0 = c0 * rpc, r1 = std::min(rows, c1 * rpc);
+        uint8_t* out = sink.band_buffer((r1 - r0) * cols * es + 1);
+        dc.pool.parallel_for(c1 - c0, [&](size_t i) {
+            thread_local std::vector<float> tmp;
+            tmp.resize(cols);
+            chunk(c0 + i, [&](uint64_t r, const float* delta) {
+                add_to_base_row(base_dtype, b.data() + r * cols * bs, delta, dc.spec.dtype, out + (r - r0) * cols * es,
+                                cols, tmp.data());
+            });
+        });
+        sink.put(out, (r1 - r0) * cols * es);
+    });
+}
 
 }  // namespace deltacodec
