@@ -665,6 +665,10 @@ extern const MethodTraits kSparseMethod{
     is_2d_float_delta,
     sparse_analyse,
     sparse_encode,
-    sparse_parse};
+    sparse_parse,
+    nullptr,
+    nullptr,
+    nullptr,
+    one_row};  // per-tensor threshold and step: a row sample estimates them
 
 }  // namespace deltacodec
