@@ -67,32 +67,9 @@ Rec split(const std::vector<uint8_t>& p) {
     return rec;
 }
 
-// The reference decoder: each chunk's symbols by rans::decode_ref, escapes read here;
-// returns q per element (row-major).
+// The reference decoder (coded_method_testutil.hpp): q per element (row-major).
 std::vector<int64_t> ref_symbols(const Rec& rec) {
-    const uint64_t rows = rec.prefix.shape.at(0), cols = rec.prefix.shape.at(1);
-    std::vector<int64_t> q;
-    const uint8_t* p = rec.blob.src;
-    for (uint64_t c = 0; c * rec.rpc < rows; ++c) {
-        const uint64_t n = (std::min<uint64_t>(rows, (c + 1) * rec.rpc) - c * rec.rpc) * cols;
-        const std::vector<uint8_t> s = rans::decode_ref(rec.table, p, rec.lens[2 * c], n, "ref");
-        const uint8_t* e = p + rec.lens[2 * c];
-        for (uint8_t z : s) {
-            uint64_t v = z;
-            if (z == 255) {
-                uint64_t x = 0;
-                for (int sh = 0;; sh += 7) {
-                    x |= static_cast<uint64_t>(*e & 0x7f) << sh;
-                    if (!(*e++ & 0x80)) break;
-                }
-                v = 255 + x;
-            }
-            q.push_back(v & 1 ? -static_cast<int64_t>((v + 1) / 2) : static_cast<int64_t>(v / 2));
-        }
-        EXPECT_EQ(e, p + rec.lens[2 * c] + rec.lens[2 * c + 1]);
-        p = e;
-    }
-    return q;
+    return ref_ecsq_symbols(rec.table, rec.lens, rec.blob.src, rec.prefix.shape.at(0), rec.prefix.shape.at(1), rec.rpc);
 }
 
 // f32 delta of a pair, as the encoder computes it.

@@ -110,13 +110,7 @@ RdCurve hybrid_analyse(const TensorInput& in, const CompressOptions& opt) {
             pts.push_back(p);
         }
     }
-    // Increasing bytes; a point that costs more than another without less error is left out.
-    std::sort(pts.begin(), pts.end(), [](const RdPoint& x, const RdPoint& y) {
-        return x.bytes != y.bytes ? x.bytes < y.bytes : *x.err2 < *y.err2;
-    });
-    RdCurve c;
-    for (const RdPoint& p : pts)
-        if (c.points.empty() || *p.err2 < *c.points.back().err2) c.points.push_back(p);
+    RdCurve c = ladder_of(std::move(pts));
     if (c.points.empty()) c.points.push_back(one);
     return c;
 }
@@ -133,10 +127,9 @@ std::optional<EncodedRecord> hybrid_encode(const TensorInput& in, const Compress
                     in.ft->info->name + "'");
     std::vector<float> a;
     double norm2 = 0;
-    if (!load_delta(in, &ec.pool, a, norm2)) return std::nullopt;  // NaN or infinity: the next candidate
-    if (ec.progress) ec.progress->within(1, 4);
-    const Svd f = randomized_svd(a.data(), m, n, l, &ec.pool);
-    auto z = std::make_shared<const Quantized>(quantize_factors(f, r, width(opt)));
+    const std::optional<Svd> f = delta_svd(in, l, &ec.pool, ec.progress, a, norm2);
+    if (!f) return std::nullopt;  // NaN or infinity: the next candidate
+    auto z = std::make_shared<const Quantized>(quantize_factors(*f, r, width(opt)));
     subtract_product(ec.pool, *z, m, n, a);
     if (ec.progress) ec.progress->within(2, 4);
     // The step: the ladder's (a function of the residual's RMS, as in analyse).

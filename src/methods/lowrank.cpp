@@ -157,6 +157,13 @@ Svd randomized_svd(const float* a, uint64_t m, uint64_t n, uint64_t l, ThreadPoo
     return f;
 }
 
+std::optional<Svd> delta_svd(const TensorInput& in, uint64_t l, ThreadPool* pool, ProgressMeter* progress,
+                             std::vector<float>& a, double& norm2) {
+    if (!load_delta(in, pool, a, norm2)) return std::nullopt;
+    if (progress) progress->within(1, 4);
+    return randomized_svd(a.data(), in.ft->info->shape[0], in.ft->info->shape[1], l, pool);
+}
+
 // ---- quantizer ------------------------------------------------------------------
 
 // y = q − 2^(b−1) + ½ (x̂ = α·y).
@@ -264,6 +271,17 @@ void product_tile(const float* u, uint64_t m, const float* v, uint64_t n, uint64
 
 uint64_t raw_bytes(uint64_t m, uint64_t n, uint64_t r, int b) {
     return kFixedBytes + 5 * r + r * (bitpack_coder().fixed_bytes(m, b) + bitpack_coder().fixed_bytes(n, b));
+}
+
+RdCurve ladder_of(std::vector<RdPoint> pts) {
+    // Increasing bytes; a point that costs more than another without less error is left out.
+    std::sort(pts.begin(), pts.end(), [](const RdPoint& x, const RdPoint& y) {
+        return x.bytes != y.bytes ? x.bytes < y.bytes : *x.err2 < *y.err2;
+    });
+    RdCurve c;
+    for (const RdPoint& p : pts)
+        if (c.points.empty() || *p.err2 < *c.points.back().err2) c.points.push_back(p);
+    return c;
 }
 
 uint64_t blob_bytes(const uint8_t* p, size_t n, bool entropy) {
@@ -379,19 +397,12 @@ RdCurve lowrank_analyse(const TensorInput& in, const CompressOptions& opt) {
             pts.push_back(p);
         }
     }
-    // Increasing bytes; a point that costs more than another without less error is left out.
-    std::sort(pts.begin(), pts.end(), [](const RdPoint& x, const RdPoint& y) {
-        return x.bytes != y.bytes ? x.bytes < y.bytes : *x.err2 < *y.err2;
-    });
-    RdCurve c;
-    for (const RdPoint& p : pts)
-        if (c.points.empty() || *p.err2 < *c.points.back().err2) c.points.push_back(p);
-    return c;
+    return ladder_of(std::move(pts));
 }
 
 std::optional<EncodedRecord> lowrank_encode(const TensorInput& in, const CompressOptions& opt, const RdPoint& point,
                                             EncodeContext& ec) {
-    const uint64_t m = in.ft->info->shape[0], n = in.ft->info->shape[1], k = min_dim(in);
+    const uint64_t k = min_dim(in);
     const uint64_t r = point.setting & 0xFFFFFF;
     const int b = static_cast<int>(point.setting >> 24);
     const uint64_t l = sketch_size(k, opt);
@@ -400,11 +411,10 @@ std::optional<EncodedRecord> lowrank_encode(const TensorInput& in, const Compres
                     in.ft->info->name + "'");
     std::vector<float> a;
     double norm2 = 0;
-    if (!load_delta(in, &ec.pool, a, norm2)) return std::nullopt;  // NaN or infinity: the next candidate
-    if (ec.progress) ec.progress->within(1, 4);
-    const Svd f = randomized_svd(a.data(), m, n, l, &ec.pool);
+    const std::optional<Svd> f = delta_svd(in, l, &ec.pool, ec.progress, a, norm2);
+    if (!f) return std::nullopt;  // NaN or infinity: the next candidate
     if (ec.progress) ec.progress->within(2, 4);
-    return factor_record(in, a, norm2, std::make_shared<const Quantized>(quantize_factors(f, r, b)), opt.entropy, ec);
+    return factor_record(in, a, norm2, std::make_shared<const Quantized>(quantize_factors(*f, r, b)), opt.entropy, ec);
 }
 
 void Factors::read(ByteReader& r, uint64_t rows_, uint64_t cols_, const char* method_) {

@@ -44,6 +44,9 @@ struct Svd {
 /// Randomized SVD of the row-major m×n `a` with a sketch of l columns (exact when
 /// l = min(m, n)); blocks on `pool` (nullptr: the calling thread), same result.
 Svd randomized_svd(const float* a, uint64_t m, uint64_t n, uint64_t l, ThreadPool* pool);
+/// load_delta() then randomized_svd() (progress 1/4 between them); nullopt when Δ is not finite.
+std::optional<Svd> delta_svd(const TensorInput& in, uint64_t l, ThreadPool* pool, ProgressMeter* progress,
+                             std::vector<float>& a, double& norm2);
 
 /// Codes of x (len values) at b bits (midrise, step max|x|/2^(b−1)); returns the
 /// least-squares scale α, and ‖x − α·y‖², ‖α·y‖² through e2, r2.
@@ -73,6 +76,9 @@ void dequantize_factor(const uint8_t* codes, uint64_t size, uint64_t len, const 
 /// Û (m×r, scaled) and V̂ (n×r) as the decoder rebuilds them from z.
 void rebuild_factors(const Quantized& z, uint64_t m, uint64_t n, std::vector<float>& u, std::vector<float>& v);
 
+/// A ladder from measured points (err2 set): in increasing bytes, a point that costs
+/// more than another without less error left out.
+RdCurve ladder_of(std::vector<RdPoint> pts);
 /// What ByteWriter::blob writes for these bytes (after its header).
 uint64_t blob_bytes(const uint8_t* p, size_t n, bool entropy);
 /// The payload bytes of a record of z's factors (the blobs after their codec).

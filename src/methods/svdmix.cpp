@@ -146,13 +146,13 @@ struct Analysis {
     Svd f;
     Path path;
 };
-std::optional<Analysis> analysis(const TensorInput& in, const CompressOptions& opt, ThreadPool* pool, double& norm2,
-                                 std::vector<float>& a) {
-    const uint64_t m = in.ft->info->shape[0], n = in.ft->info->shape[1], k = min_dim(in);
-    if (!load_delta(in, pool, a, norm2)) return std::nullopt;
-    const uint64_t l = sketch_size(k, opt);
+std::optional<Analysis> analysis(const TensorInput& in, const CompressOptions& opt, ThreadPool* pool,
+                                 ProgressMeter* progress, double& norm2, std::vector<float>& a) {
+    const uint64_t k = min_dim(in), l = sketch_size(k, opt);
+    std::optional<Svd> f = delta_svd(in, l, pool, progress, a, norm2);
+    if (!f) return std::nullopt;
     Analysis r;
-    r.f = randomized_svd(a.data(), m, n, l, pool);
+    r.f = std::move(*f);
     r.path = rd_path(r.f, max_rank(k, l), norm2);
     return r;
 }
@@ -165,7 +165,7 @@ RdCurve svdmix_analyse(const TensorInput& in, const CompressOptions& opt) {
     if (!rate_controlled(opt)) return RdCurve{{one}};
     double norm2 = 0;
     std::vector<float> a;
-    std::optional<Analysis> an = analysis(in, opt, nullptr, norm2, a);
+    std::optional<Analysis> an = analysis(in, opt, nullptr, nullptr, norm2, a);
     if (!an) return RdCurve{{one}};  // encode will decline it
     a = {};
     const Path& path = an->path;
@@ -183,13 +183,7 @@ RdCurve svdmix_analyse(const TensorInput& in, const CompressOptions& opt) {
         p.setting = static_cast<uint32_t>(t);
         pts.push_back(p);
     }
-    // Increasing bytes; a point that costs more than another without less error is left out.
-    std::sort(pts.begin(), pts.end(), [](const RdPoint& x, const RdPoint& y) {
-        return x.bytes != y.bytes ? x.bytes < y.bytes : *x.err2 < *y.err2;
-    });
-    RdCurve c;
-    for (const RdPoint& p : pts)
-        if (c.points.empty() || *p.err2 < *c.points.back().err2) c.points.push_back(p);
+    RdCurve c = ladder_of(std::move(pts));
     if (c.points.empty()) c.points.push_back(one);
     return c;
 }
@@ -199,7 +193,7 @@ std::optional<EncodedRecord> svdmix_encode(const TensorInput& in, const Compress
     const uint64_t m = in.ft->info->shape[0], n = in.ft->info->shape[1], k = min_dim(in);
     double norm2 = 0;
     std::vector<float> a;
-    std::optional<Analysis> an = analysis(in, opt, &ec.pool, norm2, a);
+    std::optional<Analysis> an = analysis(in, opt, &ec.pool, ec.progress, norm2, a);
     if (!an) return std::nullopt;  // NaN or infinity: the next candidate
     if (ec.progress) ec.progress->within(2, 4);
     const Path& path = an->path;
