@@ -208,6 +208,20 @@ protected:
         o.overwrite = true;
         return compress(base_path, ft_path, out, o);
     }
+
+    // make() at `rank` gives the same .dcx at 1 and 4 threads, and apply() the same rebuild.
+    void expect_same_bytes_at_1_and_4_threads(unsigned rank) {
+        make(dir / "t1.dcx", rank, true, 1);
+        make(dir / "t4.dcx", rank, true, 4);
+        EXPECT_EQ(read_bytes(dir / "t1.dcx"), read_bytes(dir / "t4.dcx")) << method;
+        MapSink a, b;
+        ApplyOptions one, four;
+        one.threads = 1;
+        four.threads = 4;
+        apply(base_path, dir / "t1.dcx", a, one);
+        apply(base_path, dir / "t1.dcx", b, four);
+        EXPECT_EQ(a.tensors, b.tensors) << method;
+    }
 };
 
 // What the fixtures' tensors are, by name.
@@ -455,16 +469,7 @@ TEST_F(LowRank, BytesDoNotDependOnTheThreadCount) {
     ft.push_back(make_tensor("big", DType::BF16, {rows, cols}, perturb(v, rows, cols, 0.004, 32)));
     write_safetensors(base_path, base);
     write_safetensors(ft_path, ft);
-    make(dir / "t1.dcx", 40, true, 1);
-    make(dir / "t4.dcx", 40, true, 4);
-    EXPECT_EQ(read_bytes(dir / "t1.dcx"), read_bytes(dir / "t4.dcx"));
-    MapSink a, b;
-    ApplyOptions one, four;
-    one.threads = 1;
-    four.threads = 4;
-    apply(base_path, dir / "t1.dcx", a, one);
-    apply(base_path, dir / "t1.dcx", b, four);
-    EXPECT_EQ(a.tensors, b.tensors);
+    expect_same_bytes_at_1_and_4_threads(40);
 }
 
 // A delta holding NaN or infinity is not lowrank's: the tensor falls back to exact.
@@ -749,16 +754,7 @@ TEST_F(LowRank, SvdMixAndHybridBytesDoNotDependOnTheThreadCount) {
     write_safetensors(ft_path, ft);
     for (const char* m : {"svdmix", "hybrid"}) {
         method = m;
-        make(dir / "t1.dcx", 12, true, 1);
-        make(dir / "t4.dcx", 12, true, 4);
-        EXPECT_EQ(read_bytes(dir / "t1.dcx"), read_bytes(dir / "t4.dcx")) << m;
-        MapSink a, b;
-        ApplyOptions one, four;
-        one.threads = 1;
-        four.threads = 4;
-        apply(base_path, dir / "t1.dcx", a, one);
-        apply(base_path, dir / "t1.dcx", b, four);
-        EXPECT_EQ(a.tensors, b.tensors) << m;
+        expect_same_bytes_at_1_and_4_threads(12);
     }
 }
 
