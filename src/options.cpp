@@ -254,15 +254,16 @@ std::vector<OptionRow> build_table() {
         "meta=", {{"f16", false}, {"f32", true}}, [](auto& o) -> auto& { return o.codec.meta_f32; })));
     // ecsq's options (method 4): not recorded at their defaults, so older files keep their bytes.
     auto ecsq_row = [](OptionRow r) {
-        r.method = "ecsq";
-        r.only = "--method ecsq";
+        r.method = "ecsq|hybrid";
+        r.only = "--method ecsq|hybrid";
         r.record_default = false;
         return r;
     };
     t.push_back(ecsq_row(row(
         "--ecsq-bits", "ecsq_bits", true, OptionKind::TEXT, "BITS",
-        "ecsq without a rate target: the entropy aimed at per tensor, bits/param (0.01..16)", OptionShow::NONDEFAULT,
-        "ecsq-bits=",
+        "ecsq (hybrid: its residual) without a rate target: the entropy aimed at per tensor, bits/param "
+        "(0.01..16)",
+        OptionShow::NONDEFAULT, "ecsq-bits=",
         [](CompressOptions& o, std::string_view v) {
             double x = 0;
             const auto r = std::from_chars(v.data(), v.data() + v.size(), x);
@@ -312,20 +313,23 @@ std::vector<OptionRow> build_table() {
         [](auto& o) -> auto& { return o.sparse_gain; })));
     t.push_back(row(
         "--rank", "rank", true, OptionKind::INT, "N",
-        "lowrank: rank of each delta's truncated SVD (1..65536; at most min(rows, cols))", OptionShow::ALWAYS,
+        "lowrank, hybrid: rank of each delta's truncated SVD (1..65536; at most min(rows, cols)); svdmix: spends "
+        "what lowrank spends at this rank",
+        OptionShow::ALWAYS,
         "rank=", [](CompressOptions& o, std::string_view v) { o.rank = static_cast<unsigned>(parse_int(v, 1, 65536)); },
         [](const CompressOptions& o) { return std::to_string(o.rank); }));
-    t.back().method = "lowrank";
-    t.back().only = "--method lowrank";
+    t.back().method = "lowrank|svdmix|hybrid";
+    t.back().only = "--method lowrank|svdmix|hybrid";
     t.back().record_default = false;
     t.push_back(row(
         "--rank-bits", "rank_bits", true, OptionKind::INT, "B",
-        "lowrank: bits of each code of the SVD's factors (1..8; 4 keeps the most per byte)", OptionShow::ALWAYS,
-        "rank-bits=",
+        "lowrank, hybrid: bits of each code of the SVD's factors (1..8; 4 keeps the most per byte); svdmix: the "
+        "budget's width",
+        OptionShow::ALWAYS, "rank-bits=",
         [](CompressOptions& o, std::string_view v) { o.rank_bits = static_cast<unsigned>(parse_int(v, 1, 8)); },
         [](const CompressOptions& o) { return std::to_string(o.rank_bits); }));
-    t.back().method = "lowrank";
-    t.back().only = "--method lowrank";
+    t.back().method = "lowrank|svdmix|hybrid";
+    t.back().only = "--method lowrank|svdmix|hybrid";
     t.back().record_default = false;
     t.push_back(choice_row<bool>(
         "--entropy", "entropy", "entropy coding of stored blobs: zstd or none", OptionShow::NONDEFAULT,
@@ -406,11 +410,16 @@ std::vector<OptionRow> build_table() {
 std::string OptionRow::default_text() const { return get(CompressOptions{}); }
 
 namespace {
-// The row's method is the chosen one (or the row is every method's).
+// One of the row's methods ("lowrank|svdmix") is a chosen one (or the row is every method's).
 bool method_is_chosen(const OptionRow& r, const CompressOptions& o) {
     if (r.method.empty()) return true;
-    const MethodTraits* m = find_method(r.method);
-    return m && !method_chosen(*m, o).empty();
+    for (std::string_view rest = r.method;;) {
+        const size_t bar = rest.find('|');
+        const MethodTraits* m = find_method(rest.substr(0, bar));
+        if (m && !method_chosen(*m, o).empty()) return true;
+        if (bar == std::string_view::npos) return false;
+        rest = rest.substr(bar + 1);
+    }
 }
 }  // namespace
 

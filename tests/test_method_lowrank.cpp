@@ -9,7 +9,9 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
+#include "codec/rans.hpp"
 #include "coded_method_testutil.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "format/container.hpp"
@@ -29,11 +31,13 @@ namespace {
 
 struct RefRecord {
     std::string name;
+    unsigned method = 0;
     uint64_t rows = 0, cols = 0;
     std::vector<int> bits;
     std::vector<float> scales;
     std::vector<double> u, v;  // column-major: u[j*rows + i] = c_j·y, v[j*cols + k] = y
     size_t rank_at = 0, cols_at = 0, ublob_at = 0, vblob_at = 0, body = 0;  // offsets in the payload
+    size_t end = 0;  // where the factors end (hybrid: its residual's fields follow)
 };
 
 // Code i of a column of b-bit codes packed LSB-first from `p`.
@@ -58,6 +62,7 @@ RefRecord parse_ref(const std::vector<uint8_t>& payload) {
     RefRecord rec;
     const TensorPrefix pre = read_prefix(r);
     rec.name = pre.name;
+    rec.method = static_cast<unsigned>(pre.method);
     rec.rows = pre.shape.at(0);
     rec.cols = pre.shape.at(1);
     rec.body = payload.size() - r.remaining();
@@ -74,7 +79,8 @@ RefRecord parse_ref(const std::vector<uint8_t>& payload) {
     const std::vector<uint8_t> uc = blob_bytes(r.blob_ref());
     rec.vblob_at = payload.size() - r.remaining();
     const std::vector<uint8_t> vc = blob_bytes(r.blob_ref());
-    r.expect_end();
+    rec.end = payload.size() - r.remaining();
+    if (rec.method != 8) r.expect_end();
     size_t upos = 0, vpos = 0;
     for (uint32_t j = 0; j < rank; ++j) {
         const int b = rec.bits[j];
@@ -96,6 +102,30 @@ std::vector<double> ref_product(const RefRecord& c) {
         for (uint64_t k = 0; k < c.cols; ++k)
             for (size_t j = 0; j < c.bits.size(); ++j) d[i * c.cols + k] += c.u[j * c.rows + i] * c.v[j * c.cols + k];
     return d;
+}
+
+// hybrid's residual (FORMAT.md "HYBRID": ecsq's fields after the factors, from `at`),
+// decoded symbol by symbol by rans::decode_ref: sign(q)·(|q| + o_k)·step·gain in f32.
+std::vector<double> ref_residual(const std::vector<uint8_t>& payload, size_t at, uint64_t rows, uint64_t cols) {
+    ByteReader r(payload.data() + at, payload.size() - at, "test");
+    const float step = r.f32(), gain = r.f32();
+    std::vector<float> off(r.u8());
+    for (float& o : off) o = r.f32();
+    const uint32_t rpc = r.u32();
+    const rans::Table table = rans::read_table(r);
+    std::vector<uint64_t> lens;
+    for (uint64_t c = 0; c < 2 * ((rows + rpc - 1) / rpc); ++c) lens.push_back(r.u64());
+    const BlobRef blob = r.blob_ref();
+    r.expect_end();
+    EXPECT_TRUE(rpc % 64 == 0 || rpc == rows) << rpc;
+    std::vector<double> out;
+    for (const int64_t q : ref_ecsq_symbols(table, lens, blob.src, rows, cols, rpc)) {
+        const uint64_t m = static_cast<uint64_t>(std::llabs(q));
+        const float y =
+            m == 0 ? 0.0f : (static_cast<float>(m) + off[std::min<uint64_t>(m, off.size()) - 1]) * step * gain;
+        out.push_back(q < 0 ? -y : y);
+    }
+    return out;
 }
 
 // The unit in the last place of |x| in `dt`.
@@ -164,11 +194,12 @@ protected:
                     {"e.column", DType::F32, DType::F32, 20, 1}});
     }
 
-    unsigned bits = 4;  // --rank-bits of make()
+    unsigned bits = 4;               // --rank-bits of make()
+    std::string method = "lowrank";  // --method of make()
 
     CompressReport make(const std::string& out, unsigned rank = 8, bool entropy = true, unsigned threads = 0) {
         CompressOptions o;
-        o.method = "lowrank";
+        o.method = method;
         o.rank = rank;
         o.rank_bits = bits;
         o.include = ".";  // every 2-D float tensor, however small
@@ -176,6 +207,20 @@ protected:
         o.threads = threads;
         o.overwrite = true;
         return compress(base_path, ft_path, out, o);
+    }
+
+    // make() at `rank` gives the same .dcx at 1 and 4 threads, and apply() the same rebuild.
+    void expect_same_bytes_at_1_and_4_threads(unsigned rank) {
+        make(dir / "t1.dcx", rank, true, 1);
+        make(dir / "t4.dcx", rank, true, 4);
+        EXPECT_EQ(read_bytes(dir / "t1.dcx"), read_bytes(dir / "t4.dcx")) << method;
+        MapSink a, b;
+        ApplyOptions one, four;
+        one.threads = 1;
+        four.threads = 4;
+        apply(base_path, dir / "t1.dcx", a, one);
+        apply(base_path, dir / "t1.dcx", b, four);
+        EXPECT_EQ(a.tensors, b.tensors) << method;
     }
 };
 
@@ -188,14 +233,19 @@ const T& by_name(const std::vector<T>& ts, const std::string& name) {
 
 }  // namespace
 
-// apply() rebuilds f32(base) + the reference product of the record's factors, rounded
-// to the dtype (within the last bit: the BLAS sums in its own order), and the report's
-// error is the reference's (old code: no method 5; --method lowrank refused).
-TEST_F(LowRank, RebuildMatchesThePlainReference) {
-    const CompressReport rep = make(dir / "lr.dcx", 8, false);
-    const auto recs = records(read_bytes(dir / "lr.dcx"));
+// apply()'s rebuild of `dcx` against the plain reference: every 2-D tensor a record of
+// method `id` (`name`), rebuilt as f32(base) + the product of the record's factors (plus
+// hybrid's residual, decoded symbol by symbol), rounded to the dtype (within the last
+// bit: the BLAS sums in its own order); the report's error is the reference's.
+// Returns the rebuilt tensors.
+std::map<std::string, std::vector<uint8_t>> expect_reference_rebuild(const std::string& base_path,
+                                                                     const std::string& dcx, const CompressReport& rep,
+                                                                     const std::vector<T>& base,
+                                                                     const std::vector<T>& ft, unsigned id,
+                                                                     const std::string& name) {
+    const auto recs = records(read_bytes(dcx));
     MapSink sink;
-    apply(base_path, dir / "lr.dcx", sink);
+    apply(base_path, dcx, sink);
     size_t checked = 0;
     for (const TensorReport& tr : rep.tensors) {
         const auto& [method_id, payload] = recs.at(tr.name);
@@ -203,12 +253,18 @@ TEST_F(LowRank, RebuildMatchesThePlainReference) {
             EXPECT_EQ(tr.kind, "exact");
             continue;
         }
-        ASSERT_EQ(method_id, 5u) << tr.name;
-        EXPECT_EQ(tr.method, "lowrank");
+        EXPECT_EQ(method_id, id) << tr.name;
+        EXPECT_EQ(tr.method, name);
         EXPECT_EQ(tr.kind, "coded");
         const RefRecord c = parse_ref(payload);
-        EXPECT_EQ(c.bits.size(), std::min<uint64_t>(8, std::min(c.rows, c.cols))) << tr.name;
-        const std::vector<double> d = ref_product(c);
+        if (id == 5) {
+            EXPECT_EQ(c.bits.size(), std::min<uint64_t>(8, std::min(c.rows, c.cols))) << tr.name;
+        }
+        std::vector<double> d = ref_product(c);
+        if (id == 8) {
+            const std::vector<double> e = ref_residual(payload, c.end, c.rows, c.cols);
+            for (size_t i = 0; i < d.size(); ++i) d[i] = static_cast<float>(d[i]) + static_cast<float>(e[i]);
+        }
         const T& b = by_name(base, tr.name);
         const T& f = by_name(ft, tr.name);
         const std::vector<double> bv = decode(b.dtype, b.bytes.data(), c.rows * c.cols);
@@ -227,15 +283,24 @@ TEST_F(LowRank, RebuildMatchesThePlainReference) {
         }
         EXPECT_EQ(bad, 0u) << tr.name;
         EXPECT_NEAR(tr.ref2, ref2, 1e-9 * ref2) << tr.name;
-        EXPECT_NEAR(tr.err2, err2, 1e-4 * err2 + 1e-12 * ref2) << tr.name;
+        // hybrid measures its residual's error (the same up to f32 rounding of L̂ + Ê)
+        EXPECT_NEAR(tr.err2, err2, 1e-4 * err2 + (id == 8 ? 1e-9 : 1e-12) * ref2) << tr.name;
         ++checked;
     }
     EXPECT_EQ(checked, ft.size() - 1);
+    return sink.tensors;
+}
+
+// apply() rebuilds f32(base) + the reference product of the record's factors, and the
+// report's error is the reference's (old code: no method 5; --method lowrank refused).
+TEST_F(LowRank, RebuildMatchesThePlainReference) {
+    const CompressReport rep = make(dir / "lr.dcx", 8, false);
+    const auto got = expect_reference_rebuild(base_path, dir / "lr.dcx", rep, base, ft, 5, "lowrank");
     // zstd changes the blobs' bytes, not what they hold.
     make(dir / "z.dcx");
     MapSink z;
     apply(base_path, dir / "z.dcx", z);
-    EXPECT_EQ(sink.tensors, z.tensors);
+    EXPECT_EQ(got, z.tensors);
 }
 
 // A merged LoRA (an exactly rank-4 delta) comes back with the factors' quantization
@@ -266,11 +331,14 @@ TEST_F(LowRank, ExactlyLowRankDeltaIsRecovered) {
     EXPECT_GT(e3, 0);
 }
 
-// Under a rate target, analyse() offers ranks × widths in increasing bytes with
-// decreasing error; each point's bytes are exactly what encode() writes, and its
-// error is within 1% of what encode() measures on its rebuild. Exact SVD (200×150)
-// and randomized (600×530: sketch 266) on a rank-16 + noise delta.
-TEST_F(LowRank, RateLadderEstimatesMatchEncode) {
+// Under a rate target, method `id`'s analyse() offers points in increasing bytes with
+// decreasing error; each point's bytes are what encode() writes (exactly, or within
+// `byte_tol` of them: ideal code lengths) and its error is within `err_tol` of what
+// encode() measures on its rebuild. Exact SVD (200×150) and randomized (600×530:
+// sketch 266) on a rank-16 + noise delta. Returns the 200×150 curve.
+RdCurve expect_ladder_matches_encode(const std::string& base_path, const std::string& ft_path, unsigned id,
+                                     double byte_tol, double err_tol) {
+    RdCurve first;
     for (const auto& [rows, cols] : {std::pair<uint64_t, uint64_t>{200, 150}, {600, 530}}) {
         const std::vector<double> v = gaussian(rows * cols, 0.05, 21);
         write_safetensors(base_path, {make_tensor("w", DType::F16, {rows, cols}, v)});
@@ -280,13 +348,13 @@ TEST_F(LowRank, RateLadderEstimatesMatchEncode) {
         TensorInput in;
         in.ft = fc.find("w");
         in.base = bc.find("w");
-        const MethodTraits& m = method(MethodId{5});
-        ASSERT_TRUE(m.applicable(in));
+        const MethodTraits& m = method(MethodId{static_cast<uint8_t>(id)});
+        EXPECT_TRUE(m.applicable(in));
         CompressOptions opt;
-        opt.method = "lowrank";
+        opt.method = std::string(m.name);
         opt.bpp = 1;
         const RdCurve c = m.analyse(in, opt);
-        ASSERT_GT(c.points.size(), 10u);
+        EXPECT_GT(c.points.size(), 10u);
         for (size_t i = 1; i < c.points.size(); ++i) {
             EXPECT_GT(c.points[i].bytes, c.points[i - 1].bytes);
             EXPECT_LT(*c.points[i].err2, *c.points[i - 1].err2);
@@ -298,26 +366,44 @@ TEST_F(LowRank, RateLadderEstimatesMatchEncode) {
         for (size_t i = 0; i < c.points.size(); i += std::max<size_t>(1, c.points.size() / 8)) {
             const RdPoint& p = c.points[i];
             const std::optional<EncodedRecord> rec = m.encode(in, opt, p, ec);
-            ASSERT_TRUE(rec);
+            if (!rec) {
+                ADD_FAILURE() << "encode declined";
+                break;
+            }
             ByteWriter w;
             rec->write(w);
-            EXPECT_EQ(w.buf.size(), p.bytes) << rows << " point " << i;
-            std::printf("%llux%llu rank %3u bits %u: %7llu bytes, err2/ref2 estimated %.5f, measured %.5f\n",
-                        static_cast<unsigned long long>(rows), static_cast<unsigned long long>(cols),
-                        p.setting & 0xFFFFFF, p.setting >> 24, static_cast<unsigned long long>(p.bytes),
-                        *p.err2 / rec->ref2, rec->err2 / rec->ref2);
-            EXPECT_NEAR(*p.err2, rec->err2, 0.01 * rec->err2 + 1e-9 * rec->ref2)
-                << rows << "x" << cols << " rank " << (p.setting & 0xFFFFFF) << " bits " << (p.setting >> 24);
+            const double got = static_cast<double>(w.buf.size());
+            EXPECT_NEAR(static_cast<double>(p.bytes), got, byte_tol * got) << rows << " point " << i;
+            std::printf(
+                "%s %llux%llu setting %08x: %7llu bytes (%7zu written), err2/ref2 estimated %.5f, measured "
+                "%.5f\n",
+                std::string(m.name).c_str(), static_cast<unsigned long long>(rows),
+                static_cast<unsigned long long>(cols), p.setting, static_cast<unsigned long long>(p.bytes),
+                w.buf.size(), *p.err2 / rec->ref2, rec->err2 / rec->ref2);
+            EXPECT_NEAR(*p.err2, rec->err2, err_tol * rec->err2 + 1e-9 * rec->ref2)
+                << rows << "x" << cols << " setting " << p.setting;
             ++checked;
         }
         EXPECT_GE(checked, 8u);
-        // Without a target: one point, the configured rank at the default 4 bits.
-        opt.bpp = 0;
-        opt.rank = 5;
-        const RdCurve one = m.analyse(in, opt);
-        ASSERT_EQ(one.points.size(), 1u);
-        EXPECT_EQ(one.points[0].setting, (4u << 24) | 5u);
+        if (first.points.empty()) first = c;
     }
+    return first;
+}
+
+// lowrank's ladder: ranks × widths, bytes exact, the error estimate within 1%.
+TEST_F(LowRank, RateLadderEstimatesMatchEncode) {
+    expect_ladder_matches_encode(base_path, ft_path, 5, 0, 0.01);
+    // Without a target: one point, the configured rank at the default 4 bits.
+    const Checkpoint bc = Checkpoint::open(base_path), fc = Checkpoint::open(ft_path);
+    TensorInput in;
+    in.ft = fc.find("w");
+    in.base = bc.find("w");
+    CompressOptions opt;
+    opt.method = "lowrank";
+    opt.rank = 5;
+    const RdCurve one = deltacodec::method(MethodId{5}).analyse(in, opt);
+    ASSERT_EQ(one.points.size(), 1u);
+    EXPECT_EQ(one.points[0].setting, (4u << 24) | 5u);
 }
 
 // info names the method, verifies the blobs and shows --rank; the CLI gives the library's bytes.
@@ -352,7 +438,7 @@ TEST_F(LowRank, WorksFromTheCliAndInfo) {
     }
     const RunResult bad = run_cli({"compress", base_path, ft_path, "-o", dir / "x.dcx", "--rank", "8"}, dir.path());
     EXPECT_EQ(bad.rc, 2) << bad.err;
-    EXPECT_NE(bad.err.find("--rank 8 applies to --method lowrank only"), std::string::npos) << bad.err;
+    EXPECT_NE(bad.err.find("--rank 8 applies to --method lowrank|svdmix|hybrid only"), std::string::npos) << bad.err;
     // --rank-bits 3 (the default is 4): every column of every record at 3 bits, recorded.
     const RunResult b3 = run_cli({"compress", base_path, ft_path, "-o", dir / "b3.dcx", "--method", "lowrank", "--rank",
                                   "8", "--rank-bits", "3", "--include", "."},
@@ -383,16 +469,7 @@ TEST_F(LowRank, BytesDoNotDependOnTheThreadCount) {
     ft.push_back(make_tensor("big", DType::BF16, {rows, cols}, perturb(v, rows, cols, 0.004, 32)));
     write_safetensors(base_path, base);
     write_safetensors(ft_path, ft);
-    make(dir / "t1.dcx", 40, true, 1);
-    make(dir / "t4.dcx", 40, true, 4);
-    EXPECT_EQ(read_bytes(dir / "t1.dcx"), read_bytes(dir / "t4.dcx"));
-    MapSink a, b;
-    ApplyOptions one, four;
-    one.threads = 1;
-    four.threads = 4;
-    apply(base_path, dir / "t1.dcx", a, one);
-    apply(base_path, dir / "t1.dcx", b, four);
-    EXPECT_EQ(a.tensors, b.tensors);
+    expect_same_bytes_at_1_and_4_threads(40);
 }
 
 // A delta holding NaN or infinity is not lowrank's: the tensor falls back to exact.
@@ -506,27 +583,276 @@ TEST_F(LowRank, PaddingBitsAreRefused) {
     FAIL() << "no record of a.f32";
 }
 
-// Random damage to lowrank records (checksums repaired): every mutant decodes or
-// is refused with an Error; nothing else.
-TEST_F(LowRank, MutatedRecordsDecodeOrAreRefused) {
-    make(dir / "lr.dcx", 6);
-    const std::vector<uint8_t> good = read_bytes(dir / "lr.dcx");
+namespace {
+
+// A pair of one 200×150 F32 tensor whose delta is rank 16 with decaying directions
+// (A·Bᵀ, column j scaled by 1/(1 + j)) plus Gaussian noise of `noise`.
+void write_low_rank_pair(const std::string& base_path, const std::string& ft_path, double noise) {
+    const uint64_t rows = 200, cols = 150;
+    const std::vector<double> v = gaussian(rows * cols, 0.05, 41);
+    write_safetensors(base_path, {make_tensor("w", DType::F32, {rows, cols}, v)});
+    write_safetensors(
+        ft_path, {make_tensor("w", DType::F32, {rows, cols}, low_rank_fine_tune(v, rows, cols, 16, 2e-3, noise, 42))});
+}
+
+// compress(base, ft) with `method` under --bpp `bpp`: the one tensor's report.
+TensorReport at_target(const std::string& base_path, const std::string& ft_path, const std::string& out,
+                       const std::string& method, double bpp) {
+    CompressOptions o;
+    o.method = method;
+    o.bpp = bpp;
+    o.include = ".";
+    o.overwrite = true;
+    const CompressReport rep = compress(base_path, ft_path, out, o);
+    EXPECT_EQ(rep.tensors.size(), 1u);
+    EXPECT_EQ(rep.tensors.at(0).method, method);
+    std::printf("%-8s at %.3g bit/param: %6llu bytes, rel. error %.5f\n", method.c_str(), bpp,
+                static_cast<unsigned long long>(fs::file_size(out)), rep.tensors.at(0).rel_error());
+    return rep.tensors.at(0);
+}
+
+// Under --bpp `bpp`, method `a` rebuilds the pair with less error than method `b`, in a
+// file no more than 3% larger.
+void expect_less_error_at_target(const std::string& base_path, const std::string& ft_path, const std::string& dir,
+                                 const std::string& a, const std::string& b, double bpp) {
+    const TensorReport ra = at_target(base_path, ft_path, dir + "/a.dcx", a, bpp);
+    const TensorReport rb = at_target(base_path, ft_path, dir + "/b.dcx", b, bpp);
+    EXPECT_LT(ra.err2, rb.err2) << a << " against " << b << " at " << bpp;
+    EXPECT_LE(fs::file_size(dir + "/a.dcx"), fs::file_size(dir + "/b.dcx") * 103 / 100) << a << " against " << b;
+}
+
+// The least error of method `name`'s ladder for the tensor "w" within `bytes`.
+double best_within(const std::string& base_path, const std::string& ft_path, const char* name, uint64_t bytes) {
+    const Checkpoint bc = Checkpoint::open(base_path), fc = Checkpoint::open(ft_path);
+    TensorInput in;
+    in.ft = fc.find("w");
+    in.base = bc.find("w");
+    CompressOptions opt;
+    opt.method = name;
+    opt.bpp = 1;
+    double e = std::numeric_limits<double>::infinity();
+    for (const RdPoint& p : find_method(name)->analyse(in, opt).points)
+        if (p.bytes <= bytes) e = std::min(e, *p.err2);
+    return e;
+}
+
+// The payload of the one record of `name` in `dcx`, and its section.
+std::pair<std::vector<uint8_t>, DcxSection> record_of(const std::vector<uint8_t>& f, const std::string& name) {
+    for (const DcxSection& s : dcx_sections(f)) {
+        if (s.type != static_cast<uint32_t>(SectionType::TENSOR)) continue;
+        ByteReader r(f.data() + s.offset, s.size, "test");
+        if (read_prefix(r).name == name) return {{f.begin() + s.offset, f.begin() + s.offset + s.size}, s};
+    }
+    ADD_FAILURE() << "no record of " << name;
+    return {};
+}
+
+// The record `p0` of "a.f32" (section `sec` of `good`) changed by edit(payload) is
+// refused by info and apply with an Error naming the tensor and holding `expect`.
+template <typename Edit>
+void expect_edit_refused(const std::vector<uint8_t>& good, const DcxSection& sec, const std::vector<uint8_t>& p0,
+                         const std::string& bad, const std::string& base_path, const std::string& what,
+                         const std::string& expect, Edit edit) {
+    std::vector<uint8_t> p = p0;
+    edit(p);
+    write_bytes(bad, with_payload(good, sec, p));
+    expect_refused(bad, base_path, "a.f32", expect, what);
+}
+
+// Random damage to every record of method `id` in `dcx`: each mutant decodes or is
+// refused with an Error, nothing else; some are refused.
+void expect_mutants_decode_or_are_refused(const std::string& dcx, const std::string& base_path, const std::string& dir,
+                                          unsigned id) {
+    const std::vector<uint8_t> good = read_bytes(dcx);
     std::vector<DcxSection> secs;
     for (const DcxSection& s : dcx_sections(good)) {
         if (s.type != static_cast<uint32_t>(SectionType::TENSOR)) continue;
         ByteReader r(good.data() + s.offset, s.size, "test");
-        if (static_cast<unsigned>(read_prefix(r).method) == 5) secs.push_back(s);
+        if (static_cast<unsigned>(read_prefix(r).method) == id) secs.push_back(s);
     }
     ASSERT_FALSE(secs.empty());
-    std::mt19937_64 rng(2027);
+    std::mt19937_64 rng(2027 + id);
     int n_refused = 0;
     for (int m = 0; m < 120; ++m) {
         const DcxSection& s = secs[rng() % secs.size()];
         std::vector<uint8_t> p(good.begin() + s.offset, good.begin() + s.offset + s.size);
         const size_t body = parse_ref(p).body;
         flip_random_bits(p, body, rng);
-        write_bytes(dir / "m.dcx", with_payload(good, s, p));
-        n_refused += refused(dir / "m.dcx", base_path);
+        write_bytes(dir + "/m.dcx", with_payload(good, s, p));
+        n_refused += refused(dir + "/m.dcx", base_path);
     }
     EXPECT_GT(n_refused, 0);
+}
+
+}  // namespace
+
+// Random damage to lowrank records (checksums repaired): every mutant decodes or
+// is refused with an Error; nothing else.
+TEST_F(LowRank, MutatedRecordsDecodeOrAreRefused) {
+    make(dir / "lr.dcx", 6);
+    expect_mutants_decode_or_are_refused(dir / "lr.dcx", base_path, dir.path(), 5);
+}
+
+// ---- svdmix (method 7): lowrank's record, a width per singular direction ----------
+
+// svdmix's records are lowrank's layout under method byte 7: apply() rebuilds the
+// plain reference's product (old code: no method 7; --method svdmix refused).
+TEST_F(LowRank, SvdMixRebuildMatchesThePlainReference) {
+    method = "svdmix";
+    const CompressReport rep = make(dir / "sm.dcx", 8, false);
+    expect_reference_rebuild(base_path, dir / "sm.dcx", rep, base, ft, 7, "svdmix");
+}
+
+// Without a target svdmix spends what lowrank spends at --rank 8 --rank-bits 4 (no
+// more raw bytes), in mixed widths, and keeps more of a delta whose directions
+// decay: a lower error for no more bytes.
+TEST_F(LowRank, SvdMixSpendsLowranksBudgetBetter) {
+    write_low_rank_pair(base_path, ft_path, 1e-5);
+    const CompressReport lr = make(dir / "lr.dcx", 8, false);
+    method = "svdmix";
+    const CompressReport sm = make(dir / "sm.dcx", 8, false);
+    const auto [lp, ls] = record_of(read_bytes(dir / "lr.dcx"), "w");
+    const auto [sp, ss] = record_of(read_bytes(dir / "sm.dcx"), "w");
+    const RefRecord s = parse_ref(sp);
+    EXPECT_EQ(s.method, 7u);
+    std::printf("lowrank rank 8 x 4 bits: %zu bytes, rel. error %.5f; svdmix: %zu bytes, rel. error %.5f, widths",
+                lp.size(), lr.tensors[0].rel_error(), sp.size(), sm.tensors[0].rel_error());
+    for (const int b : s.bits) std::printf(" %d", b);
+    std::printf("\n");
+    EXPECT_LE(sp.size(), lp.size());
+    EXPECT_LT(sm.tensors[0].err2, 0.9 * lr.tensors[0].err2);
+    EXPECT_GT(std::set<int>(s.bits.begin(), s.bits.end()).size(), 1u);  // mixed widths
+    EXPECT_GE(s.bits.front(), s.bits.back());                           // the largest direction gets the most
+}
+
+// svdmix's ladder: bytes exact, the error estimate (lowrank's) within 1%. On a delta
+// whose directions decay, its ladder reaches less error than lowrank's within the
+// same bytes (0.5 and 1 bit/param; at 2 both reach the noise), and so does rate
+// control at 1 bit/param.
+TEST_F(LowRank, SvdMixRateLadderAndTargets) {
+    expect_ladder_matches_encode(base_path, ft_path, 7, 0, 0.01);
+    write_low_rank_pair(base_path, ft_path, 1e-5);
+    for (const double bpp : {0.5, 1.0}) {
+        const uint64_t bytes = static_cast<uint64_t>(bpp * 200 * 150 / 8);
+        const double sm = best_within(base_path, ft_path, "svdmix", bytes),
+                     lr = best_within(base_path, ft_path, "lowrank", bytes);
+        std::printf("within %llu bytes: svdmix err2 %.4g, lowrank %.4g\n", static_cast<unsigned long long>(bytes), sm,
+                    lr);
+        EXPECT_LT(sm, 0.95 * lr) << bpp;
+    }
+    expect_less_error_at_target(base_path, ft_path, dir.path(), "svdmix", "lowrank", 1);
+}
+
+// The .dcx and the rebuild are the same bytes at 1 and 4 threads (svdmix and hybrid;
+// hybrid's 600×530 residual takes two chunks of 448 rows).
+TEST_F(LowRank, SvdMixAndHybridBytesDoNotDependOnTheThreadCount) {
+    const uint64_t rows = 600, cols = 530;
+    const std::vector<double> v = gaussian(rows * cols, 0.05, 31);
+    base.push_back(make_tensor("big", DType::BF16, {rows, cols}, v));
+    ft.push_back(make_tensor("big", DType::BF16, {rows, cols}, low_rank_fine_tune(v, rows, cols, 8, 2e-3, 3e-4, 32)));
+    write_safetensors(base_path, base);
+    write_safetensors(ft_path, ft);
+    for (const char* m : {"svdmix", "hybrid"}) {
+        method = m;
+        expect_same_bytes_at_1_and_4_threads(12);
+    }
+}
+
+// Hostile svdmix records are refused naming svdmix and the tensor; mutants decode or are refused.
+TEST_F(LowRank, SvdMixCorruptRecordsAreRefused) {
+    method = "svdmix";
+    make(dir / "sm.dcx", 8, false);
+    const std::vector<uint8_t> good = read_bytes(dir / "sm.dcx");
+    const auto [p0, sec] = record_of(good, "a.f32");
+    const RefRecord rec = parse_ref(p0);
+    auto bad = [&](const std::string& what, const std::string& expect, auto edit) {
+        expect_edit_refused(good, sec, p0, dir / "bad.dcx", base_path, what, expect, edit);
+    };
+    bad("rank 0", "svdmix rank 0 is not in 1..45", [&](auto& p) { std::fill_n(p.begin() + rec.rank_at, 4, 0); });
+    bad("width 9", "svdmix column 0 has a width of 9 bits", [&](auto& p) { p[rec.cols_at] = 9; });
+    bad("truncated", "truncated or corrupt record", [&](auto& p) { p.resize(p.size() - 3); });
+    expect_mutants_decode_or_are_refused(dir / "sm.dcx", base_path, dir.path(), 7);
+}
+
+// The CLI: --method svdmix with --rank and --rank-bits; info names it and its widths.
+TEST_F(LowRank, SvdMixWorksFromTheCli) {
+    const RunResult c = run_cli({"compress", base_path, ft_path, "-o", dir / "cli.dcx", "--method", "svdmix", "--rank",
+                                 "8", "--rank-bits", "3", "--include", "."},
+                                dir.path());
+    ASSERT_EQ(c.rc, 0) << c.err;
+    method = "svdmix";
+    bits = 3;
+    make(dir / "lib.dcx", 8);
+    EXPECT_EQ(read_bytes(dir / "cli.dcx"), read_bytes(dir / "lib.dcx"));
+    const json j = json::parse(run_cli({"info", "--json", dir / "cli.dcx"}, dir.path()).out);
+    EXPECT_EQ(j["tensors"][0]["method"], "svdmix");
+    EXPECT_EQ(j["options"]["rank"], "8");
+    EXPECT_EQ(j["options"]["rank_bits"], "3");
+    const RunResult bad =
+        run_cli({"compress", base_path, ft_path, "-o", dir / "x.dcx", "--method", "ecsq", "--rank", "8"}, dir.path());
+    EXPECT_EQ(bad.rc, 2) << bad.err;
+    EXPECT_NE(bad.err.find("--rank 8 applies to --method lowrank|svdmix|hybrid only"), std::string::npos) << bad.err;
+}
+
+// ---- hybrid (method 8): lowrank's factors + ecsq's residual ------------------------
+
+// apply() rebuilds f32(base) + the reference product + the reference residual.
+TEST_F(LowRank, HybridRebuildMatchesThePlainReference) {
+    method = "hybrid";
+    const CompressReport rep = make(dir / "hy.dcx", 4, false);
+    expect_reference_rebuild(base_path, dir / "hy.dcx", rep, base, ft, 8, "hybrid");
+}
+
+// hybrid's ladder over (rank, step): bytes within 1% (ecsq's ideal code lengths),
+// err2 the residual's, exact.
+TEST_F(LowRank, HybridRateLadderEstimatesMatchEncode) {
+    const RdCurve c = expect_ladder_matches_encode(base_path, ft_path, 8, 0.01, 1e-6);
+    std::set<uint32_t> ranks;
+    for (const RdPoint& p : c.points) ranks.insert(p.setting & 0xFFFFFF);
+    EXPECT_GT(ranks.size(), 2u);  // the hull takes several ranks
+}
+
+// A delta that is exactly low rank plus noise (14% of its energy): at the same bytes,
+// from 1.5 to 3 bits/param, hybrid's ladder reaches less error than lowrank's (which
+// cannot afford the noise's rank) and than ecsq's (which pays for the low-rank part
+// element by element); then the same through compress at 2 bits/param.
+TEST_F(LowRank, HybridBeatsLowrankAndEcsqOnLowRankPlusNoise) {
+    write_low_rank_pair(base_path, ft_path, 1e-3);
+    for (const double bpp : {1.5, 2.0, 3.0}) {
+        const uint64_t bytes = static_cast<uint64_t>(bpp * 200 * 150 / 8);
+        const double hy = best_within(base_path, ft_path, "hybrid", bytes),
+                     lr = best_within(base_path, ft_path, "lowrank", bytes),
+                     eq = best_within(base_path, ft_path, "ecsq", bytes);
+        std::printf("within %llu bytes: hybrid err2 %.4g, lowrank %.4g, ecsq %.4g\n",
+                    static_cast<unsigned long long>(bytes), hy, lr, eq);
+        EXPECT_LT(hy, 0.9 * lr) << bpp;
+        EXPECT_LT(hy, 0.9 * eq) << bpp;
+    }
+    expect_less_error_at_target(base_path, ft_path, dir.path(), "hybrid", "lowrank", 2);
+}
+
+// Hostile hybrid records: the factors' and the residual's fields checked, naming
+// hybrid and the tensor; a residual chunk that does not start on a tile is refused.
+TEST_F(LowRank, HybridCorruptRecordsAreRefused) {
+    method = "hybrid";
+    make(dir / "hy.dcx", 4, false);
+    const std::vector<uint8_t> good = read_bytes(dir / "hy.dcx");
+    const auto [p0, sec] = record_of(good, "a.f32");  // 70 x 45: chunks of 64 rows
+    const RefRecord rec = parse_ref(p0);
+    const size_t rpc_at = rec.end + 4 + 4 + 1 + 4 * 4;
+    auto bad = [&](const std::string& what, const std::string& expect, auto edit) {
+        expect_edit_refused(good, sec, p0, dir / "bad.dcx", base_path, what, expect, edit);
+    };
+    bad("rank 0", "hybrid rank 0 is not in 1..45", [&](auto& p) { std::fill_n(p.begin() + rec.rank_at, 4, 0); });
+    bad("NaN step", "hybrid step is not a finite number", [&](auto& p) {
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        std::memcpy(&p[rec.end], &nan, 4);
+    });
+    bad("rows per chunk 0", "hybrid rows per chunk is not in 1..rows", [&](auto& p) { std::fill_n(&p[rpc_at], 4, 0); });
+    bad("truncated", "truncated or corrupt record", [&](auto& p) { p.resize(p.size() - 3); });
+    // Chunks of 35 rows (two, as of 64): an index ecsq would take, but not on a tile boundary.
+    ASSERT_EQ(p0[rpc_at], 64);
+    bad("chunk of 35 rows", "hybrid rows per chunk 35 is not a multiple of 64 or the row count",
+        [&](auto& p) { p[rpc_at] = 35; });
+    expect_mutants_decode_or_are_refused(dir / "hy.dcx", base_path, dir.path(), 8);
 }

@@ -59,7 +59,7 @@ TEST(Methods, UnknownMethodIdIsRefusedByName) {
     const uint64_t off = first_tensor_payload(f, len);
     ASSERT_GT(off, 0u);
     const uint16_t name_len = static_cast<uint16_t>(f[off] | (f[off + 1] << 8));
-    f[off + 2 + name_len] = 7;  // the method byte
+    f[off + 2 + name_len] = 250;  // the method byte (no method has it)
     const uint64_t h = xxh3(f.data() + off, len);
     for (int i = 0; i < 8; ++i) f[off + len + i] = static_cast<uint8_t>(h >> (8 * i));
     TempDir dir;
@@ -68,14 +68,15 @@ TEST(Methods, UnknownMethodIdIsRefusedByName) {
         info(dir / "new.dcx");
         FAIL() << "info accepted an unknown method id";
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("unknown method id 7 (written by a newer deltacodec?)"), std::string::npos)
+        EXPECT_NE(std::string(e.what()).find("unknown method id 250 (written by a newer deltacodec?)"),
+                  std::string::npos)
             << e.what();
     }
     try {
         decompress(kGolden + "/tiny_base.safetensors", dir / "new.dcx", dir / "out.safetensors", {});
         FAIL() << "decompress accepted an unknown method id";
     } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("unknown method id 7"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("unknown method id 250"), std::string::npos) << e.what();
     }
     EXPECT_FALSE(fs::exists(dir / "out.safetensors"));
 }

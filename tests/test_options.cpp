@@ -197,8 +197,8 @@ TEST(Options, DescribeShowsEveryNonDefaultRow) {
         for (const std::string& v : r.choices.empty() ? std::vector<std::string>{free} : r.choices) {
             if (v == r.default_text()) continue;
             CompressOptions c;
-            if (r.applies) c.codec.transform = deltacodec::TransformId::DCT;  // quant-table: dct only
-            if (r.method != "patch") c.method = r.method;                     // another method's row
+            if (r.applies) c.codec.transform = deltacodec::TransformId::DCT;             // quant-table: dct only
+            if (r.method != "patch") c.method = r.method.substr(0, r.method.find('|'));  // another method's row
             std::string w = v;
             try {
                 r.set(c, w);

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "codec/rans.hpp"
 #include "io/dtype.hpp"
 #include "io/io.hpp"
 #include "io/safetensors.hpp"
@@ -317,6 +318,34 @@ inline std::vector<std::string> dir_entries(const std::string& dir) {
     }
     std::sort(out.begin(), out.end());
     return out;
+}
+
+/// The reference decoder of ecsq-coded symbols (FORMAT.md "ECSQ", also HYBRID's residual):
+/// each chunk of `rpc` rows by rans::decode_ref from `p` (rans_len then esc_len bytes a
+/// chunk, `lens`), escapes read here; returns q per element (row-major).
+inline std::vector<int64_t> ref_ecsq_symbols(const deltacodec::rans::Table& table, const std::vector<uint64_t>& lens,
+                                             const uint8_t* p, uint64_t rows, uint64_t cols, uint64_t rpc) {
+    std::vector<int64_t> q;
+    for (uint64_t c = 0; c * rpc < rows; ++c) {
+        const uint64_t n = (std::min<uint64_t>(rows, (c + 1) * rpc) - c * rpc) * cols;
+        const std::vector<uint8_t> s = deltacodec::rans::decode_ref(table, p, lens[2 * c], n, "ref");
+        const uint8_t* e = p + lens[2 * c];
+        for (uint8_t z : s) {
+            uint64_t v = z;
+            if (z == 255) {
+                uint64_t x = 0;
+                for (int sh = 0;; sh += 7) {
+                    x |= static_cast<uint64_t>(*e & 0x7f) << sh;
+                    if (!(*e++ & 0x80)) break;
+                }
+                v = 255 + x;
+            }
+            q.push_back(v & 1 ? -static_cast<int64_t>((v + 1) / 2) : static_cast<int64_t>(v / 2));
+        }
+        EXPECT_EQ(e, p + lens[2 * c] + lens[2 * c + 1]);
+        p = e;
+    }
+    return q;
 }
 
 }  // namespace testutil

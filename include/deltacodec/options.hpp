@@ -42,7 +42,8 @@ struct OptionRow {
     /// Where the option has effect, for --help and errors ("--method dwt"); empty: everywhere.
     std::string_view only;
     /// The registry name of the method this option configures ("patch" for the patch
-    /// coder's options); empty: every method. When the options choose another method
+    /// coder's options; several joined by '|': "lowrank|svdmix"); empty: every method. When the options choose another
+    /// method
     /// (`--method bitdelta`), the row does not apply: a value given for it is
     /// refused (unless it is the row's default, which changes nothing), and it is
     /// neither recorded nor shown.

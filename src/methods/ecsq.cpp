@@ -19,6 +19,8 @@
 // table, the ideal code lengths, the framing). Without a rate target the one point
 // is the step whose predicted entropy is `--ecsq-bits` (default 2) bits/param,
 // interpolated between the ladder's steps.
+#include "methods/ecsq.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -31,11 +33,9 @@
 #include "methods/method.hpp"
 
 namespace deltacodec {
-namespace {
+namespace ecsq {
 
 constexpr float kRounding = 0.35f;           // θ: the encoder's rounding offset (dead zone 2·(1 − θ)·step)
-constexpr unsigned kBuckets = 4;             // K: offsets for |q| = 1, 2, 3 and one for |q| ≥ 4
-constexpr unsigned kMaxBuckets = 16;         // what a reader accepts
 constexpr uint64_t kChunkSymbols = 1 << 18;  // symbols per chunk (whole rows, at least one)
 constexpr int64_t kMaxQ = int64_t{1} << 30;  // |q| is clamped here (a step far below the values)
 constexpr int kLadderTop = 3;                // the coarsest step: RMS · 2^3
@@ -174,19 +174,15 @@ struct Ladder {
 // Without a rate target, the step is chosen on every `stride`-th row, about this many values.
 constexpr uint64_t kSampleValues = 1 << 20;
 
-// One pass over rows 0, stride, 2·stride, … of the delta (every row: stride 1): every
-// step's statistics. A value is 0 at every step coarser than the first where it is
-// not, so it counts there once (suffix sums).
-Ladder measure(const TensorInput& in, uint64_t stride) {
-    const TensorInfo& fi = *in.ft->info;
-    const TensorInfo& bi = *in.base->info;
-    const uint64_t rows = fi.shape[0], cols = fi.shape[1];
-    const DeltaView dv{in.base->data(), bi.dtype, in.ft->data(), fi.dtype, rows, cols};
+// One pass over rows 0, stride, 2·stride, … (every row: stride 1): every step's
+// statistics. A value is 0 at every step coarser than the first where it is not, so
+// it counts there once (suffix sums).
+Ladder measure(uint64_t rows, uint64_t cols, uint64_t stride, const RowReader& read) {
     std::vector<float> d(cols), tmp(cols);
     Ladder l;
     for (uint64_t r = 0; r < rows; r += stride) {
         ++l.rows_seen;
-        dv.read_rows(r, 1, d.data(), tmp.data());
+        read(r, d.data(), tmp.data());
         if (!kernels().all_finite(d.data(), cols)) {
             l.finite = false;
             return l;
@@ -206,7 +202,7 @@ Ladder measure(const TensorInput& in, uint64_t stride) {
     std::vector<uint64_t> zero_n(n + 1, 0);
     std::vector<double> zero_x2(n + 1, 0);
     for (uint64_t r = 0; r < rows; r += stride) {
-        dv.read_rows(r, 1, d.data(), tmp.data());
+        read(r, d.data(), tmp.data());
         for (uint64_t j = 0; j < cols; ++j) {
             const float ax = std::fabs(d[j]);
             const bool neg = d[j] < 0;
@@ -231,13 +227,41 @@ Ladder measure(const TensorInput& in, uint64_t stride) {
     return l;
 }
 
+LadderPoints ladder(uint64_t rows, uint64_t cols, uint64_t rpc, uint64_t stride, const RowReader& read,
+                    bool projection) {
+    const Ladder l = measure(rows, cols, stride, read);
+    LadderPoints out;
+    out.finite = l.finite;
+    out.ref2 = l.ref2;
+    out.rows_seen = l.rows_seen;
+    if (!l.finite) return out;
+    const uint64_t chunks = (rows + rpc - 1) / rpc;
+    for (size_t i = 0; i < l.steps.size(); ++i) {
+        StepPoint p;
+        p.step = l.steps[i];
+        p.bytes = payload_bytes(l.stats[i], chunks) - 9;  // after the base
+        p.code_bytes = code_bytes(l.stats[i], table_of(l.stats[i]));
+        p.err2 = err2_of(l.stats[i], recon_of(l.stats[i], l.ref2, l.steps[i], projection), l.steps[i]);
+        out.steps.push_back(p);
+    }
+    return out;
+}
+
+// The delta's rows, read from the pair.
+RowReader delta_rows(const TensorInput& in) {
+    const TensorInfo& fi = *in.ft->info;
+    const TensorInfo& bi = *in.base->info;
+    const DeltaView dv{in.base->data(), bi.dtype, in.ft->data(), fi.dtype, fi.shape[0], fi.shape[1]};
+    return [dv](uint64_t r, float* d, float* tmp) { dv.read_rows(r, 1, d, tmp); };
+}
+
 RdCurve ecsq_analyse(const TensorInput& in, const CompressOptions& opt) {
     const uint64_t rows = in.ft->info->shape[0], cols = in.ft->info->shape[1];
     const uint64_t chunks = (rows + rows_per_chunk(rows, cols) - 1) / rows_per_chunk(rows, cols);
     // Under a target every row (err2 exact); otherwise a sample of the rows picks the step.
     const uint64_t stride =
         rate_controlled(opt) ? 1 : std::max<uint64_t>(1, rows * cols / std::max<uint64_t>(kSampleValues, cols));
-    const Ladder l = measure(in, stride);
+    const Ladder l = measure(rows, cols, stride, delta_rows(in));
     RdCurve c;
     if (!l.finite) {  // encode() declines; one point that no allocator prefers
         RdPoint p;
@@ -284,16 +308,10 @@ RdCurve ecsq_analyse(const TensorInput& in, const CompressOptions& opt) {
 
 // ---- encode --------------------------------------------------------------------------
 
-std::optional<EncodedRecord> ecsq_encode(const TensorInput& in, const CompressOptions& opt, const RdPoint& point,
-                                         EncodeContext& ec) {
-    const TensorInfo& fi = *in.ft->info;
-    const TensorInfo& bi = *in.base->info;
-    const uint64_t rows = fi.shape[0], cols = fi.shape[1];
-    const DeltaView dv{in.base->data(), bi.dtype, in.ft->data(), fi.dtype, rows, cols};
-    float step = bits_float(point.setting);
-    if (!std::isfinite(step) || step <= 0) step = 1;
+std::optional<std::shared_ptr<const Code>> encode_rows(uint64_t rows, uint64_t cols, uint64_t rpc, float step,
+                                                       bool projection, const RowReader& read, EncodeContext& ec) {
     const float inv = 1.0f / step;
-    const uint64_t rpc = rows_per_chunk(rows, cols), chunks = (rows + rpc - 1) / rpc;
+    const uint64_t chunks = (rows + rpc - 1) / rpc;
     std::atomic<bool> finite{true};
     std::atomic<uint64_t> done{0};
     auto chunk_rows = [&](uint64_t c) { return std::min(rows, (c + 1) * rpc) - c * rpc; };
@@ -307,7 +325,7 @@ std::optional<EncodedRecord> ecsq_encode(const TensorInput& in, const CompressOp
         tmp.resize(cols);
         StepStats& s = part[c];
         for (uint64_t r = c * rpc; r < c * rpc + chunk_rows(c); ++r) {
-            dv.read_rows(r, 1, d.data(), tmp.data());
+            read(r, d.data(), tmp.data());
             if (!kernels().all_finite(d.data(), cols)) {
                 finite = false;
                 return;
@@ -330,7 +348,7 @@ std::optional<EncodedRecord> ecsq_encode(const TensorInput& in, const CompressOp
     for (uint64_t c = 0; c < chunks; ++c) all.merge(part[c]), ref2 += ref[c];
     part = {};
     const rans::Table table = table_of(all);
-    const Recon rc = recon_of(all, ref2, step, opt.ecsq_projection);
+    const Recon rc = recon_of(all, ref2, step, projection);
 
     // Pass 2: symbols, escapes and the rebuilt values' error, then each chunk's stream.
     float lut[rans::kEscape];
@@ -353,7 +371,7 @@ std::optional<EncodedRecord> ecsq_encode(const TensorInput& in, const CompressOp
         esc.clear();
         double e2 = 0;
         for (uint64_t r = c * rpc, k = 0; r < c * rpc + chunk_rows(c); ++r) {
-            dv.read_rows(r, 1, d.data(), tmp.data());
+            read(r, d.data(), tmp.data());
             for (uint64_t j = 0; j < cols; ++j, ++k) {
                 const float ax = std::fabs(d[j]);
                 const int64_t m = magnitude(ax, inv);
@@ -380,137 +398,163 @@ std::optional<EncodedRecord> ecsq_encode(const TensorInput& in, const CompressOp
         out.insert(out.end(), esc.begin(), esc.end());
         if (ec.progress) ec.progress->within(++done, 2 * chunks);
     });
-    EncodedRecord rec;
-    for (uint64_t c = 0; c < chunks; ++c) rec.err2 += err[c];
-    rec.ref2 = ref2;
-    rec.unchanged = ref2 == 0;
-    std::vector<uint64_t> lens(2 * chunks);
-    for (uint64_t c = 0; c < chunks; ++c) lens[2 * c] = rans_len[c], lens[2 * c + 1] = streams[c].size() - rans_len[c];
+    auto code = std::make_shared<Code>();
+    for (uint64_t c = 0; c < chunks; ++c) code->err2 += err[c];
+    code->ref2 = ref2;
     uint64_t total = 0;
-    const uint8_t* data = join_chunks(ec.scratch, streams, total);
+    for (const auto& s : streams) total += s.size();
+    uint8_t* data = ec.scratch.get(total + 1);
+    std::vector<uint64_t> lens(2 * chunks);
+    uint64_t at = 0;
+    for (uint64_t c = 0; c < chunks; ++c) {
+        std::memcpy(data + at, streams[c].data(), streams[c].size());
+        at += streams[c].size();
+        lens[2 * c] = rans_len[c];
+        lens[2 * c + 1] = streams[c].size() - rans_len[c];
+        streams[c] = {};
+    }
+    code->step = step;
+    std::copy(rc.offsets, rc.offsets + kBuckets, code->offsets);
+    code->gain = rc.gain;
+    code->rpc = rpc;
+    code->table = table;
+    code->lens = std::move(lens);
+    code->data = data;
+    code->total = total;
+    return code;
+}
+
+void Code::write(ByteWriter& w) const {
+    w.f32(step);
+    w.f32(gain);
+    w.u8(kBuckets);
+    for (float o : offsets) w.f32(o);
+    w.u32(static_cast<uint32_t>(rpc));
+    rans::write_table(w, table);
+    for (uint64_t v : lens) w.u64(v);
+    w.blob(data, total, false);  // rANS output: zstd would not shrink it
+}
+
+std::optional<EncodedRecord> ecsq_encode(const TensorInput& in, const CompressOptions& opt, const RdPoint& point,
+                                         EncodeContext& ec) {
+    const uint64_t rows = in.ft->info->shape[0], cols = in.ft->info->shape[1];
+    float step = bits_float(point.setting);
+    if (!std::isfinite(step) || step <= 0) step = 1;
+    const std::optional<std::shared_ptr<const Code>> code =
+        encode_rows(rows, cols, rows_per_chunk(rows, cols), step, opt.ecsq_projection, delta_rows(in), ec);
+    if (!code) return std::nullopt;  // NaN or infinity in the delta: the next candidate
+    EncodedRecord rec;
+    rec.err2 = (*code)->err2;
+    rec.ref2 = (*code)->ref2;
+    rec.unchanged = rec.ref2 == 0;
     const TensorRef* base = in.base;
-    rec.write = [base, step, rc, rpc, table, lens = std::move(lens), data, total](ByteWriter& w) {
+    rec.write = [base, c = *code](ByteWriter& w) {
         write_float_base(w, *base);
-        w.f32(step);
-        w.f32(rc.gain);
-        w.u8(kBuckets);
-        for (float o : rc.offsets) w.f32(o);
-        w.u32(static_cast<uint32_t>(rpc));
-        rans::write_table(w, table);
-        for (uint64_t v : lens) w.u64(v);
-        w.blob(data, total, false);  // rANS output: zstd would not shrink it
+        c->write(w);
     };
     return rec;
 }
 
 // ---- decode --------------------------------------------------------------------------
 
+float Residual::value(int64_t q) const {
+    const float v = rebuild(std::abs(q), offsets, k, step, gain);
+    return q < 0 ? -v : v;
+}
+
+void Residual::lut_of(float* lut) const {
+    lut[0] = 0;
+    for (unsigned z = 1; z < rans::kEscape; ++z) lut[z] = value(rans::unzigzag(z));
+}
+
+void Residual::verify(const std::string& ctx) const {
+    const rans::Decoder dec(table);
+    float lut[rans::kEscape];
+    lut_of(lut);
+    for (uint64_t c = 0; c < chunks; ++c) chunk(dec, lut, c, ctx, [](uint64_t, const float*) {});
+}
+
+void Residual::read(ByteReader& r, uint64_t rows_, uint64_t cols_, const char* method_) {
+    method = method_, rows = rows_, cols = cols_;
+    const std::string name = method;
+    step = r.f32();
+    if (!std::isfinite(step) || step <= 0) r.fail(name + " step is not a finite number > 0");
+    gain = r.f32();
+    if (!std::isfinite(gain)) r.fail(name + " gain is not finite");
+    k = r.u8();
+    if (k < 1 || k > kMaxBuckets) r.fail(name + " record has " + std::to_string(k) + " offsets (1..16)");
+    for (unsigned i = 0; i < k; ++i) {
+        offsets[i] = r.f32();
+        if (!(std::fabs(offsets[i]) <= 1)) r.fail(name + " reconstruction offset is not in [-1, 1]");
+    }
+    rpc = r.u32();
+    if (rpc < 1 || rpc > rows) r.fail(name + " rows per chunk is not in 1..rows");
+    chunks = (rows + rpc - 1) / rpc;
+    table = rans::read_table(r);
+    // The chunk index lies in the record: its size bounds the allocation.
+    const uint8_t* idx = r.bytes(16 * chunks);
+    lens.resize(2 * chunks);
+    at.resize(chunks);
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < 2 * chunks; ++i) {
+        uint64_t v = 0;
+        for (int b = 0; b < 8; ++b) v |= static_cast<uint64_t>(idx[8 * i + b]) << (8 * b);
+        if (v > (uint64_t{1} << 60)) r.fail(name + " chunk length out of range");
+        lens[i] = v;
+        if (i % 2 == 0) at[i / 2] = total;
+        total += v;
+    }
+    stream = r.blob_ref();
+    if (stream.codec != 0) r.fail(name + " stream blob is not stored");
+    if (stream.raw != total) r.fail(name + " chunk lengths do not add up to the stream blob");
+}
+
+namespace {
+
 struct EcsqBody final : RecordBody {
     FloatBase base;
-    uint64_t rows = 0, cols = 0, rpc = 0, chunks = 0;
-    float step = 0, gain = 0;
-    unsigned k = 0;
-    float offsets[kMaxBuckets] = {};
-    rans::Table table;
-    std::vector<uint64_t> lens;  // per chunk: rANS bytes, escape bytes
-    std::vector<uint64_t> at;    // per chunk: its offset in the blob
-    BlobRef stream;
-
-    float value(int64_t q) const {
-        const float v = rebuild(std::abs(q), offsets, k, step, gain);
-        return q < 0 ? -v : v;
-    }
-
-    // Decodes chunk c, handing each row's delta to row(r, delta); checks the chunk's end.
-    template <typename Row>
-    void chunk(const rans::Decoder& dec, const float* lut, uint64_t c, const std::string& ctx, Row&& row) const {
-        thread_local std::vector<uint8_t> syms;
-        thread_local std::vector<float> delta;
-        syms.resize(cols);
-        delta.resize(cols);
-        const uint8_t* p = stream.src + at[c];
-        rans::Decoder::Stream st(dec, p, lens[2 * c], ctx);
-        const uint8_t* e = p + lens[2 * c];
-        const uint8_t* e_end = e + lens[2 * c + 1];
-        for (uint64_t r = c * rpc; r < std::min(rows, (c + 1) * rpc); ++r) {
-            st.get(syms.data(), cols);
-            for (uint64_t j = 0; j < cols; ++j) {
-                const uint8_t s = syms[j];
-                if (s < rans::kEscape) {
-                    delta[j] = lut[s];
-                    continue;
-                }
-                uint64_t v = 0;
-                if (!rans::get_varint(e, e_end, 5, v) || v > rans::zigzag(kMaxQ) - rans::kEscape)
-                    throw Error(ctx + ": corrupt ecsq record (bad escape in chunk " + std::to_string(c) + ")");
-                delta[j] = value(rans::unzigzag(v + rans::kEscape));
-            }
-            row(r, delta.data());
-        }
-        st.finish();
-        if (e != e_end)
-            throw Error(ctx + ": corrupt ecsq record (escape bytes left over in chunk " + std::to_string(c) + ")");
-    }
-
-    void lut_of(float* lut) const {
-        lut[0] = 0;
-        for (unsigned z = 1; z < rans::kEscape; ++z) lut[z] = value(rans::unzigzag(z));
-    }
+    Residual res;
 
     void decode(const DecodeContext& dc, BandSink& sink) const override {
+        const TensorSpec& spec = dc.spec;
+        const size_t es = dtype_size(spec.dtype), bs = dtype_size(base.dtype);
+        const uint64_t rows = res.rows, cols = res.cols, rpc = res.rpc;
         // The base first: its tensor really exists, so it bounds the sizes the record declares.
-        const TensorRef& b = dc.base_tensor(base.dtype, dc.spec.shape, base.fingerprint);
-        const rans::Decoder dec(table);
+        const TensorRef& b = dc.base_tensor(base.dtype, spec.shape, base.fingerprint);
+        const rans::Decoder dec(res.table);
         float lut[rans::kEscape];
-        lut_of(lut);
-        rebuild_chunked(dc, sink, base.dtype, b, rows, cols, rpc,
-                        [&](uint64_t c, auto&& row) { chunk(dec, lut, c, dc.ctx, row); });
+        res.lut_of(lut);
+        for_each_band(dc, res.chunks, rpc * cols * es, [&](uint64_t c0, uint64_t c1) {
+            const uint64_t r0 = c0 * rpc, r1 = std::min(rows, c1 * rpc);
+            uint8_t* out = sink.band_buffer((r1 - r0) * cols * es + 1);
+            dc.pool.parallel_for(c1 - c0, [&](size_t i) {
+                thread_local std::vector<float> tmp;
+                tmp.resize(cols);
+                res.chunk(dec, lut, c0 + i, dc.ctx, [&](uint64_t r, const float* delta) {
+                    add_to_base_row(base.dtype, b.data() + r * cols * bs, delta, spec.dtype, out + (r - r0) * cols * es,
+                                    cols, tmp.data());
+                });
+            });
+            sink.put(out, (r1 - r0) * cols * es);
+        });
         b.release();
     }
 
     std::optional<uint64_t> base_fingerprint() const override { return base.fingerprint; }
 
-    void describe(const std::string& ctx, DcxTensor&) const override {
-        const rans::Decoder dec(table);
-        float lut[rans::kEscape];
-        lut_of(lut);
-        for (uint64_t c = 0; c < chunks; ++c) chunk(dec, lut, c, ctx, [](uint64_t, const float*) {});
-    }
+    void describe(const std::string& ctx, DcxTensor&) const override { res.verify(ctx); }
 };
 
 std::unique_ptr<const RecordBody> ecsq_parse(ByteReader& r, const TensorSpec& spec) {
     auto b = std::make_unique<EcsqBody>();
     b->base = read_float_base(r, spec);
-    b->rows = spec.shape[0];
-    b->cols = spec.shape[1];
-    if (b->rows == 0 || b->cols == 0) r.fail("ecsq record of an empty tensor");
-    const ScalarRecon sr = read_scalar_recon(r, "ecsq", -1);
-    b->step = sr.step, b->gain = sr.gain, b->k = sr.k;
-    std::copy(sr.offsets, sr.offsets + sr.k, b->offsets);
-    b->rpc = r.u32();
-    if (b->rpc < 1 || b->rpc > b->rows) r.fail("ecsq rows per chunk is not in 1..rows");
-    b->chunks = (b->rows + b->rpc - 1) / b->rpc;
-    b->table = rans::read_table(r);
-    // The chunk index lies in the record: its size bounds the allocation.
-    const uint8_t* idx = r.bytes(16 * b->chunks);
-    b->lens.resize(2 * b->chunks);
-    b->at.resize(b->chunks);
-    uint64_t total = 0;
-    for (uint64_t i = 0; i < 2 * b->chunks; ++i) {
-        uint64_t v = 0;
-        for (int k = 0; k < 8; ++k) v |= static_cast<uint64_t>(idx[8 * i + k]) << (8 * k);
-        if (v > (uint64_t{1} << 60)) r.fail("ecsq chunk length out of range");
-        b->lens[i] = v;
-        if (i % 2 == 0) b->at[i / 2] = total;
-        total += v;
-    }
-    b->stream = r.blob_ref();
-    if (b->stream.codec != 0) r.fail("ecsq stream blob is not stored");
-    if (b->stream.raw != total) r.fail("ecsq chunk lengths do not add up to the stream blob");
+    if (spec.shape[0] == 0 || spec.shape[1] == 0) r.fail("ecsq record of an empty tensor");
+    b->res.read(r, spec.shape[0], spec.shape[1], "ecsq");
     return b;
 }
 
 }  // namespace
+}  // namespace ecsq
 
 extern const MethodTraits kEcsqMethod{MethodId{4},
                                       "ecsq",
@@ -518,9 +562,9 @@ extern const MethodTraits kEcsqMethod{MethodId{4},
                                       MethodRole::LOSSY,
                                       "dead-zone uniform quantizer + rANS entropy coding, one step per tensor",
                                       is_2d_float_delta,
-                                      ecsq_analyse,
-                                      ecsq_encode,
-                                      ecsq_parse,
+                                      ecsq::ecsq_analyse,
+                                      ecsq::ecsq_encode,
+                                      ecsq::ecsq_parse,
                                       nullptr,
                                       nullptr,
                                       nullptr,

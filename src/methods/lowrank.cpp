@@ -25,6 +25,8 @@
 // quantization error of the rank-r product, whose cross terms between columns and
 // with the residual have zero mean and are left out (tests/test_method_lowrank.cpp
 // checks the estimate against encode's measured error).
+#include "methods/lowrank.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -39,17 +41,11 @@
 #include "methods/method.hpp"
 
 namespace deltacodec {
-namespace {
+namespace lowrank {
 
-constexpr uint64_t kOversample = 10;
 constexpr int kPowerIterations = 1;
-constexpr uint64_t kExactMaxDim = 512;    // rate control: exact SVD up to this min(m, n)
-constexpr uint64_t kLadderMaxRank = 256;  // rate control: the ladder's largest rank above it
-constexpr uint64_t kBlock = 256;          // rows or columns per block of a pass over Δ
-constexpr uint64_t kTileRows = 64;        // rebuild: rows × columns of one GEMM tile
-constexpr uint64_t kTileCols = 1024;
+constexpr uint64_t kBlock = 256;  // rows or columns per block of a pass over Δ
 constexpr int kLadderBits[] = {2, 3, 4, 6, 8};
-constexpr int kMaxBits = 8;  // codes are bytes (the bitpack symbol coder)
 
 // A point's setting: the width in the top byte, the rank below.
 uint32_t setting_of(uint64_t rank, int bits) { return static_cast<uint32_t>(bits) << 24 | static_cast<uint32_t>(rank); }
@@ -58,12 +54,13 @@ uint64_t min_dim(const TensorInput& in) { return std::min(in.ft->info->shape[0],
 
 // The sketch's width l: fixed by the shape and whether a rate target is set, so
 // analyse and every encode of the tensor compute the same factors.
+uint64_t ladder_sketch(uint64_t k) { return k <= kExactMaxDim ? k : std::min(k, kLadderMaxRank + kOversample); }
+
 uint64_t sketch_size(uint64_t k, const CompressOptions& opt) {
-    if (rate_controlled(opt)) return k <= kExactMaxDim ? k : std::min(k, kLadderMaxRank + kOversample);
+    if (rate_controlled(opt)) return ladder_sketch(k);
     return std::min<uint64_t>(k, std::min<uint64_t>(opt.rank, k) + kOversample);
 }
 
-// The largest rank offered: all of the sketch when it is exact, else l − oversampling.
 uint64_t max_rank(uint64_t k, uint64_t l) { return l == k ? k : l - kOversample; }
 
 template <typename F>
@@ -76,7 +73,7 @@ void for_blocks(ThreadPool* pool, uint64_t count, F&& f) {
 
 uint64_t blocks(uint64_t n, uint64_t b) { return (n + b - 1) / b; }
 
-// Δ in f32, row-major m×n (= column-major n×m); its squared norm; false when non-finite.
+// Δ is row-major m×n (= column-major n×m).
 bool load_delta(const TensorInput& in, ThreadPool* pool, std::vector<float>& a, double& norm2) {
     const TensorInfo& fi = *in.ft->info;
     const TensorInfo& bi = *in.base->info;
@@ -117,12 +114,6 @@ float gaussian(uint64_t e) {
     const double u2 = static_cast<double>(mix(2 * e + 1) >> 11) * 0x1p-53;
     return static_cast<float>(std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2));
 }
-
-// The rank-l factors of Δ: U m×l, V n×l (column-major), s decreasing.
-struct Svd {
-    uint64_t m = 0, n = 0, l = 0;
-    std::vector<float> U, s, V;
-};
 
 Svd randomized_svd(const float* a, uint64_t m, uint64_t n, uint64_t l, ThreadPool* pool) {
     Svd f;
@@ -166,10 +157,16 @@ Svd randomized_svd(const float* a, uint64_t m, uint64_t n, uint64_t l, ThreadPoo
     return f;
 }
 
+std::optional<Svd> delta_svd(const TensorInput& in, uint64_t l, ThreadPool* pool, ProgressMeter* progress,
+                             std::vector<float>& a, double& norm2) {
+    if (!load_delta(in, pool, a, norm2)) return std::nullopt;
+    if (progress) progress->within(1, 4);
+    return randomized_svd(a.data(), in.ft->info->shape[0], in.ft->info->shape[1], l, pool);
+}
+
 // ---- quantizer ------------------------------------------------------------------
 
-// Codes of x (len values) at b bits; returns α, the least-squares scale of
-// y = q − 2^(b−1) + ½ (x̂ = α·y), and the error ‖x − α·y‖² and ‖α·y‖² through e2, r2.
+// y = q − 2^(b−1) + ½ (x̂ = α·y).
 double quantize(const float* x, uint64_t len, int b, uint8_t* q, double& e2, double& r2) {
     const int h = 1 << (b - 1), top = (1 << b) - 1;
     float mx = 0;
@@ -191,30 +188,23 @@ double quantize(const float* x, uint64_t len, int b, uint8_t* q, double& e2, dou
     return alpha;
 }
 
-struct Column {
-    uint8_t bits = 0;
-    float scale = 0;
-};
-
 uint64_t code_bytes(uint64_t len, const std::vector<Column>& cols, size_t count) {
     uint64_t n = 0;
     for (size_t j = 0; j < count; ++j) n += bitpack_coder().fixed_bytes(len, cols[j].bits);
     return n;
 }
 
-// The quantized factors of the first r columns, at b bits: codes (each column a
-// bitpack run), the per-column table, and per column the squared errors.
-struct Quantized {
-    std::vector<uint8_t> ucodes, vcodes;
-    std::vector<Column> cols;
-    std::vector<double> eu2, ev2, vh2;  // ‖Û_j/s_j − U_j‖², ‖V̂_j − V_j‖², ‖V̂_j‖²
-};
-
 Quantized quantize_factors(const Svd& f, uint64_t r, int b) {
+    return quantize_factors(f, std::vector<uint8_t>(r, static_cast<uint8_t>(b)));
+}
+
+Quantized quantize_factors(const Svd& f, const std::vector<uint8_t>& widths) {
     Quantized z;
     std::unique_ptr<SymbolWriter> uw = bitpack_coder().writer(z.ucodes), vw = bitpack_coder().writer(z.vcodes);
     std::vector<uint8_t> q(std::max(f.m, f.n));
-    for (uint64_t j = 0; j < r; ++j) {
+    for (uint64_t j = 0; j < widths.size(); ++j) {
+        const int b = widths[j];
+        if (b == 0) continue;
         double eu, ru, ev, rv;
         const double au = quantize(f.U.data() + j * f.m, f.m, b, q.data(), eu, ru);
         uw->put(q.data(), f.m, b);
@@ -244,16 +234,17 @@ void dequantize_factor(const uint8_t* codes, uint64_t size, uint64_t len, const 
 // stream by in pieces of any size. Every column holds at least one byte.
 class PaddingCheck {
 public:
-    PaddingCheck(const std::string& ctx, const char* factor, uint64_t len, const std::vector<Column>& cols)
-        : ctx_(ctx), factor_(factor), len_(len), cols_(cols) {
+    PaddingCheck(const std::string& ctx, const char* method, const char* factor, uint64_t len,
+                 const std::vector<Column>& cols)
+        : ctx_(ctx), method_(method), factor_(factor), len_(len), cols_(cols) {
         if (!cols_.empty()) end_ = bitpack_coder().fixed_bytes(len_, cols_[0].bits);
     }
     void operator()(const uint8_t* p, size_t n) {
         while (col_ < cols_.size() && end_ <= pos_ + n) {  // column col_'s last byte is in this piece
             const unsigned used = static_cast<unsigned>(len_ * cols_[col_].bits % 8);
             if (used && p[end_ - 1 - pos_] >> used)
-                throw Error(ctx_ + ": corrupt lowrank record (padding bits set after column " + std::to_string(col_) +
-                            " of " + factor_ + ")");
+                throw Error(ctx_ + ": corrupt " + method_ + " record (padding bits set after column " +
+                            std::to_string(col_) + " of " + factor_ + ")");
             if (++col_ < cols_.size()) end_ += bitpack_coder().fixed_bytes(len_, cols_[col_].bits);
         }
         pos_ += n;
@@ -261,7 +252,7 @@ public:
 
 private:
     const std::string& ctx_;
-    const char* factor_;
+    const char *method_, *factor_;
     uint64_t len_;
     const std::vector<Column>& cols_;
     size_t col_ = 0;
@@ -270,42 +261,92 @@ private:
 
 // ---- the product --------------------------------------------------------------
 
-// The rows [i0, i0 + h) × columns [k0, k0 + w) of Û·V̂ᵀ into t (row-major, h×w):
-// one GEMM, t = (V̂_tile·Û_tileᵀ) in column-major terms.
+// One GEMM: t = (V̂_tile·Û_tileᵀ) in column-major terms.
 void product_tile(const float* u, uint64_t m, const float* v, uint64_t n, uint64_t r, uint64_t i0, uint64_t h,
                   uint64_t k0, uint64_t w, float* t) {
     sgemm(false, true, w, h, r, 1, v + k0, n, u + i0, m, 0, t, w);
 }
 
-// Calls tile(i0, h, k0, w, t) for every tile of rows [r0, r1), t holding the product;
-// tiles on the pool, BLAS single-threaded in each.
-template <typename F>
-void for_each_tile(ThreadPool& pool, const float* u, uint64_t m, const float* v, uint64_t n, uint64_t r, uint64_t r0,
-                   uint64_t r1, F&& tile) {
-    const uint64_t tr = blocks(r1 - r0, kTileRows), tc = blocks(n, kTileCols);
-    pool.parallel_for(tr * tc, [&](size_t id) {
-        thread_local std::vector<float> t;
-        t.resize(kTileRows * kTileCols);
-        const uint64_t i0 = r0 + id / tc * kTileRows, h = std::min(kTileRows, r1 - i0);
-        const uint64_t k0 = id % tc * kTileCols, w = std::min(kTileCols, n - k0);
-        product_tile(u, m, v, n, r, i0, h, k0, w, t.data());
-        tile(i0, h, k0, w, t.data());
-    });
-}
-
 // ---- the method -------------------------------------------------------------------
-
-constexpr uint64_t kFixedBytes = 9 + 4 + 2 * kBlobHeaderBytes;  // base, rank, two blob headers
 
 uint64_t raw_bytes(uint64_t m, uint64_t n, uint64_t r, int b) {
     return kFixedBytes + 5 * r + r * (bitpack_coder().fixed_bytes(m, b) + bitpack_coder().fixed_bytes(n, b));
 }
 
-// What ByteWriter::blob writes for these bytes.
+RdCurve ladder_of(std::vector<RdPoint> pts) {
+    // Increasing bytes; a point that costs more than another without less error is left out.
+    std::sort(pts.begin(), pts.end(), [](const RdPoint& x, const RdPoint& y) {
+        return x.bytes != y.bytes ? x.bytes < y.bytes : *x.err2 < *y.err2;
+    });
+    RdCurve c;
+    for (const RdPoint& p : pts)
+        if (c.points.empty() || *p.err2 < *c.points.back().err2) c.points.push_back(p);
+    return c;
+}
+
 uint64_t blob_bytes(const uint8_t* p, size_t n, bool entropy) {
     ByteWriter w;
     w.blob(p, n, entropy);
     return w.buf.size() - kBlobHeaderBytes;
+}
+
+uint64_t record_bytes(const Quantized& z, uint64_t m, uint64_t n, bool entropy) {
+    const size_t r = z.cols.size();
+    return kFixedBytes + 5 * r + blob_bytes(z.ucodes.data(), code_bytes(m, z.cols, r), entropy) +
+           blob_bytes(z.vcodes.data(), code_bytes(n, z.cols, r), entropy);
+}
+
+void rebuild_factors(const Quantized& z, uint64_t m, uint64_t n, std::vector<float>& u, std::vector<float>& v) {
+    const uint64_t r = z.cols.size();
+    u.resize(m * r), v.resize(n * r);
+    dequantize_factor(z.ucodes.data(), z.ucodes.size(), m, z.cols, true, u.data());
+    dequantize_factor(z.vcodes.data(), z.vcodes.size(), n, z.cols, false, v.data());
+}
+
+void write_factors(ByteWriter& w, const Quantized& z, bool entropy) {
+    w.u32(static_cast<uint32_t>(z.cols.size()));
+    for (const Column& c : z.cols) {
+        w.u8(c.bits);
+        w.f32(c.scale);
+    }
+    w.blob(z.ucodes.data(), z.ucodes.size(), entropy);
+    w.blob(z.vcodes.data(), z.vcodes.size(), entropy);
+}
+
+EncodedRecord factor_record(const TensorInput& in, const std::vector<float>& a, double norm2,
+                            std::shared_ptr<const Quantized> z, bool entropy, EncodeContext& ec) {
+    const uint64_t m = in.ft->info->shape[0], n = in.ft->info->shape[1], r = z->cols.size();
+    // The factors as the decoder rebuilds them, and the error of their product, tile by tile.
+    std::vector<float> u, v;
+    rebuild_factors(*z, m, n, u, v);
+    if (ec.progress) ec.progress->within(3, 4);
+    std::vector<double> err(blocks(m, kTileRows) * blocks(n, kTileCols));
+    {
+        const BlasOneThread one;
+        for_each_tile(ec.pool, u.data(), m, v.data(), n, r, 0, m,
+                      [&](uint64_t i0, uint64_t h, uint64_t k0, uint64_t w, const float* t) {
+                          double e2 = 0;
+                          for (uint64_t i = 0; i < h; ++i) {
+                              const float* d = a.data() + (i0 + i) * n + k0;
+                              for (uint64_t j = 0; j < w; ++j) {
+                                  const double e = static_cast<double>(t[i * w + j]) - d[j];
+                                  e2 += e * e;
+                              }
+                          }
+                          err[i0 / kTileRows * blocks(n, kTileCols) + k0 / kTileCols] = e2;
+                      });
+    }
+    EncodedRecord rec;
+    for (const double e : err) rec.err2 += e;
+    rec.ref2 = norm2;
+    rec.unchanged = norm2 == 0;
+    const TensorRef* base = in.base;
+    rec.write = [base, z, entropy](ByteWriter& w) {
+        write_float_base(w, *base);
+        write_factors(w, *z, entropy);
+    };
+    if (ec.progress) ec.progress->within(4, 4);
+    return rec;
 }
 
 // Ranks 1, 2, 3, 4, 6, 8, 12, 16, … (steps of ×1.5 and ×4/3) up to rmax.
@@ -356,19 +397,12 @@ RdCurve lowrank_analyse(const TensorInput& in, const CompressOptions& opt) {
             pts.push_back(p);
         }
     }
-    // Increasing bytes; a point that costs more than another without less error is left out.
-    std::sort(pts.begin(), pts.end(), [](const RdPoint& x, const RdPoint& y) {
-        return x.bytes != y.bytes ? x.bytes < y.bytes : *x.err2 < *y.err2;
-    });
-    RdCurve c;
-    for (const RdPoint& p : pts)
-        if (c.points.empty() || *p.err2 < *c.points.back().err2) c.points.push_back(p);
-    return c;
+    return ladder_of(std::move(pts));
 }
 
 std::optional<EncodedRecord> lowrank_encode(const TensorInput& in, const CompressOptions& opt, const RdPoint& point,
                                             EncodeContext& ec) {
-    const uint64_t m = in.ft->info->shape[0], n = in.ft->info->shape[1], k = min_dim(in);
+    const uint64_t k = min_dim(in);
     const uint64_t r = point.setting & 0xFFFFFF;
     const int b = static_cast<int>(point.setting >> 24);
     const uint64_t l = sketch_size(k, opt);
@@ -377,75 +411,72 @@ std::optional<EncodedRecord> lowrank_encode(const TensorInput& in, const Compres
                     in.ft->info->name + "'");
     std::vector<float> a;
     double norm2 = 0;
-    if (!load_delta(in, &ec.pool, a, norm2)) return std::nullopt;  // NaN or infinity: the next candidate
-    if (ec.progress) ec.progress->within(1, 4);
-    const Svd f = randomized_svd(a.data(), m, n, l, &ec.pool);
+    const std::optional<Svd> f = delta_svd(in, l, &ec.pool, ec.progress, a, norm2);
+    if (!f) return std::nullopt;  // NaN or infinity: the next candidate
     if (ec.progress) ec.progress->within(2, 4);
-    auto z = std::make_shared<Quantized>(quantize_factors(f, r, b));
-    // The factors as the decoder rebuilds them, and the error of their product, tile by tile.
-    std::vector<float> u(m * r), v(n * r);
-    dequantize_factor(z->ucodes.data(), z->ucodes.size(), m, z->cols, true, u.data());
-    dequantize_factor(z->vcodes.data(), z->vcodes.size(), n, z->cols, false, v.data());
-    if (ec.progress) ec.progress->within(3, 4);
-    std::vector<double> err(blocks(m, kTileRows) * blocks(n, kTileCols));
-    {
-        const BlasOneThread one;
-        for_each_tile(ec.pool, u.data(), m, v.data(), n, r, 0, m,
-                      [&](uint64_t i0, uint64_t h, uint64_t k0, uint64_t w, const float* t) {
-                          double e2 = 0;
-                          for (uint64_t i = 0; i < h; ++i) {
-                              const float* d = a.data() + (i0 + i) * n + k0;
-                              for (uint64_t j = 0; j < w; ++j) {
-                                  const double e = static_cast<double>(t[i * w + j]) - d[j];
-                                  e2 += e * e;
-                              }
-                          }
-                          err[i0 / kTileRows * blocks(n, kTileCols) + k0 / kTileCols] = e2;
-                      });
+    return factor_record(in, a, norm2, std::make_shared<const Quantized>(quantize_factors(*f, r, b)), opt.entropy, ec);
+}
+
+void Factors::read(ByteReader& r, uint64_t rows_, uint64_t cols_, const char* method_) {
+    method = method_, rows = rows_, cols = cols_;
+    const std::string name = method;
+    const uint64_t k = std::min(rows, cols);
+    const uint32_t rank = r.u32();
+    if (rank == 0 || rank > k)
+        r.fail(name + " rank " + std::to_string(rank) + " is not in 1.." + std::to_string(k) +
+               " (the smaller side of the tensor)");
+    for (uint32_t j = 0; j < rank; ++j) {  // each read is checked: a short record fails before memory grows
+        Column c;
+        c.bits = r.u8();
+        c.scale = r.f32();
+        if (c.bits < 1 || c.bits > kMaxBits)
+            r.fail(name + " column " + std::to_string(j) + " has a width of " + std::to_string(c.bits) +
+                   " bits (not 1..8)");
+        if (!std::isfinite(c.scale) || c.scale < 0)
+            r.fail(name + " scale of column " + std::to_string(j) + " is not a finite number ≥ 0");
+        columns.push_back(c);
     }
-    EncodedRecord rec;
-    for (const double e : err) rec.err2 += e;
-    rec.ref2 = norm2;
-    rec.unchanged = norm2 == 0;
-    const TensorRef* base = in.base;
-    const bool entropy = opt.entropy;
-    rec.write = [base, z, entropy](ByteWriter& w) {
-        write_float_base(w, *base);
-        w.u32(static_cast<uint32_t>(z->cols.size()));
-        for (const Column& c : z->cols) {
-            w.u8(c.bits);
-            w.f32(c.scale);
-        }
-        w.blob(z->ucodes.data(), z->ucodes.size(), entropy);
-        w.blob(z->vcodes.data(), z->vcodes.size(), entropy);
-    };
-    if (ec.progress) ec.progress->within(4, 4);
-    return rec;
+    // rank ≤ min(rows, cols) and numel ≤ 2^50: the sizes below cannot overflow.
+    ucodes = r.blob_ref();
+    if (ucodes.raw != code_bytes(rows, columns, rank))
+        r.fail(name + " U codes blob is not the size its columns' widths give");
+    vcodes = r.blob_ref();
+    if (vcodes.raw != code_bytes(cols, columns, rank))
+        r.fail(name + " V codes blob is not the size its columns' widths give");
+}
+
+void Factors::load(const std::string& ctx, std::vector<float>& u, std::vector<float>& v) const {
+    const uint64_t r = columns.size();
+    u.resize(rows * r), v.resize(cols * r);
+    std::vector<uint8_t> codes(std::max(ucodes.raw, vcodes.raw) + 1);
+    decode_blob(ucodes, codes.data(), ctx);
+    PaddingCheck{ctx, method, "U", rows, columns}(codes.data(), ucodes.raw);
+    dequantize_factor(codes.data(), ucodes.raw, rows, columns, true, u.data());
+    decode_blob(vcodes, codes.data(), ctx);
+    PaddingCheck{ctx, method, "V", cols, columns}(codes.data(), vcodes.raw);
+    dequantize_factor(codes.data(), vcodes.raw, cols, columns, false, v.data());
+}
+
+void Factors::describe(const std::string& ctx, DcxTensor& out) const {
+    stream_blob(ucodes, ctx, PaddingCheck{ctx, method, "U", rows, columns});
+    stream_blob(vcodes, ctx, PaddingCheck{ctx, method, "V", cols, columns});
+    for (const Column& c : columns)
+        if (std::find(out.widths.begin(), out.widths.end(), c.bits) == out.widths.end()) out.widths.push_back(c.bits);
 }
 
 struct LowRankBody final : RecordBody {
     FloatBase base;
-    uint64_t rows = 0, cols = 0;
-    std::vector<Column> columns;
-    BlobRef ucodes, vcodes;
+    Factors f;
 
     void decode(const DecodeContext& dc, BandSink& sink) const override {
         const TensorSpec& spec = dc.spec;
         const size_t es = dtype_size(spec.dtype), bs = dtype_size(base.dtype);
         // The base first: its tensor really exists, so it bounds the sizes the record declares.
         const TensorRef& bt = dc.base_tensor(base.dtype, spec.shape, base.fingerprint);
-        const uint64_t m = rows, n = cols, r = columns.size();
+        const uint64_t m = f.rows, n = f.cols, r = f.columns.size();
         // The factors, once: Û = c_j·y_u (m×r) and V̂ = y_v (n×r), column-major.
-        std::vector<float> u(m * r), v(n * r);
-        {
-            std::vector<uint8_t> codes(std::max(ucodes.raw, vcodes.raw) + 1);
-            decode_blob(ucodes, codes.data(), dc.ctx);
-            PaddingCheck{dc.ctx, "U", m, columns}(codes.data(), ucodes.raw);
-            dequantize_factor(codes.data(), ucodes.raw, m, columns, true, u.data());
-            decode_blob(vcodes, codes.data(), dc.ctx);
-            PaddingCheck{dc.ctx, "V", n, columns}(codes.data(), vcodes.raw);
-            dequantize_factor(codes.data(), vcodes.raw, n, columns, false, v.data());
-        }
+        std::vector<float> u, v;
+        f.load(dc.ctx, u, v);
         const BlasOneThread one;
         // Bands of whole tiles (a fixed number of rows: the same products at any thread count).
         const uint64_t per_band = std::max<uint64_t>(1, kBandBytes / (n * es * kTileRows)) * kTileRows;
@@ -467,62 +498,42 @@ struct LowRankBody final : RecordBody {
 
     std::optional<uint64_t> base_fingerprint() const override { return base.fingerprint; }
 
-    void describe(const std::string& ctx, DcxTensor& out) const override {
-        stream_blob(ucodes, ctx, PaddingCheck{ctx, "U", rows, columns});
-        stream_blob(vcodes, ctx, PaddingCheck{ctx, "V", cols, columns});
-        for (const Column& c : columns)
-            if (std::find(out.widths.begin(), out.widths.end(), c.bits) == out.widths.end())
-                out.widths.push_back(c.bits);
-    }
+    void describe(const std::string& ctx, DcxTensor& out) const override { f.describe(ctx, out); }
 };
 
-std::unique_ptr<const RecordBody> lowrank_parse(ByteReader& r, const TensorSpec& spec) {
+void check_shape(ByteReader& r, const TensorSpec& spec, const char* method) {
+    const std::string name = method;
+    if (spec.shape[0] == 0 || spec.shape[1] == 0) r.fail(name + " record of an empty tensor");
+    if (spec.shape[0] > INT32_MAX || spec.shape[1] > INT32_MAX)
+        r.fail(name + " record of a tensor with over 2^31 rows or columns");
+}
+
+std::unique_ptr<const RecordBody> parse_record(ByteReader& r, const TensorSpec& spec, const char* method) {
     auto b = std::make_unique<LowRankBody>();
     b->base = read_float_base(r, spec);
-    b->rows = spec.shape[0];
-    b->cols = spec.shape[1];
-    if (b->rows == 0 || b->cols == 0) r.fail("lowrank record of an empty tensor");
-    if (b->rows > INT32_MAX || b->cols > INT32_MAX) r.fail("lowrank record of a tensor with over 2^31 rows or columns");
-    const uint64_t k = std::min(b->rows, b->cols);
-    const uint32_t rank = r.u32();
-    if (rank == 0 || rank > k)
-        r.fail("lowrank rank " + std::to_string(rank) + " is not in 1.." + std::to_string(k) +
-               " (the smaller side of the tensor)");
-    for (uint32_t j = 0; j < rank; ++j) {  // each read is checked: a short record fails before memory grows
-        Column c;
-        c.bits = r.u8();
-        c.scale = r.f32();
-        if (c.bits < 1 || c.bits > kMaxBits)
-            r.fail("lowrank column " + std::to_string(j) + " has a width of " + std::to_string(c.bits) +
-                   " bits (not 1..8)");
-        if (!std::isfinite(c.scale) || c.scale < 0)
-            r.fail("lowrank scale of column " + std::to_string(j) + " is not a finite number ≥ 0");
-        b->columns.push_back(c);
-    }
-    // rank ≤ min(rows, cols) and numel ≤ 2^50: the sizes below cannot overflow.
-    b->ucodes = r.blob_ref();
-    if (b->ucodes.raw != code_bytes(b->rows, b->columns, rank))
-        r.fail("lowrank U codes blob is not the size its columns' widths give");
-    b->vcodes = r.blob_ref();
-    if (b->vcodes.raw != code_bytes(b->cols, b->columns, rank))
-        r.fail("lowrank V codes blob is not the size its columns' widths give");
+    check_shape(r, spec, method);
+    b->f.read(r, spec.shape[0], spec.shape[1], method);
     return b;
 }
 
-bool lowrank_applicable(const TensorInput& in) {
+std::unique_ptr<const RecordBody> lowrank_parse(ByteReader& r, const TensorSpec& spec) {
+    return parse_record(r, spec, "lowrank");
+}
+
+bool applicable(const TensorInput& in) {
     return is_2d_float_delta(in) && in.ft->info->shape[0] <= INT32_MAX && in.ft->info->shape[1] <= INT32_MAX;
 }
 
-}  // namespace
+}  // namespace lowrank
 
 extern const MethodTraits kLowRankMethod{MethodId{5},
                                          "lowrank",
                                          "coded",
                                          MethodRole::LOSSY,
                                          "truncated SVD, factors quantized: (rows + cols) x rank codes",
-                                         lowrank_applicable,
-                                         lowrank_analyse,
-                                         lowrank_encode,
-                                         lowrank_parse};
+                                         lowrank::applicable,
+                                         lowrank::lowrank_analyse,
+                                         lowrank::lowrank_encode,
+                                         lowrank::lowrank_parse};
 
 }  // namespace deltacodec

@@ -16,6 +16,8 @@ extern const MethodTraits kBitDeltaMethod;    // methods/bitdelta.cpp
 extern const MethodTraits kEcsqMethod;        // methods/ecsq.cpp
 extern const MethodTraits kLowRankMethod;     // methods/lowrank.cpp
 extern const MethodTraits kSparseMethod;      // methods/sparse.cpp
+extern const MethodTraits kSvdMixMethod;      // methods/svdmix.cpp
+extern const MethodTraits kHybridMethod;      // methods/hybrid.cpp
 
 const std::vector<const MethodTraits*>& method_table() {
     static const std::vector<const MethodTraits*> table = {
@@ -26,6 +28,8 @@ const std::vector<const MethodTraits*>& method_table() {
         &kEcsqMethod,        // id 4: dead-zone quantizer + rANS        added after 0.1.0
         &kLowRankMethod,     // id 5: truncated SVD, quantized factors  added after 0.1.0
         &kSparseMethod,      // id 6: kept entries, bitmap + rANS       added after 0.1.0
+        &kSvdMixMethod,      // id 7: SVD, bits per direction by RD     added after 0.1.0
+        &kHybridMethod,      // id 8: SVD + ecsq-coded residual         added after 0.1.0
         // retired ids (never reuse): none yet
     };
     return table;
