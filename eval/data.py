@@ -15,6 +15,7 @@ last 20% of each license text is held out (there are only 14 distinct files).
 """
 from __future__ import annotations
 
+import functools
 import glob
 import gzip
 import os
@@ -88,8 +89,8 @@ def _files(source):
     return out
 
 
-def corpus(source: str, split: str) -> bytes:
-    """Concatenated bytes of the train or test part of a source."""
+@functools.lru_cache(maxsize=None)
+def _split_bytes(source: str, split: str) -> bytes:
     files = _files(source)
     parts = []
     for i, p in enumerate(files):
@@ -105,14 +106,39 @@ def corpus(source: str, split: str) -> bytes:
     return b"\n".join(parts)
 
 
+VAL_FRACTION, VAL_MAX = 0.05, 65536
+
+
+def corpus(source: str, split: str) -> bytes:
+    """Bytes of a source's train, val or test part. test: held-out files (every 5th file;
+    prose: the last 20% of each text). val: the last 5% (at most 64 KiB) of the training
+    part, used only to decide when training has converged; train: the rest."""
+    if split == "test":
+        return _split_bytes(source, "test")
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be train, val or test, not {split!r}")
+    t = _split_bytes(source, "train")
+    n = min(int(len(t) * VAL_FRACTION), VAL_MAX)
+    return t[:-n] if split == "train" else t[-n:]
+
+
 def as_tokens(b: bytes) -> np.ndarray:
     return np.frombuffer(b, dtype=np.uint8).astype(np.int64)
 
 
-def lm_eval_text(max_bytes: int = 65536) -> bytes:
+LM_BASE_SOURCES = ("c", "perl", "cmake", "prose")
+
+
+def lm_eval_text(max_bytes: int = 131072) -> bytes:
     """Held-out fine-tune-domain text for the Llama pair: the first max_bytes of
     the held-out Python files (every 5th file of /usr/lib/python3.11/*.py)."""
     return corpus("python", "test")[:max_bytes]
+
+
+def lm_base_eval_text(per_source: int = 32768) -> bytes:
+    """Held-out text of the Llama base's own domain: the first 32 KiB of the held-out part
+    of each of its four sources (C headers, Perl, CMake, licence prose)."""
+    return b"\n".join(corpus(s, "test")[:per_source] for s in LM_BASE_SOURCES)
 
 
 # ---------------------------------------------------------- snippet classification

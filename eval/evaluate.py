@@ -20,10 +20,17 @@ is "significant" when its interval excludes 0.
 Metrics (full test sets):
   vit, tiny, smoke  accuracy on all 10,000 Fashion-MNIST test images
                     (task ft: rotated 90 deg + inverted; task base: upright)
-  llama             bits per byte on 64 KiB of held-out Python (task base: held-out license prose)
+  llama             bits per byte on 128 KiB of held-out Python (task base: 128 KiB of held-out
+                    C headers, Perl, CMake and licence prose, 32 KiB each)
   bert              accuracy on 5,000 held-out 64-byte snippets, 5 classes (prose/python/c/perl/cmake)
 """
 from __future__ import annotations
+
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
+import torch_env  # noqa: E402,F401  (before numpy/torch: OpenMP and OpenBLAS settings)
 
 import argparse
 import json
@@ -34,10 +41,6 @@ import time
 
 import numpy as np
 
-# OpenMP threads sleep instead of spinning while they wait: on the shared 2-core machine
-# (load 8-12 from parallel builds) spinning made a 2-thread training step ~2.5x slower.
-# Results are unchanged (same thread count, same work split).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 import torch.nn.functional as F
 
@@ -172,7 +175,7 @@ def evaluate(kind: str, checkpoint, task: str = "ft", units: bool = False):
         c = vit_correct(model, "rot" if task == "ft" else "upright")
         u = (c, np.ones_like(c))
     elif arch == "llama":
-        text = data.lm_eval_text() if task == "ft" else data.corpus("prose", "test")[:65536]
+        text = data.lm_eval_text() if task == "ft" else data.lm_base_eval_text()
         u = llama_window_bits(model, text)
     else:
         if task != "ft":

@@ -18,6 +18,12 @@ into RESULTS.md unchanged.
 """
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
+import torch_env  # noqa: E402,F401  (before numpy/torch: OpenMP and OpenBLAS settings)
+
 import argparse
 import csv
 import datetime
@@ -52,8 +58,9 @@ SEED_DWT_BEST = "2:0.5,0:0.5"            # seed's optimal DWT: 64px, 50/50 split
 
 MODEL_LABEL = {"example": "example (tiny ViT)", "vit": "ViT / Fashion-MNIST-rot",
                "vit-gentle": "ViT, gentle fine-tune", "vit-lora": "ViT, LoRA r16 merged",
-               "llama": "Llama / Python code", "bert": "BERT / snippet source"}
-MODEL_ORDER = ["vit", "vit-gentle", "vit-lora", "llama", "bert", "example"]
+               "llama": "Llama / Python code", "bert": "BERT / snippet source",
+               "vit-large": "ViT-large (hidden 512, 8 layers)"}
+MODEL_ORDER = ["vit", "vit-gentle", "vit-lora", "llama", "bert", "vit-large", "example"]
 
 FIELDS = ["model", "table", "method", "p", "strategy", "bands", "quant_table", "importance",
           "options", "ratio", "ratio_file", "bits_per_param", "bits_per_param_all", "rel_error",
@@ -121,6 +128,8 @@ def options_text(c):
 
 
 def cli_args(c):
+    if "args" in c:  # a configuration given as its command-line options (eval/rd_results.py)
+        return list(c["args"])
     a = ["--method", c["method"], "--patch", str(c["p"]), "--bits", c["strategy"]]
     if c["method"] == "dwt":
         a += ["--bands", c["bands"]]
@@ -172,7 +181,7 @@ def run_cli(cmd, tries=3):
     while the machine was overloaded)."""
     for i in range(tries):
         r = subprocess.run(cmd, capture_output=True, text=True)
-        if r.returncode == 0 or i == tries - 1:
+        if r.returncode == 0 or i == tries - 1 or "temporarily unavailable" not in r.stderr:
             return r
         print(f"[results] retrying after rc={r.returncode}: {(r.stderr or r.stdout).strip()[-200:]}",
               flush=True)
@@ -180,7 +189,7 @@ def run_cli(cmd, tries=3):
     return r
 
 
-def run_one(cli, pair, c, work, threads, tensors, ref, ft_units):
+def run_one(cli, pair, c, work, threads, tensors, ref, ft_units, keep_units=False):
     kind, base, ft = pair["kind"], pair["base"], pair["finetuned"]
     dcx = os.path.join(work, "out.dcx")
     rep = os.path.join(work, "report.json")
@@ -222,6 +231,8 @@ def run_one(cli, pair, c, work, threads, tensors, ref, ft_units):
     row["change"], row["change_ci95"], row["significant"] = pb["diff"], pb["ci95"], pb["significant"]
     gain = ref["ft"] - ref["base"]
     row["gain_kept"] = (m["value"] - ref["base"]) / gain if gain else None
+    if keep_units:  # the per-example outputs, for paired comparisons between two rebuilds
+        row["units"] = m["units"]
     return row
 
 

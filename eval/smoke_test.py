@@ -11,6 +11,12 @@ one line per check and finally `smoke: N passed, M failed`; exits 1 on any failu
 """
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+_sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
+import torch_env  # noqa: E402,F401  (before numpy/torch: OpenMP and OpenBLAS settings)
+
 import argparse
 import json
 import os

@@ -26,27 +26,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 
-def _pick_blas_core() -> None:
-    """OPENBLAS_CORETYPE from this CPU's instruction sets, unless it is set.
-
-    OpenBLAS chooses its kernels when it is loaded; Debian 12's does not know
-    recent cores and falls back to its slowest. The same rule as the CLI's
-    (include/deltacodec/blas_core.hpp); it only helps when OpenBLAS is not
-    loaded yet (import deltacodec before numpy, or set the variable yourself).
-    """
-    if "OPENBLAS_CORETYPE" in os.environ:
-        return
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return
-    have = set(flags)
-    if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= have:
-        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
-    elif {"avx2", "fma"} <= have:
-        os.environ["OPENBLAS_CORETYPE"] = "Haswell"
-
+from ._blas import pick_blas_core as _pick_blas_core  # noqa: E402  (stdlib only)
 
 _pick_blas_core()
 
