@@ -140,6 +140,7 @@ zoo: build
 	$(PY) eval/zoo.py
 
 results: build
+	$(PY) eval/rd_results.py --cli $(BUILD)/deltacodec
 	$(PY) eval/run_experiments.py --cli $(BUILD)/deltacodec
 	$(PY) eval/range_study.py --cli $(BUILD)/deltacodec
 

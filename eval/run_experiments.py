@@ -472,6 +472,13 @@ def write_results(results, outdir, args, cli_version, elapsed):
                     f"{m.get('date', '?')}, "
                     f"{m.get('minutes', '?')} min")
     L.append("Runs: " + "; ".join(runs) + ".\n")
+    rc = os.path.join(resdir, "rate_control.md")
+    if os.path.exists(rc):  # eval/rd_results.py: rate control and each method (issue 10)
+        L.append("## Rate control and each method against real size (`docs/results/rate_control.md`)\n")
+        body = open(rc).read().split("\n", 1)[1]  # without its title
+        L.append(body.replace("\n## ", "\n### ").strip() + "\n")
+        L.append("## The seed's configurations (below: `eval/run_experiments.py`'s grid; the "
+                 "run dates above say which zoo they were measured on)\n")
     L.append("How to read the columns: **ratio** is the CLI's real ratio (`summary.ratio` of "
              "`--report`: bytes of the fine-tune's delta in its own dtype over bytes of the .dcx "
              "file, everything counted); **file ratio** is bytes of the fine-tune checkpoint's "
