@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
         const DeltaView dv{b.data(), DType::F16, f.data(), DType::F16, rows, cols};
         const ecsq::RowReader read = [&dv](uint64_t r, float* d, float* tmp) { dv.read_rows(r, 1, d, tmp); };
         ThreadPool pool(static_cast<unsigned>(threads));
-        std::printf("ecsq encode_rows: %llu x %llu fp16, delta RMS %.3g, %u thread(s), best of %u (user CPU s)\n",
+        std::printf("ecsq encode_rows: %llu x %llu fp16, delta RMS %.3g, %u thread(s), best of %llu (user CPU s)\n",
                     static_cast<unsigned long long>(rows), static_cast<unsigned long long>(cols), rms, pool.size(),
                     static_cast<unsigned long long>(reps));
         std::printf("%10s %10s %10s %12s %18s\n", "step/RMS", "user s", "ns/param", "bytes", "fingerprint");
