@@ -4,14 +4,15 @@
 # 1. Generates (once; cached) a synthetic Llama-2-7B-shaped fp16 pair with
 #    deltacodec_make_pair: $BENCH_DIR/pair-L$LAYERS-s$SEED/{base,finetuned}.
 # 2. Runs the kernel micro-benchmarks (deltacodec_bench_kernels).
-# 3. For each configuration (the default dwt p=64, and dct p=32), measures in
-#    the same run: `cp -r` of the fine-tuned directory (the yardstick),
-#    compress, decompress — wall time, CPU time and peak RSS of each — then
+# 3. For each configuration (a row per method: the default dwt p=64, dct p=32,
+#    ecsq, lowrank, bitdelta, sparse, svdmix, hybrid, and rate control), measures
+#    in the same run: `cp -r` of the fine-tuned directory (the yardstick),
+#    compress, decompress — wall time, user/sys CPU time and peak RSS of each — then
 #    verifies the .dcx (`deltacodec info`) and the rebuild
 #    (deltacodec_check_rebuild), and prints a Markdown table.
 #
 # Environment:
-#   LAYERS=4          decoder layers of the pair (32 = the full 7B model)
+#   LAYERS=2          decoder layers of the pair (32 = the full 7B model)
 #   BENCH_DIR=bench/out  where the pair, outputs and results go (gitignored)
 #   SEED=1            pair seed
 #   THREADS=0         -T for compress/decompress (0 = all cores)
@@ -19,8 +20,16 @@
 #   KERNEL_FILTER=    --benchmark_filter regex for them (default: all)
 #   KEEP=0            1 keeps the .dcx files
 #   REPEAT=1          runs of each measured command per configuration
-#   CONFIGS="label|args;label|args"  configurations (default: the default
-#                     method, and dct p=32), e.g. "bitdelta|--method bitdelta"
+#   CONFIGS="label|args;label|args"  configurations (default: $METHOD_CONFIGS
+#                     below, one row per method), e.g. "bitdelta|--method bitdelta"
+#   METHODS=all       "all": a row per method of the rate-distortion issue (dwt
+#                     default, dct p=32, ecsq, lowrank, bitdelta, sparse, svdmix,
+#                     hybrid) and one of rate control ($RC); "seed": the default
+#                     and dct p=32 only (the issue-12 pair of rows)
+#   RC="--bpp 3"      the rate-control row's options (all lossy methods offered).
+#                     Not --bpp 1: the generated pair keeps embed_tokens/lm_head
+#                     exactly, 2.18 bit/param on their own, so --bpp 1 is refused
+#                     after the whole analysis
 #   IO=1              0 skips the I/O-path table (deltacodec_io_paths)
 #
 # Throughput is MB/s (1e6 bytes) of fine-tuned checkpoint bytes (every file of
@@ -34,7 +43,7 @@
 set -euo pipefail
 
 BUILD=${1:-build}
-LAYERS=${LAYERS:-4}
+LAYERS=${LAYERS:-2}
 BENCH_DIR=${BENCH_DIR:-bench/out}
 SEED=${SEED:-1}
 THREADS=${THREADS:-0}
@@ -119,6 +128,10 @@ if [ -n "${CONFIGS:-}" ]; then
   IFS=';' read -r -a CONFIGS <<< "$CONFIGS"
 else
   CONFIGS=("dwt p=64 (default)|" "dct p=32|--method dct --patch 32")
+  if [ "${METHODS:-all}" = all ]; then
+    for m in ecsq lowrank bitdelta sparse svdmix hybrid; do CONFIGS+=("$m|--method $m"); done
+    CONFIGS+=("rate control ${RC:---bpp 3}|${RC:---bpp 3}")
+  fi
 fi
 rows=()
 details=()
@@ -146,12 +159,12 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for cfg in "${CONFIGS[@]}"; do
   label=${cfg%%|*}
   args=${cfg#*|}
-  tag=$(echo "$label" | awk '{print $1 $2}' | tr -d '=')
+  tag=$(echo "$label" | awk '{print $1 $2 $3}' | tr -cd 'A-Za-z0-9.')
   DCX=$RUN/$tag.dcx
   OUT=$RUN/$tag.rebuilt
   CP=$RUN/cp.tmp
   rm -rf "$OUT" "$CP" "$DCX"
-  cp_t=(); cps_t=(); c_t=(); d_t=(); c_k=(); d_k=()
+  cp_t=(); cps_t=(); c_t=(); d_t=(); c_k=(); d_k=(); c_us=(); d_us=()
   failed_step=
   for rep in $(seq 1 "$REPEAT"); do
     p=$RUN/$tag.r$rep
@@ -172,10 +185,13 @@ for cfg in "${CONFIGS[@]}"; do
             "$(awk -v a="$(field "$p.cp2.time" wall_s)" -v b="$(field "$p.cp2.time" sync_s)" 'BEGIN {print a + b}')")
     c_t+=("$(field "$p.compress.time" wall_s)"); d_t+=("$(field "$p.decompress.time" wall_s)")
     c_k+=("$(field "$p.compress.time" maxrss_kib)"); d_k+=("$(field "$p.decompress.time" maxrss_kib)")
+    # user/sys CPU seconds, keyed by the run's wall time (the best run's are shown)
+    c_us+=("$(field "$p.compress.time" wall_s) $(field "$p.compress.time" user_s) / $(field "$p.compress.time" sys_s)")
+    d_us+=("$(field "$p.decompress.time" wall_s) $(field "$p.decompress.time" user_s) / $(field "$p.decompress.time" sys_s)")
   done
 
   if [ -n "$failed_step" ]; then
-    rows+=("| $label | – | – | – | – | – | – | – | – | – | – | FAIL ($failed_step exited non-zero) |")
+    rows+=("| $label | – | – | – | – | – | – | – | – | – | – | – | – | FAIL ($failed_step exited non-zero) |")
     fail=1
     rm -rf "$OUT" "$CP" "$DCX"
     continue
@@ -203,7 +219,9 @@ for cfg in "${CONFIGS[@]}"; do
   ratio=$(awk -v a="$FT_BYTES" -v b="$dcx_bytes" 'BEGIN {printf "%.2f", a/b}')
   dcx_mb=$(awk -v b="$dcx_bytes" 'BEGIN {printf "%.1f", b/1e6}')
   rel=$(sed -n 's/.*rel.error \([0-9.]*\).*/\1/p' "$RUN/$tag.check.txt")
-  rows+=("| $label | $c_mbps | $d_mbps | $cp_mbps | $c_frac ($c_ok) | $d_frac ($d_ok) | $ds_frac | $c_rss | $d_rss | $dcx_mb | ${ratio}x | $check (rel.err $rel) |")
+  c_cpu=$(printf '%s\n' "${c_us[@]}" | sort -g | head -1 | cut -d' ' -f2-)
+  d_cpu=$(printf '%s\n' "${d_us[@]}" | sort -g | head -1 | cut -d' ' -f2-)
+  rows+=("| $label | $c_mbps | $d_mbps | $cp_mbps | $c_frac ($c_ok) | $d_frac ($d_ok) | $ds_frac | $c_cpu | $d_cpu | $c_rss | $d_rss | $dcx_mb | ${ratio}x | $check (rel.err $rel) |")
   [ "$KEEP" = 1 ] || rm -f "$DCX"
 done
 # A user-space read/write copy for context (coreutils >= 9 `cp` copies in the
@@ -231,8 +249,8 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "- command: \`LAYERS=$LAYERS BENCH_DIR=$BENCH_DIR bash bench/run_bench.sh $BUILD\` (-T $THREADS)"
   echo "- load average (1/5/15 min) before: $load_before; after: $load_after"
   echo
-  echo "| config | compress MB/s | decompress MB/s | cp MB/s | compress / cp (target ≥ 0.33) | decompress / cp (target ≥ 0.5) | decompress / (cp + its sync) | peak RSS compress GiB | peak RSS decompress GiB | .dcx MB | ratio | check |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  echo "| config | compress MB/s | decompress MB/s | cp MB/s | compress / cp (target ≥ 0.33) | decompress / cp (target ≥ 0.5) | decompress / (cp + its sync) | compress user / sys s | decompress user / sys s | peak RSS compress GiB | peak RSS decompress GiB | .dcx MB | ratio | check |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "Each figure is the best of the configuration's runs ($REPEAT of compress and decompress, $((2 * REPEAT)) of \`cp -r\`, run before and after them; peak RSS: the largest). GNU cp $(cp --version | head -1 | awk '{print $NF}') copies with copy_file_range (in-kernel); a user-space \`dd bs=4M\` copy of the same files ran at $dd_mbps MB/s."

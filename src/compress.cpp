@@ -177,13 +177,22 @@ void analyse_all(std::vector<TensorPlan>& plans, const CompressOptions& opt, Thr
             if (p) c.curve = s ? scale_curve(RdCurve{{*p}}, s->scale()) : RdCurve{{*p}};
         }
     };
+    // The pages of the mapped inputs an analysis touched (a whole-tensor SVD, a row
+    // sample) are let go as soon as the tensor is analysed: the encode pass maps them
+    // again from the page cache, one tensor at a time, instead of every analysed
+    // tensor counting in the resident set until its record is written.
+    auto release = [](const TensorPlan& plan) {
+        plan.in.ft->release();
+        if (plan.in.base) plan.in.base->release();
+    };
     if (!rate_controlled(opt)) {
-        for (TensorPlan& plan : plans) one(plan, false);
+        for (TensorPlan& plan : plans) one(plan, false), release(plan);
         return;
     }
     pool.parallel_for(plans.size(), [&](size_t i) {
         one(plans[i], true);
         plans[i].weight = distortion_weight(plans[i].in, opt.rd_weight);
+        release(plans[i]);
         meter.advance(plans[i].in.ft->info->name, plans[i].in.ft->info->nbytes());
     });
 }

@@ -201,3 +201,61 @@ TEST(Rans, VarintsAndZigzag) {
     uint64_t v = 0;
     EXPECT_FALSE(rans::get_varint(p, pad + 2, 5, v));
 }
+
+namespace {
+// The encoder as first written: one division per symbol (the plain reference of
+// what rans::Encoder computes with reciprocals).
+std::vector<uint8_t> encode_by_division(const rans::Table& t, const std::vector<uint8_t>& syms) {
+    std::vector<uint8_t> rev;
+    uint32_t x[2] = {rans::kLow, rans::kLow};
+    for (size_t i = syms.size(); i-- > 0;) {
+        const uint32_t f = t.freq[syms[i]];
+        uint32_t& X = x[i & 1];
+        while (X >= ((rans::kLow >> rans::kScaleBits) << 8) * f) rev.push_back(static_cast<uint8_t>(X)), X >>= 8;
+        X = ((X / f) << rans::kScaleBits) + X % f + t.start[syms[i]];
+    }
+    std::vector<uint8_t> out;
+    for (int k = 0; k < 2; ++k)
+        for (int b = 0; b < 4; ++b) out.push_back(static_cast<uint8_t>(x[k] >> (8 * b)));
+    out.insert(out.end(), rev.rbegin(), rev.rend());
+    return out;
+}
+}  // namespace
+
+// The reciprocal encoder writes the division's bytes for every kind of frequency: 1,
+// powers of two, odd, the whole scale (one symbol), on skewed and flat data; appended
+// after what `out` held. Old code: the same (it divided); a wrong reciprocal or
+// renormalisation changes bytes.
+TEST(Rans, ReciprocalEncoderWritesTheDivisionsBytes) {
+    std::mt19937 rng(11);
+    std::vector<std::vector<uint32_t>> freqs = {{rans::kScale}, {1, rans::kScale - 1}, {2, 4, 8, rans::kScale - 14}};
+    for (int k = 0; k < 20; ++k) {
+        const size_t n = 2 + rng() % 255;
+        std::vector<uint64_t> counts(n);
+        for (auto& c : counts) c = rng() % 3 == 0 ? 0 : 1 + (rng() % 4 == 0 ? rng() % 100000 : rng() % 5);
+        counts[rng() % n] = 1;
+        freqs.push_back(rans::normalize(counts.data(), n).freq);
+    }
+    for (const auto& f : freqs) {
+        const rans::Table t = rans::make_table(f);
+        std::vector<uint8_t> live;
+        for (size_t s = 0; s < f.size(); ++s)
+            if (f[s]) live.push_back(static_cast<uint8_t>(s));
+        for (const size_t len : {size_t{0}, size_t{1}, size_t{2}, size_t{7}, size_t{5000}}) {
+            std::vector<uint8_t> syms(len);
+            for (auto& s : syms) s = live[rng() % live.size()];
+            std::vector<uint8_t> out = {9, 9, 9};
+            const size_t got = rans::encode(t, syms.data(), syms.size(), out);
+            const std::vector<uint8_t> want = encode_by_division(t, syms);
+            ASSERT_EQ(got, want.size());
+            ASSERT_EQ(std::vector<uint8_t>(out.begin() + 3, out.end()), want) << f.size() << " symbols, n " << len;
+            EXPECT_EQ(rans::decode_ref(t, out.data() + 3, got, len, "test"), syms);
+        }
+    }
+    const rans::Table t = rans::make_table({rans::kScale - 1, 1, 0});
+    std::vector<uint8_t> out;
+    const uint8_t bad[] = {0, 2, 0};
+    EXPECT_THROW(rans::encode(t, bad, 3, out), Error);
+    const uint8_t past[] = {3};
+    EXPECT_THROW(rans::encode(t, past, 1, out), Error);
+}

@@ -2,6 +2,7 @@
 #include "codec/rans.hpp"
 
 #include <cmath>
+#include <cstring>
 
 #include "deltacodec/error.hpp"
 
@@ -104,27 +105,66 @@ Table read_table(ByteReader& r) {
 }
 
 size_t encode(const Table& t, const uint8_t* syms, size_t n, std::vector<uint8_t>& out) {
-    // At most 2 renormalisation bytes a symbol (x < 2^31 falls below 2^16·freq), 8 for the states.
-    std::vector<uint8_t> buf(2 * n + 8);
-    uint8_t* const end = buf.data() + buf.size();
-    uint8_t* p = end;
-    uint32_t x[2] = {kLow, kLow};
-    const size_t nsym = t.freq.size();
-    for (size_t i = n; i-- > 0;) {
-        const unsigned s = syms[i];
-        if (s >= nsym || t.freq[s] == 0) throw Error("rans: symbol " + std::to_string(s) + " has no frequency");
+    return Encoder(t).encode(syms, n, out);
+}
+
+Encoder::Encoder(const Table& t) {
+    for (size_t s = 0; s < t.freq.size(); ++s) {
         const uint32_t f = t.freq[s];
-        uint32_t X = x[i & 1];
-        const uint32_t x_max = ((kLow >> kScaleBits) << 8) * f;
-        while (X >= x_max) *--p = static_cast<uint8_t>(X), X >>= 8;
-        x[i & 1] = ((X / f) << kScaleBits) + (X % f) + t.start[s];
+        if (f == 0) continue;  // x_max 0: refused by encode()
+        Sym& e = sym_[s];
+        e.x_max = ((kLow >> kScaleBits) << 8) * f;
+        e.cmpl = kScale - f;
+        if (f == 1) {  // q = x − 1 below, and the bias makes up for it: x·kScale + start
+            e.rcp = ~0u;
+            e.shift = 0;
+            e.bias = t.start[s] + kScale - 1;
+        } else {  // ⌊x/f⌋ = ⌊x·⌈2^(31+l)/f⌉ / 2^(31+l)⌋ for x < 2^31, l = ⌈log2 f⌉
+            uint32_t l = 0;
+            while (f > (1u << l)) ++l;
+            e.rcp = static_cast<uint32_t>(((uint64_t{1} << (l + 31)) + f - 1) / f);
+            e.shift = l - 1;
+            e.bias = t.start[s];
+        }
     }
+}
+
+size_t Encoder::encode(const uint8_t* syms, size_t n, std::vector<uint8_t>& out) const {
+    // Coded backwards into the end of room appended to `out` (at most 2 renormalisation
+    // bytes a symbol: x < 2^31 falls below 2^16·freq; 8 for the states), then moved down.
+    const size_t at = out.size(), room = 2 * n + 8;
+    out.resize(at + room);
+    uint8_t* const end = out.data() + at + room;
+    uint8_t* p = end;
+    uint32_t x0 = kLow, x1 = kLow;
+    // x = ⌊x/f⌋·kScale + x mod f + start = x + bias + q·(kScale − f), q = ⌊x/f⌋.
+    auto put = [&](uint32_t& x, unsigned s) {
+        const Sym& e = sym_[s];
+        if (e.x_max == 0) throw Error("rans: symbol " + std::to_string(s) + " has no frequency");
+        uint32_t X = x;
+        const uint32_t k = static_cast<uint32_t>(X >= e.x_max) + static_cast<uint32_t>((X >> 8) >= e.x_max);
+        p[-1] = static_cast<uint8_t>(X);  // written whether or not they are kept (k bytes are)
+        p[-2] = static_cast<uint8_t>(X >> 8);
+        p -= k;
+        X >>= 8 * k;
+        const uint32_t q = static_cast<uint32_t>((static_cast<uint64_t>(X) * e.rcp) >> 32) >> e.shift;
+        x = X + e.bias + q * e.cmpl;
+    };
+    size_t i = n;
+    if (i & 1) --i, put(x0, syms[i]);  // symbol i uses state i mod 2
+    while (i > 0) {
+        i -= 2;
+        put(x1, syms[i + 1]);
+        put(x0, syms[i]);
+    }
+    const uint32_t x[2] = {x0, x1};
     for (int k = 1; k >= 0; --k) {
         p -= 4;
         for (int b = 0; b < 4; ++b) p[b] = static_cast<uint8_t>(x[k] >> (8 * b));
     }
     const size_t len = static_cast<size_t>(end - p);
-    out.insert(out.end(), p, end);
+    std::memmove(out.data() + at, p, len);
+    out.resize(at + len);
     return len;
 }
 

@@ -54,6 +54,25 @@ Table read_table(ByteReader& r);
 /// Appends the stream coding syms[0, n) to `out`; returns its byte count. Every symbol
 /// must be < t.freq.size() with a nonzero frequency.
 size_t encode(const Table& t, const uint8_t* syms, size_t n, std::vector<uint8_t>& out);
+
+/// The encoder of one table, made once and used for many streams (thread-safe):
+/// per symbol its renormalisation bound and the division by its frequency as a
+/// multiplication by a reciprocal (after Giesen's rans_byte; exact for the states
+/// used, < 2^31), both states in registers and the renormalisation without branches.
+/// Writes the same bytes as the plain division.
+class Encoder {
+public:
+    explicit Encoder(const Table& t);
+    /// As encode() above.
+    size_t encode(const uint8_t* syms, size_t n, std::vector<uint8_t>& out) const;
+
+private:
+    struct Sym {
+        uint32_t x_max = 0;  ///< 0: the symbol has no frequency (cannot be coded)
+        uint32_t rcp = 0, bias = 0, cmpl = 0, shift = 0;
+    };
+    Sym sym_[kMaxSymbols];
+};
 /// Bytes of a stream beyond the ideal code length: at most 8 (the final states) + 2.
 inline constexpr uint64_t kStreamOverhead = 8;
 

@@ -41,6 +41,9 @@ struct LadderPoints {
     uint64_t rows_seen = 0;        ///< rows measured (every stride-th)
     std::vector<StepPoint> steps;  ///< coarse to fine
 };
+/// The ladder's steps alone (coarse to fine: what ladder() measures at, from the RMS of
+/// rows 0, stride, 2·stride, …); nullopt when a value is not finite.
+std::optional<std::vector<float>> ladder_steps(uint64_t rows, uint64_t cols, uint64_t stride, const RowReader& read);
 /// One pass over rows 0, stride, 2·stride, …: every ladder step's point, chunks of `rpc` rows.
 LadderPoints ladder(uint64_t rows, uint64_t cols, uint64_t rpc, uint64_t stride, const RowReader& read,
                     bool projection);

@@ -134,22 +134,27 @@ std::optional<EncodedRecord> hybrid_encode(const TensorInput& in, const Compress
     if (ec.progress) ec.progress->within(2, 4);
     // The step: the ladder's (a function of the residual's RMS, as in analyse).
     const uint64_t rpc = chunk_rows(m, n);
-    const uint64_t stride = configured ? std::max<uint64_t>(1, m * n / std::max<uint64_t>(kSampleValues, n)) : 1;
-    const ecsq::LadderPoints lp = ecsq::ladder(m, n, rpc, stride, rows_of(a, n), opt.ecsq_projection);
-    if (!lp.finite) return std::nullopt;
-    size_t i = step;
-    if (configured) {  // the finest step whose symbols stay under --ecsq-bits (scaled from the sample)
+    float step_size = 0;
+    if (configured) {  // the finest step whose symbols stay under --ecsq-bits (scaled from a sample)
+        const uint64_t stride = std::max<uint64_t>(1, m * n / std::max<uint64_t>(kSampleValues, n));
+        const ecsq::LadderPoints lp = ecsq::ladder(m, n, rpc, stride, rows_of(a, n), opt.ecsq_projection);
+        if (!lp.finite) return std::nullopt;
         const double target = opt.ecsq_bits * static_cast<double>(m * n) / 8;
         const double scale = static_cast<double>(m) / static_cast<double>(lp.rows_seen);
-        i = 0;
+        size_t i = 0;
         while (i + 1 < lp.steps.size() && static_cast<double>(lp.steps[i + 1].code_bytes) * scale < target) ++i;
+        step_size = lp.steps[i].step;
+    } else {  // the point's step of the ladder over every row (its steps alone: no statistics)
+        const std::optional<std::vector<float>> steps = ecsq::ladder_steps(m, n, 1, rows_of(a, n));
+        if (!steps) return std::nullopt;
+        if (step >= steps->size())
+            throw Error("internal error: hybrid setting " + std::to_string(point.setting) + " for tensor '" +
+                        in.ft->info->name + "'");
+        step_size = (*steps)[step];
     }
-    if (i >= lp.steps.size())
-        throw Error("internal error: hybrid setting " + std::to_string(point.setting) + " for tensor '" +
-                    in.ft->info->name + "'");
     if (ec.progress) ec.progress->within(3, 4);
     const std::optional<std::shared_ptr<const ecsq::Code>> code =
-        ecsq::encode_rows(m, n, rpc, lp.steps[i].step, opt.ecsq_projection, rows_of(a, n), ec);
+        ecsq::encode_rows(m, n, rpc, step_size, opt.ecsq_projection, rows_of(a, n), ec);
     if (!code) return std::nullopt;
     EncodedRecord rec;
     rec.err2 = (*code)->err2;  // the residual's error is the rebuild's (up to f32 rounding)
