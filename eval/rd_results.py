@@ -50,9 +50,10 @@ def conf(label, args, group):
 
 
 def plan(bpps, method_bpps, methods):
-    out = [conf("seed default (dwt p=64 2:0.5,0:0.5)", [], "seed"),
-           conf("seed best DCT (p=32, triple low)", SEED_DCT, "seed"),
-           conf("bitdelta", ["--method", "bitdelta"], "bitdelta")]
+    # The two references of the size-matched comparisons first, then the rest.
+    out = [conf("seed best DCT (p=32, triple low)", SEED_DCT, "seed"),
+           conf("bitdelta", ["--method", "bitdelta"], "bitdelta"),
+           conf("seed default (dwt p=64 2:0.5,0:0.5)", [], "seed")]
     out += [conf(f"rate control {b:g} bpp", ["--bpp", f"{b:g}"], "rate control") for b in bpps]
     out += [conf(f"{m} {b:g} bpp", ["--method", m, "--bpp", f"{b:g}"], "one method")
             for b in method_bpps for m in methods]
@@ -63,10 +64,15 @@ def bpp_all(row):
     return row.get("bits_per_param_all")
 
 
-def run_pair(cli, name, pair, confs, work, threads):
+def run_pair(cli, name, pair, confs, work, threads, save=None):
     ref, ft_units = rx.reference(pair)
     tensors = (st.load(pair["base"]), st.load(pair["finetuned"]))
     rows = []
+
+    def result(partial):
+        return {"ref": ref, "rows": [{k: v for k, v in r.items() if k != "units"} for r in rows],
+                "pair": {k: pair[k] for k in ("kind", "base", "finetuned")},
+                "params": pair["info"].get("params"), "partial": partial}
 
     def one(c):
         t0 = time.time()
@@ -76,23 +82,22 @@ def run_pair(cli, name, pair, confs, work, threads):
                              f"change {r['change']:+.4f} {r['change_ci95']}")
         print(f"[rd] {name} {c['label']}: {msg} ({time.time() - t0:.0f}s)", flush=True)
         rows.append(r)
+        if save:  # after every run, so an interrupted pair still leaves its rows
+            save(result(True))
         return r
 
-    for c in confs:
+    for c in confs[:2]:
         one(c)
     # Rate control at the real sizes of the seed's best DCT and of bitdelta.
-    for r in [x for x in rows if x["group"] in ("seed", "bitdelta") and not x.get("error")]:
-        if r["label"].startswith("seed default"):
-            continue
+    for r in [x for x in rows[:2] if not x.get("error")]:
         b = bpp_all(r)
         m = one(conf(f"rate control at {r['label']}'s size ({b:.3f} bpp)", ["--bpp", f"{b:.4f}"],
                      "matched"))
         if not m.get("error"):
             m["against"] = {"label": r["label"], **ev.paired_bootstrap(m["units"], r["units"])}
-    for r in rows:
-        r.pop("units", None)
-    return {"ref": ref, "rows": rows, "pair": {k: pair[k] for k in ("kind", "base", "finetuned")},
-            "params": pair["info"].get("params")}
+    for c in confs[2:]:
+        one(c)
+    return result(False)
 
 
 def fmt_change(r, metric, higher):
@@ -119,7 +124,10 @@ def render(results, out_md, meta):
         res = results[name]
         ref, rows = res["ref"], res["rows"]
         m = ref["metric"]
-        lines += [f"## {rx.MODEL_LABEL.get(name, name)} (`{name}`)", "",
+        lines += [f"## {rx.MODEL_LABEL.get(name, name)} (`{name}`)", ""]
+        if res.get("partial"):
+            lines += ["**Interrupted: only the runs below were made.**", ""]
+        lines += [
                   f"Fine-tune {rx.fmt_metric(ref['ft'], m)} {rx.fmt_ci(ref['ft_ci95'], m)}, "
                   f"base {rx.fmt_metric(ref['base'], m)} {rx.fmt_ci(ref['base_ci95'], m)}; "
                   f"{ref['n_units']} test units.", ""]
@@ -200,10 +208,14 @@ def main(argv=None):
                      [m for m in a.methods.split(",") if m])
         for name, pair in rx.pairs([m.strip() for m in a.models.split(",") if m.strip()]).items():
             t0 = time.time()
-            res = run_pair(private, name, pair, confs, work, a.threads)
-            res["meta"] = dict(meta, minutes=round((time.time() - t0) / 60, 1))
-            with open(os.path.join(a.out, f"rd_{name}.json"), "w") as f:
-                json.dump(res, f, indent=1, default=str)
+            path = os.path.join(a.out, f"rd_{name}.json")
+
+            def save(res, path=path, t0=t0):
+                res["meta"] = dict(meta, minutes=round((time.time() - t0) / 60, 1))
+                with open(path + ".tmp", "w") as f:
+                    json.dump(res, f, indent=1, default=str)
+                os.replace(path + ".tmp", path)
+            save(run_pair(private, name, pair, confs, work, a.threads, save))
         shutil.rmtree(work, ignore_errors=True)
     for name in ORDER:
         p = os.path.join(a.out, f"rd_{name}.json")
