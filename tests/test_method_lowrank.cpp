@@ -758,6 +758,20 @@ TEST_F(LowRank, SvdMixAndHybridBytesDoNotDependOnTheThreadCount) {
     }
 }
 
+// hybrid joins rate control only when named: a bare target offers every other lossy method.
+TEST(HybridChoice, OfferedUnderATargetOnlyWhenNamed) {
+    CompressOptions o;
+    o.bpp = 3;
+    EXPECT_EQ(method_chosen(*find_method("hybrid"), o), "");
+    EXPECT_EQ(method_chosen(*find_method("ecsq"), o), "ecsq");
+    EXPECT_EQ(method_chosen(*find_method("svdmix"), o), "svdmix");
+    o.method = "ecsq,hybrid";
+    EXPECT_EQ(method_chosen(*find_method("hybrid"), o), "hybrid");
+    o.method = "hybrid";
+    o.bpp = 0;
+    EXPECT_EQ(method_chosen(*find_method("hybrid"), o), "hybrid");
+}
+
 // Hostile svdmix records are refused naming svdmix and the tensor; mutants decode or are refused.
 TEST_F(LowRank, SvdMixCorruptRecordsAreRefused) {
     method = "svdmix";

@@ -233,6 +233,13 @@ std::unique_ptr<const RecordBody> hybrid_parse(ByteReader& r, const TensorSpec& 
     return b;
 }
 
+// Offered only when named (`--method hybrid`, or in a list), not in the set a bare
+// `--bpp`/`--ratio` offers: for each of its ranks its analysis runs ecsq's whole step
+// ladder over the residual, which made a `--bpp 3` compress of the 2-layer 7B-shaped pair
+// take 719 user-seconds instead of 40 (docs/BENCHMARKS.md), and it lost to lowrank and
+// ecsq on the example pair (docs/results/svdmix_hybrid.md).
+std::string hybrid_chosen(const CompressOptions& o) { return method_listed(o, "hybrid") ? "hybrid" : ""; }
+
 }  // namespace
 
 extern const MethodTraits kHybridMethod{MethodId{8},
@@ -243,6 +250,9 @@ extern const MethodTraits kHybridMethod{MethodId{8},
                                         lowrank::applicable,
                                         hybrid_analyse,
                                         hybrid_encode,
-                                        hybrid_parse};
+                                        hybrid_parse,
+                                        nullptr,
+                                        nullptr,
+                                        hybrid_chosen};
 
 }  // namespace deltacodec
