@@ -92,15 +92,15 @@ TEST(Transform, HaarBandLayout) {
 TEST(Transform, KeptMasks) {
     const int p = 16;
     auto count = [](const std::vector<uint8_t>& m) { return std::count(m.begin(), m.end(), 1); };
-    EXPECT_EQ(count(kept_mask(TransformId::DCT, Bands::ALL, p)), p * p);
-    EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::ALL, p)), p * p);
-    EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::LL_LH_HL, p)), 3 * p * p / 4);
-    EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::LL_ONLY, p)), p * p / 4);
-    const auto ll = kept_mask(TransformId::HAAR, Bands::LL_ONLY, p);
+    EXPECT_EQ(count(kept_mask(TransformId::DCT, Bands::ALL, p, 0)), p * p);
+    EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::ALL, p, 1)), p * p);
+    EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::LL_LH_HL, p, 1)), 3 * p * p / 4);
+    EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::LL_ONLY, p, 1)), p * p / 4);
+    const auto ll = kept_mask(TransformId::HAAR, Bands::LL_ONLY, p, 1);
     EXPECT_EQ(ll[0], 1);
     EXPECT_EQ(ll[p / 2], 0);        // LH
     EXPECT_EQ(ll[(p / 2) * p], 0);  // HL
-    const auto three = kept_mask(TransformId::HAAR, Bands::LL_LH_HL, p);
+    const auto three = kept_mask(TransformId::HAAR, Bands::LL_LH_HL, p, 1);
     EXPECT_EQ(three[(p - 1) * p + p - 1], 0);  // HH dropped
     EXPECT_EQ(three[p - 1], 1);
 }
