@@ -214,15 +214,6 @@ std::vector<OptionRow> build_table() {
             o.codec.patch = p;
         },
         [](const CompressOptions& o) { return std::to_string(o.codec.patch); })));
-    t.push_back(row(
-        "--levels", "levels", true, OptionKind::INT, "N",
-        "wavelet decomposition levels, 1..7 with p / 2^N >= 2 (db2, db4, cdf97)", OptionShow::NONDEFAULT, "levels=",
-        [](CompressOptions& o, std::string_view v) { o.codec.levels = static_cast<int>(parse_int(v, 1, 7)); },
-        [](const CompressOptions& o) { return std::to_string(o.codec.levels); }));
-    t.back().only = "--method db2|db4|cdf97";
-    t.back().applies = multi_level;
-    t.back().record_default = false;  // files made without it keep their HEADER bytes
-    t.back() = patch_row(t.back());
     t.push_back(patch_row(row(
         "--bits", "bits", true, OptionKind::TEXT, "SPEC",
         "allocation spec BITS:FRACTION,... (widths 0..8, fractions sum to 1)", OptionShow::ALWAYS, "",
@@ -241,6 +232,15 @@ std::vector<OptionRow> build_table() {
     t.back().only = "--method dwt|db2|db4|cdf97";
     t.back().applies = has_bands;
     t.back().inapplicable_json = "all";
+    t.back() = patch_row(t.back());
+    t.push_back(row(
+        "--levels", "levels", true, OptionKind::INT, "N",
+        "wavelet decomposition levels, 1..7 with p / 2^N >= 2 (db2, db4, cdf97)", OptionShow::NONDEFAULT, "levels=",
+        [](CompressOptions& o, std::string_view v) { o.codec.levels = static_cast<int>(parse_int(v, 1, 7)); },
+        [](const CompressOptions& o) { return std::to_string(o.codec.levels); }));
+    t.back().only = "--method db2|db4|cdf97";
+    t.back().applies = multi_level;
+    t.back().record_default = false;  // files made without it keep their HEADER bytes
     t.back() = patch_row(t.back());
     t.push_back(choice_row<bool>(
         "--quant-table", "quant_table",

@@ -10,6 +10,7 @@
 
 #include "codec/codec.hpp"
 #include "format/container.hpp"
+#include "testutil.hpp"
 
 using namespace deltacodec;
 
@@ -306,4 +307,36 @@ TEST(Wavelet, ReaderRefusesUnknownTransformsAndBadLevelCounts) {
     b[at_levels] = 3;
     ByteReader r(b.data(), b.size(), "t");
     EXPECT_EQ(read_coded_body(r, pr.rows, pr.cols).levels, 3);
+}
+
+// The CLI: --method db2|db4|cdf97 with --levels, recorded in the file, rebuilt
+// by decompress to the error compress reported; --levels refused with dwt and
+// where the patch is too small, as a usage error (exit 2, one line).
+TEST(Wavelet, CliCompressesWithLevelsAndRefusesBadOnes) {
+    using namespace testutil;
+    TempDir dir;
+    const std::string base = std::string(DELTACODEC_SOURCE_DIR) + "/examples/base.safetensors";
+    const std::string ft = std::string(DELTACODEC_SOURCE_DIR) + "/examples/finetuned.safetensors";
+    const RunResult c = run_cli({"compress", base, ft, "-o", dir / "w.dcx", "-q", "--method", "cdf97", "--levels", "3",
+                                 "--patch", "16", "--bits", "4:0.5,2:0.5"},
+                                dir.path());
+    ASSERT_EQ(c.rc, 0) << c.err;
+    const RunResult i = run_cli({"info", dir / "w.dcx", "--json"}, dir.path());
+    ASSERT_EQ(i.rc, 0) << i.err;
+    EXPECT_NE(i.out.find("\"levels\": 3"), std::string::npos) << i.out.substr(0, 2000);
+    EXPECT_NE(i.out.find("\"transform\": \"cdf97\""), std::string::npos);
+    const RunResult t = run_cli({"test", base, dir / "w.dcx"}, dir.path());
+    EXPECT_EQ(t.rc, 0) << t.err;
+    for (const std::vector<std::string>& bad :
+         {std::vector<std::string>{"--method", "dwt", "--levels", "2"},
+          std::vector<std::string>{"--method", "db4", "--levels", "4", "--patch", "8"},
+          std::vector<std::string>{"--method", "db2", "--levels", "8"}}) {
+        std::vector<std::string> a = {"compress", base, ft, "-o", dir / "x.dcx", "-q"};
+        a.insert(a.end(), bad.begin(), bad.end());
+        const RunResult r = run_cli(a, dir.path());
+        EXPECT_EQ(r.rc, 2) << r.err;
+        EXPECT_EQ(r.err_lines().size(), 1u) << r.err;
+        EXPECT_NE(r.err.find("--levels"), std::string::npos) << r.err;
+        EXPECT_FALSE(fs::exists(dir / "x.dcx"));
+    }
 }

@@ -120,11 +120,21 @@ void run_step(const LiftScheme& sc, const LiftStep& st, double sign, double* s, 
     double* target = st.update ? s : d;
     const double* other = st.update ? d : s;
     const bool other_odd = st.update;
-    for (int i = 0; i < m; ++i) {
+    // Interior: every tap inside [0, m), no extension needed.
+    const int lo = std::clamp(-st.off, 0, m), hi = std::clamp(m - st.off - st.n + 1, lo, m);
+    auto edge = [&](int i) {
         double acc = 0;
         for (int t = 0; t < st.n; ++t) acc += st.c[t] * other[extended(sc, i + st.off + t, m, other_odd)];
         target[i] += sign * acc;
+    };
+    for (int i = 0; i < lo; ++i) edge(i);
+    for (int i = lo; i < hi; ++i) {
+        const double* o = other + i + st.off;
+        double acc = st.c[0] * o[0];
+        for (int t = 1; t < st.n; ++t) acc += st.c[t] * o[t];
+        target[i] += sign * acc;
     }
+    for (int i = hi; i < m; ++i) edge(i);
 }
 
 // 1-D analysis of x[0..n) (n even, ≥ 2) in place: low half, then high half. tmp: n doubles.

@@ -59,6 +59,16 @@ def test_compress_report_info_and_cli_agree(tmp_path, dcx):
     assert r["tensors"] == len(info["tensors"]) and (tmp_path / "r.safetensors").exists()
 
 
+def test_wavelet_levels_are_an_option_and_reach_info(tmp_path):
+    out = tmp_path / "w.dcx"
+    rep = deltacodec.compress(BASE, FT, out, method="db4", levels=2, patch=32, bits="2:1")
+    assert rep["options"]["method"] == "db4" and rep["options"]["levels"] == 2
+    coded = [t for t in deltacodec.info(out)["tensors"] if t["kind"] == "coded"]
+    assert coded and all(t["transform"] == "db4" and t["levels"] == 2 for t in coded)
+    with pytest.raises(deltacodec.OptionError, match=r"^levels=5 does not fit patch size 32"):
+        deltacodec.compress(BASE, FT, tmp_path / "x.dcx", method="db4", levels=5, patch=32)
+
+
 # ---- paths ----------------------------------------------------------------------------------------
 
 
