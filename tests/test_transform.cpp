@@ -5,28 +5,13 @@
 #include <random>
 
 #include "codec/transform.hpp"
+#include "testutil.hpp"
 
 using namespace deltacodec;
 
-namespace {
-std::vector<float> random_patch(int p, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0.f, 1.f);
-    std::vector<float> x(static_cast<size_t>(p) * p);
-    for (float& v : x) v = nd(rng);
-    return x;
-}
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-    double m = 0;
-    for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
-    return m;
-}
-double energy(const std::vector<float>& a) {
-    double s = 0;
-    for (float v : a) s += double(v) * v;
-    return s;
-}
-}  // namespace
+using testutil::energy;
+using testutil::max_abs_diff;
+using testutil::random_patch;
 
 class TransformSizes : public ::testing::TestWithParam<int> {};
 

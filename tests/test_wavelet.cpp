@@ -13,28 +13,14 @@
 #include "testutil.hpp"
 
 using namespace deltacodec;
+using testutil::energy;
+using testutil::max_abs_diff;
+using testutil::random_patch;
 
 namespace {
 
 const TransformId kWavelets[] = {TransformId::DB2, TransformId::DB4, TransformId::CDF97};
 
-std::vector<float> random_patch(int p, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0.f, 1.f);
-    std::vector<float> x(static_cast<size_t>(p) * p);
-    for (float& v : x) v = nd(rng);
-    return x;
-}
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-    double m = 0;
-    for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
-    return m;
-}
-double energy(const std::vector<float>& a) {
-    double s = 0;
-    for (float v : a) s += double(v) * v;
-    return s;
-}
 std::string name(TransformId id) { return std::string(find_transform(id)->name); }
 
 }  // namespace
@@ -212,15 +198,6 @@ double decoded_err2(const Pair& p, const CodedTensor& ct, ThreadPool& pool) {
     }
     return e;
 }
-CodecParams wavelet_params(TransformId id, int p, int levels, const char* bits, Bands b = Bands::ALL) {
-    CodecParams c;
-    c.transform = id;
-    c.patch = p;
-    c.levels = levels;
-    c.bits = BitSpec::parse(bits);
-    c.bands = b;
-    return c;
-}
 }  // namespace
 
 // The error the encoder reports (what rate control allocates by) is the error of
@@ -231,7 +208,7 @@ TEST(Wavelet, PatchCoderMeasuresItsErrorAndIsThreadInvariant) {
     for (TransformId id : kWavelets)
         for (int levels : {1, 2})
             for (Bands b : {Bands::ALL, Bands::LL_LH_HL}) {
-                const CodecParams c = wavelet_params(id, 16, levels, "4:0.34,2:0.33,0:0.33", b);
+                const CodecParams c = testutil::codec_params(id, 16, "4:0.34,2:0.33,0:0.33", b, levels);
                 ByteWriter w1, w4;
                 double err1 = 0;
                 for (unsigned th : {1u, 4u}) {
@@ -262,7 +239,7 @@ TEST(Wavelet, EightBitsIsNearlyLossless) {
     ThreadPool pool(2);
     for (TransformId id : kWavelets) {
         TensorStats st;
-        auto ct = encode_tensor(pr.view(), wavelet_params(id, 32, 3, "8:1"), pool, st);
+        auto ct = encode_tensor(pr.view(), testutil::codec_params(id, 32, "8:1", Bands::ALL, 3), pool, st);
         ASSERT_TRUE(ct);
         EXPECT_LT(decoded_err2(pr, *ct, pool), 1e-3 * st.ref2) << name(id);
     }
@@ -274,7 +251,7 @@ TEST(Wavelet, ReaderRefusesUnknownTransformsAndBadLevelCounts) {
     const Pair pr = make_pair(32, 32, 5);
     ThreadPool pool(1);
     TensorStats st;
-    auto ct = encode_tensor(pr.view(), wavelet_params(TransformId::CDF97, 16, 2, "2:1"), pool, st);
+    auto ct = encode_tensor(pr.view(), testutil::codec_params(TransformId::CDF97, 16, "2:1", Bands::ALL, 2), pool, st);
     ASSERT_TRUE(ct);
     ByteWriter w;
     write_coded_body(w, *ct, true);

@@ -36,6 +36,9 @@ std::vector<Band> haar_bands(int p, int) {
     return {{"ll", 0, 0, h, h, 1.0}, {"lh", 0, h, h, h, 1.0}, {"hl", h, 0, h, h, 1.0}, {"hh", h, h, h, h, 1.0}};
 }
 
+std::unique_ptr<Transform> dct_make(int p, int) { return make_dct(p); }
+std::unique_ptr<Transform> haar_make(int p, int) { return make_haar(p); }
+
 // The lifting wavelets (transform_lifting.cpp): levels 1..7, bands per level
 // (lh1, hl1, hh1, lh2, …, ll<L>); ll_lh_hl drops hh1, ll_only keeps the level-1
 // LL quadrant (with its deeper bands): the same kept counts as Haar's.
@@ -62,26 +65,8 @@ constexpr float kCdf97AnalysisBound = 1.9f;
 
 const std::vector<TransformEntry>& transform_table() {
     static const std::vector<TransformEntry> table = {
-        {"dct",
-         TransformId::DCT,
-         false,
-         [](int p, int) { return make_dct(p); },
-         0,
-         0,
-         &dct_bands,
-         {0b1, 0, 0},
-         1.f,
-         nullptr},
-        {"dwt",
-         TransformId::HAAR,
-         true,
-         [](int p, int) { return make_haar(p); },
-         1,
-         0,
-         &haar_bands,
-         {0b1111, 0b0111, 0b0001},
-         1.f,
-         nullptr},
+        {"dct", TransformId::DCT, false, &dct_make, 0, 0, &dct_bands, {0b1, 0, 0}, 1.f, nullptr},
+        {"dwt", TransformId::HAAR, true, &haar_make, 1, 0, &haar_bands, {0b1111, 0b0111, 0b0001}, 1.f, nullptr},
         {"db2", TransformId::DB2, true, &make_wavelet<TransformId::DB2>, 1, kMaxWaveletLevels,
          &wavelet_bands<TransformId::DB2>, kPyramidSelections, 1.f, nullptr},
         {"db4", TransformId::DB4, true, &make_wavelet<TransformId::DB4>, 1, kMaxWaveletLevels,
