@@ -249,6 +249,7 @@ struct DcxTensor {
     // coded only:
     std::string transform, bands;
     int patch = 0;
+    int levels = 0;  ///< decomposition levels of db2, db4, cdf97 (0 for dct and dwt)
     std::vector<int> widths;
     std::vector<uint64_t> patches_per_width;
 };

@@ -41,6 +41,7 @@ def compress(
     patch: int = ...,
     bits: str = ...,
     bands: str = ...,
+    levels: int = ...,
     quant_table: str = ...,
     importance: str = ...,
     range: str = ...,

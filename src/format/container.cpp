@@ -284,6 +284,7 @@ void write_coded_body(ByteWriter& w, const CodedTensor& ct, bool entropy) {
     w.u16(static_cast<uint16_t>(ct.patch));
     w.u8(static_cast<uint8_t>(ct.transform));
     w.u8(static_cast<uint8_t>(ct.bands));
+    if (find_transform(ct.transform)->max_levels) w.u8(static_cast<uint8_t>(ct.levels));  // multi-level wavelets only
     w.u8(ct.flags);
     w.f32(ct.scale);
     w.u8(static_cast<uint8_t>(ct.widths.size()));
@@ -310,6 +311,9 @@ CodedBody parse_coded_body(ByteReader& r, uint64_t rows, uint64_t cols) {
     if (tr >= std::size(kTransformCodes) || bands >= std::size(kBandsCodes)) r.fail("unknown transform or bands");
     ct.transform = static_cast<TransformId>(tr);
     ct.bands = static_cast<Bands>(bands);
+    const TransformEntry* te = find_transform(ct.transform);
+    if (!te) r.fail("unknown transform or bands");
+    ct.levels = te->max_levels ? r.u8() : te->levels;  // checked by validate_coded_header below
     ct.flags = r.u8();
     ct.scale = r.f32();
     const uint8_t nw = r.u8();

@@ -105,14 +105,15 @@ inline constexpr CodeName kSectionTypeCodes[] = {{1, "HEADER"}, {2, "FILE"}, {3,
 // Method ids: the registry (method_table(), src/methods/registry.cpp).
 inline constexpr CodeName kBlobCodecCodes[] = {{0, "stored"}, {1, "zstd"}};
 inline constexpr CodeName kWholeReasonCodes[] = {{0, "new"}, {1, "reshaped"}, {2, "dtype"}, {3, "not-float"}};
-inline constexpr CodeName kTransformCodes[] = {{0, "dct"}, {1, "haar"}};
+inline constexpr CodeName kTransformCodes[] = {{0, "dct"}, {1, "haar"}, {2, "db2"}, {3, "db4"}, {4, "cdf97"}};
 inline constexpr CodeName kBandsCodes[] = {{0, "all"}, {1, "ll_lh_hl"}, {2, "ll_only"}};
 inline constexpr CodeName kPatchFlagBits[] = {{kFlagJpeg, "jpeg"}, {kFlagMetaF32, "meta_f32"}};
 
 static_assert(static_cast<uint32_t>(SectionType::END) == kSectionTypeCodes[3].code);
 static_assert(static_cast<uint8_t>(MethodId::PATCH) == 0 && static_cast<uint8_t>(MethodId::EXACT_DELTA) == 1 &&
               static_cast<uint8_t>(MethodId::WHOLE) == 2);
-static_assert(static_cast<uint8_t>(TransformId::DCT) == 0 && static_cast<uint8_t>(TransformId::HAAR) == 1);
+static_assert(static_cast<uint8_t>(TransformId::DCT) == 0 && static_cast<uint8_t>(TransformId::HAAR) == 1 &&
+              static_cast<uint8_t>(TransformId::CDF97) == 4);
 static_assert(static_cast<uint8_t>(Bands::LL_ONLY) == 2);
 static_assert(static_cast<uint8_t>(DType::F16) == 5 && static_cast<uint8_t>(DType::BF16) == 6 &&
               static_cast<uint8_t>(DType::F32) == 9 && static_cast<uint8_t>(DType::F8_E4M3) == 14);
