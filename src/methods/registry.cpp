@@ -15,6 +15,7 @@ extern const MethodTraits kWholeMethod;       // methods/whole.cpp
 extern const MethodTraits kBitDeltaMethod;    // methods/bitdelta.cpp
 extern const MethodTraits kEcsqMethod;        // methods/ecsq.cpp
 extern const MethodTraits kLowRankMethod;     // methods/lowrank.cpp
+extern const MethodTraits kLosslessMethod;    // methods/lossless.cpp
 
 const std::vector<const MethodTraits*>& method_table() {
     static const std::vector<const MethodTraits*> table = {
@@ -24,6 +25,7 @@ const std::vector<const MethodTraits*>& method_table() {
         &kBitDeltaMethod,    // id 3: sign + one scale per row          added after 0.1.0
         &kEcsqMethod,        // id 4: dead-zone quantizer + rANS        added after 0.1.0
         &kLowRankMethod,     // id 5: truncated SVD, quantized factors  added after 0.1.0
+        &kLosslessMethod,    // id 9: chunked byte planes, rANS/zstd    added after 0.1.0
         // retired ids (never reuse): none yet
     };
     return table;
