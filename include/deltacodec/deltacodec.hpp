@@ -90,9 +90,9 @@ struct CompressOptions {
     /// at most kMaxBaseName bytes.
     std::string base_name;
     bool entropy = true;           ///< zstd on each stored blob when it is smaller
-    /// `--lossless-coder zstd`: tensors kept exactly are method 1 (exact_delta, one zstd
-    /// frame of byte planes, readable by deltacodec 0.1.0) instead of method 9 (lossless).
-    bool lossless_zstd = false;
+    /// `--lossless-coder rans`: tensors kept exactly are method 9 (lossless: chunked byte
+    /// planes, rANS/zstd per plane; smaller, slower today) instead of method 1 (exact_delta).
+    bool lossless_rans = false;
     unsigned threads = 0;          ///< 0 = every core; output bytes do not depend on it
     bool overwrite = false;        ///< replace an existing regular file (never a link, device or input)
     bool follow_symlinks = false;  ///< read symbolic links inside model directories (refused otherwise)

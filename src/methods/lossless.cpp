@@ -302,7 +302,8 @@ std::unique_ptr<const RecordBody> lossless_parse(ByteReader& r, const TensorSpec
         const std::string which = "lossless chunk " + std::to_string(i / b->w) + " plane " + std::to_string(i % b->w);
         switch (codec) {
             case kRaw:
-                if (len != n) r.fail(which + ": raw length " + std::to_string(len) + " is not its " + std::to_string(n));
+                if (len != n)
+                    r.fail(which + ": raw length " + std::to_string(len) + " is not its " + std::to_string(n));
                 break;
             case kFill:
                 if (len != 1) r.fail(which + ": fill of " + std::to_string(len) + " bytes (1)");
@@ -331,13 +332,22 @@ std::unique_ptr<const RecordBody> lossless_parse(ByteReader& r, const TensorSpec
     return b;
 }
 
-// The default coder of tensors kept exactly (`--lossless-coder rans`).
-std::string lossless_chosen(const CompressOptions& o) { return o.lossless_zstd ? "" : "rans"; }
+// Written when `--lossless-coder rans` asks for it (method 1, exact_delta, otherwise).
+std::string lossless_chosen(const CompressOptions& o) { return o.lossless_rans ? "rans" : ""; }
 
 }  // namespace
 
-extern const MethodTraits kLosslessMethod{MethodId{9},      "lossless",      "exact",         MethodRole::LOSSLESS,
-                                          "",               lossless_applicable, lossless_analyse, lossless_encode,
-                                          lossless_parse,   nullptr,         nullptr,         lossless_chosen};
+extern const MethodTraits kLosslessMethod{MethodId{9},
+                                          "lossless",
+                                          "exact",
+                                          MethodRole::LOSSLESS,
+                                          "",
+                                          lossless_applicable,
+                                          lossless_analyse,
+                                          lossless_encode,
+                                          lossless_parse,
+                                          nullptr,
+                                          nullptr,
+                                          lossless_chosen};
 
 }  // namespace deltacodec
