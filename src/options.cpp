@@ -344,6 +344,14 @@ std::vector<OptionRow> build_table() {
     t.push_back(choice_row<bool>(
         "--entropy", "entropy", "entropy coding of stored blobs: zstd or none", OptionShow::NONDEFAULT,
         "entropy=", {{"zstd", true}, {"none", false}}, [](auto& o) -> auto& { return o.entropy; }));
+    // Not recorded at its default, so files made without it keep their bytes.
+    t.push_back(choice_row<bool>(
+        "--lossless-coder", "lossless_coder",
+        "tensors kept exactly: zstd (one zstd frame of byte planes; method 1) or rans (byte planes in chunks, "
+        "each raw, constant, rANS or zstd, whichever is smallest; method 9: smaller, slower today)",
+        OptionShow::NONDEFAULT, "lossless=", {{"zstd", false}, {"rans", true}},
+        [](auto& o) -> auto& { return o.lossless_rans; }));
+    t.back().record_default = false;
     t.push_back(row(
         "--include", "include", true, OptionKind::TEXT, "RE",
         "compress the 2-D tensors whose names match this regex (replaces the default rule)", OptionShow::NONDEFAULT,

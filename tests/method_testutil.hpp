@@ -163,6 +163,17 @@ int mutants_refused(const Sections& good, unsigned method, BodyOf&& body_of, int
     return refused;
 }
 
+/// `make(path, options)` at 1 and at 4 threads writes the same bytes.
+template <typename Make>
+void expect_same_bytes_at_1_and_4_threads(Make&& make, const TempDir& dir) {
+    deltacodec::CompressOptions o;
+    o.threads = 1;
+    make(dir / "1.dcx", o);
+    o.threads = 4;
+    make(dir / "4.dcx", o);
+    EXPECT_EQ(read_bytes(dir / "1.dcx"), read_bytes(dir / "4.dcx"));
+}
+
 using PairShape = std::tuple<std::string, deltacodec::DType, deltacodec::DType, uint64_t, uint64_t>;
 
 /// The pair a method's tests compress: 2-D tensors that exercise several dtypes, a dtype

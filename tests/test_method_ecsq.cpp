@@ -194,12 +194,7 @@ TEST_F(Ecsq, RecordsAndRebuildMatchThePlainReference) {
 
 // The same bytes at 1 and 4 threads; --entropy none changes nothing (the streams are stored).
 TEST_F(Ecsq, OutputDoesNotDependOnThreads) {
-    CompressOptions o;
-    o.threads = 1;
-    make(dir / "1.dcx", o);
-    o.threads = 4;
-    make(dir / "4.dcx", o);
-    EXPECT_EQ(read_bytes(dir / "1.dcx"), read_bytes(dir / "4.dcx"));
+    expect_same_bytes_at_1_and_4_threads([&](const std::string& out, const CompressOptions& o) { make(out, o); }, dir);
 }
 
 // Under a rate target, analyse() gives a ladder of increasing bytes whose sizes are the

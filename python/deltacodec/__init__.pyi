@@ -55,6 +55,7 @@ def compress(
     rank: int = ...,
     rank_bits: int = ...,
     entropy: str = ...,
+    lossless_coder: str = ...,
     include: str = ...,
     exclude: str = ...,
     bpp: float = ...,

@@ -51,6 +51,8 @@ std::string method_chosen(const MethodTraits& m, const CompressOptions& o) {
     return method_listed(o, m.name) || (o.method.empty() && rate_controlled(o)) ? std::string(m.name) : std::string();
 }
 
+bool lossless_offered(const MethodTraits& m, const CompressOptions& o) { return !m.chosen || !m.chosen(o).empty(); }
+
 std::vector<std::string> all_method_values() {
     std::vector<std::string> out;
     for (const MethodTraits* m : method_table())
