@@ -386,6 +386,18 @@ TEST_F(Ecsq, CorruptRecordsAreRefused) {
     expect_refused(good, at, cases, dir, base_path, "f.wide");
 }
 
+// A record whose HEADER and prefix claim 2^40 columns (its streams hold 3000 a row):
+// info refuses it with an Error once the streams run out, never allocating a claimed
+// row (rows are decoded a slice at a time); apply refuses it against the real base.
+TEST_F(Ecsq, ClaimedHugeShapeIsRefusedWithoutAllocatingIt) {
+    make(dir / "e.dcx");
+    Sections s = read_sections(dir / "e.dcx");
+    const size_t at = claim_shape(s, "f.wide", {200, uint64_t{1} << 40});
+    write_sections(dir / "huge.dcx", s);
+    expect_info_refuses(dir / "huge.dcx", "f.wide", "corrupt");
+    expect_refused(s, at, {{"2^40 columns", "", s[at].second}}, dir, base_path, "f.wide");
+}
+
 // Random damage to ecsq records (checksums repaired): every mutant decodes or is
 // refused with an Error; nothing else.
 TEST_F(Ecsq, MutatedRecordsDecodeOrAreRefused) {
