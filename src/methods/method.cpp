@@ -87,7 +87,8 @@ void choose_method(CompressOptions& o, std::string_view value) {
             throw option_error(*find_option_by_keyword("method"), value,
                                "names the method '" + std::string(m->name) + "' twice");
         if (m->choose) m->choose(o, item);
-        names += (names.empty() ? "" : ",") + std::string(m->name);
+        if (!names.empty()) names += ',';  // (not "" + …: GCC 12 warns -Wrestrict on that)
+        names += m->name;
         if (comma == std::string_view::npos) break;
         rest = rest.substr(comma + 1);
     }
