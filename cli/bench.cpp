@@ -114,12 +114,28 @@ std::string temp_dcx_path(int run) {
     return (dir / ("deltacodec-bench-" + std::to_string(::getpid()) + "-" + std::to_string(run) + ".dcx")).string();
 }
 
-Row run_one(const BenchArgs& a, const std::string& method, double target, int run) {
+// One run's options: its --method (none for auto), then each of --patch / --levels
+// that applies to that method, all through their rows as compress parses them.
+// `used`, when given, counts per given row the methods it applied to.
+deltacodec::CompressOptions run_options(const BenchArgs& a, const std::string& method,
+                                        std::vector<int>* used = nullptr) {
+    std::vector<std::pair<const deltacodec::OptionRow*, std::string>> given;
+    if (method != kAuto) given.emplace_back(deltacodec::find_option_by_keyword("method"), method);
+    deltacodec::CompressOptions chosen;
+    deltacodec::set_options(chosen, given);
+    const std::vector<std::pair<const deltacodec::OptionRow*, std::string>> codec = a.codec.given();
+    for (size_t i = 0; i < codec.size(); ++i)
+        if (codec[i].first->applies_to(chosen)) {
+            given.push_back(codec[i]);
+            if (used) ++(*used)[i];
+        }
     deltacodec::CompressOptions o;
-    if (method != kAuto) {
-        const deltacodec::OptionRow* row = deltacodec::find_option_by_keyword("method");
-        deltacodec::set_options(o, {{row, method}});
-    }
+    deltacodec::set_options(o, given);
+    return o;
+}
+
+Row run_one(const BenchArgs& a, const std::string& method, double target, int run) {
+    deltacodec::CompressOptions o = run_options(a, method);
     o.bpp = target;
     o.threads = a.threads;
     const std::string path = temp_dcx_path(run);
@@ -349,6 +365,7 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& a) {
                   "default: all of them");
     b->add_option("--bpp", a.bpp, "comma list of target bits per parameter (the whole file over every parameter)")
         ->capture_default_str();
+    a.codec.add(b, {deltacodec::find_option_by_keyword("patch"), deltacodec::find_option_by_keyword("levels")});
     b->add_option("--plot", a.plot, "write an SVG plot of SNR against bits per coded parameter here");
     b->add_option("--json", a.json, "write the table as JSON here (- for standard output)");
     b->add_option("-T,--threads", a.threads, "threads (0 = all cores)")
@@ -360,8 +377,13 @@ CLI::App* add_bench_command(CLI::App& app, BenchArgs& a) {
 }
 
 void check_bench_args(const BenchArgs& a) {
-    bench_methods(a.methods);
+    const std::vector<std::string> methods = bench_methods(a.methods);
     bench_rates(a.bpp);
+    const std::vector<std::pair<const deltacodec::OptionRow*, std::string>> codec = a.codec.given();
+    std::vector<int> used(codec.size());
+    for (const std::string& m : methods) run_options(a, m, &used);  // a bad value or combination
+    for (size_t i = 0; i < codec.size(); ++i)
+        if (!used[i]) throw deltacodec::inapplicable_error(*codec[i].first, codec[i].second);
 }
 
 int run_bench(const BenchArgs& a) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "option_rows.hpp"
+
 namespace deltacodec_cli {
 
 struct BenchArgs {
@@ -18,6 +20,7 @@ struct BenchArgs {
     unsigned threads = 0;
     bool quiet = false;
     bool overwrite = false;
+    OptionRowArgs codec;  ///< --patch, --levels: compress's own rows, applied where they apply
 };
 
 /// Registers the subcommand and its options on `app`.

@@ -18,6 +18,7 @@
 #include "bench.hpp"
 #include "deltacodec/blas_core.hpp"
 #include "deltacodec/deltacodec.hpp"
+#include "option_rows.hpp"
 
 using namespace deltacodec;
 
@@ -347,26 +348,11 @@ int main(int argc, char** argv) {
     c->add_option("BASE", c_base, "base checkpoint (.safetensors file or model directory)")->required();
     c->add_option("FINETUNED", c_ft, "fine-tuned checkpoint (.safetensors file or model directory)")->required();
     c->add_option("-o,--output", c_out, "output .dcx file; - for standard output (written sequentially)")->required();
-    const std::vector<OptionRow>& rows = option_table();
-    std::vector<std::string> values(rows.size());
-    const std::unique_ptr<bool[]> flags(new bool[rows.size()]());
-    for (size_t i = 0; i < rows.size(); ++i) {
-        const OptionRow& r = rows[i];
-        std::string help(r.help);
-        if (!r.only.empty()) help += " (with " + std::string(r.only) + " only)";
-        if (r.kind == OptionKind::FLAG) {
-            c->add_flag(std::string(r.cli), flags[i], help);
-            continue;
-        }
-        std::string type(r.value_name);
-        if (!r.choices.empty()) {
-            type = "{";
-            for (const std::string& ch : r.choices) type += (type.size() > 1 ? "," : "") + ch;
-            type += "}";
-        }
-        values[i] = r.default_text();
-        CLI::Option* opt = c->add_option(std::string(r.cli), values[i], help)->type_name(type);
-        if (!values[i].empty()) opt->default_str(values[i]);
+    deltacodec_cli::OptionRowArgs c_rows;
+    {
+        std::vector<const OptionRow*> all;
+        for (const OptionRow& r : option_table()) all.push_back(&r);
+        c_rows.add(c, all);
     }
     c->add_option("--report", report, "write a per-tensor JSON report here (committed with OUT); - for stdout");
     add_verbosity(c, cv, true, "list every tensor in the summary");
@@ -425,13 +411,7 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
         if (*b) deltacodec_cli::check_bench_args(bargs);  // a bad list is a usage error
-        if (*c) {  // a bad option value or combination is a usage error, as a bad flag is
-            std::vector<std::pair<const OptionRow*, std::string>> given;
-            for (size_t i = 0; i < rows.size(); ++i)
-                if (c->count(std::string(rows[i].flag)))
-                    given.emplace_back(&rows[i], rows[i].kind == OptionKind::FLAG ? "true" : values[i]);
-            set_options(co, given);
-        }
+        if (*c) set_options(co, c_rows.given());  // a bad value or combination is a usage error, as a bad flag is
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
         return usage_error(app, e.what(), argc, argv);

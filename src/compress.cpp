@@ -371,6 +371,7 @@ CompressReport compress(const CheckpointSource& base_src, const CheckpointSource
         throw option_error(*find_option_by_keyword("patch"), std::to_string(cp.patch), kPatchSizeProblem);
     if (cp.jpeg_table && cp.transform != TransformId::DCT)
         throw inapplicable_error(*find_option_by_keyword("quant_table"), "jpeg");
+    check_levels(opt);
     check_rate_target(opt);
     const Selector selector(opt);
 

@@ -127,16 +127,13 @@ std::string DcxInfo::to_json() const {
     j["dropped_base_tensors"] = dropped_base_tensors;
     json ts = json::array();
     for (const DcxTensor& t : tensors) {
-        json e = {{"name", t.name},
-                  {"dtype", t.dtype},
-                  {"shape", t.shape},
-                  {"kind", t.kind},
-                  {"method", t.method},
-                  {"stored_bytes", t.stored_bytes}};
+        json e = {{"name", t.name}, {"dtype", t.dtype},   {"shape", t.shape},
+                  {"kind", t.kind}, {"method", t.method}, {"stored_bytes", t.stored_bytes}};
         if (!t.reason.empty()) e["reason"] = t.reason;
         if (!t.transform.empty()) {
             e["transform"] = t.transform;
             e["patch"] = t.patch;
+            if (t.levels) e["levels"] = t.levels;
             if (!t.bands.empty()) e["bands"] = t.bands;
             e["widths"] = t.widths;
             e["patches_per_width"] = t.patches_per_width;

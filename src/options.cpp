@@ -100,6 +100,7 @@ std::string api_only(const OptionRow& row) {
 }
 
 bool has_bands(const CompressOptions& o) { return find_transform(o.codec.transform)->has_bands; }
+bool multi_level(const CompressOptions& o) { return find_transform(o.codec.transform)->max_levels != 0; }
 
 // A bad regular expression is a bad option value (exit 2 in the CLI), found before any work.
 // (The pattern comes from the caller, not from a file.)
@@ -226,11 +227,20 @@ std::vector<OptionRow> build_table() {
     std::vector<std::pair<std::string, Bands>> bands;
     for (const CodeName& c : kBandsCodes) bands.emplace_back(c.name, static_cast<Bands>(c.code));
     t.push_back(choice_row(
-        "--bands", "bands", "dwt sub-bands kept", OptionShow::ALWAYS, "bands=", bands,
+        "--bands", "bands", "wavelet sub-bands kept (dwt, db2, db4, cdf97)", OptionShow::ALWAYS, "bands=", bands,
         [](auto& o) -> auto& { return o.codec.bands; }));
-    t.back().only = "--method dwt";
+    t.back().only = "--method dwt|db2|db4|cdf97";
     t.back().applies = has_bands;
     t.back().inapplicable_json = "all";
+    t.back() = patch_row(t.back());
+    t.push_back(row(
+        "--levels", "levels", true, OptionKind::INT, "N",
+        "wavelet decomposition levels, 1..7 with p / 2^N >= 2 (db2, db4, cdf97)", OptionShow::NONDEFAULT, "levels=",
+        [](CompressOptions& o, std::string_view v) { o.codec.levels = static_cast<int>(parse_int(v, 1, 7)); },
+        [](const CompressOptions& o) { return std::to_string(o.codec.levels); }));
+    t.back().only = "--method db2|db4|cdf97";
+    t.back().applies = multi_level;
+    t.back().record_default = false;  // files made without it keep their HEADER bytes
     t.back() = patch_row(t.back());
     t.push_back(choice_row<bool>(
         "--quant-table", "quant_table",
@@ -334,6 +344,14 @@ std::vector<OptionRow> build_table() {
     t.push_back(choice_row<bool>(
         "--entropy", "entropy", "entropy coding of stored blobs: zstd or none", OptionShow::NONDEFAULT,
         "entropy=", {{"zstd", true}, {"none", false}}, [](auto& o) -> auto& { return o.entropy; }));
+    // Not recorded at its default, so files made without it keep their bytes.
+    t.push_back(choice_row<bool>(
+        "--lossless-coder", "lossless_coder",
+        "tensors kept exactly: zstd (one zstd frame of byte planes; method 1) or rans (byte planes in chunks, "
+        "each raw, constant, rANS or zstd, whichever is smallest; method 9: smaller, slower today)",
+        OptionShow::NONDEFAULT, "lossless=", {{"zstd", false}, {"rans", true}},
+        [](auto& o) -> auto& { return o.lossless_rans; }));
+    t.back().record_default = false;
     t.push_back(row(
         "--include", "include", true, OptionKind::TEXT, "RE",
         "compress the 2-D tensors whose names match this regex (replaces the default rule)", OptionShow::NONDEFAULT,
@@ -462,7 +480,21 @@ void set_options(CompressOptions& o, const std::vector<std::pair<const OptionRow
     for (const auto& [row, text] : given)
         if (!row->applies_to(o) && (method_is_chosen(*row, o) || text != row->default_text()))
             throw inapplicable_error(*row, text);
+    check_levels(o);
     check_rate_target(o);
+}
+
+void check_levels(const CompressOptions& o) {
+    const CodecParams& c = o.codec;
+    const OptionRow& row = *find_option_by_keyword("levels");
+    if (!multi_level(o)) {
+        if (c.levels != 1) throw inapplicable_error(row, std::to_string(c.levels));
+        return;
+    }
+    if (!levels_ok(c.transform, c.patch, c.levels))
+        throw option_error(
+            row, std::to_string(c.levels),
+            "does not fit patch size " + std::to_string(c.patch) + " (levels 1..7 with p / 2^levels >= 2)");
 }
 
 void check_rate_target(const CompressOptions& o) {

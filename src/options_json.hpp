@@ -29,6 +29,9 @@ inline constexpr double kMinTargetRatio = 0.25, kMaxTargetRatio = 100000;
 /// than the default with a target (rate control chooses the bits); Error of kind
 /// OPTION worded for the CLI and the API. set_options() and compress() call it.
 void check_rate_target(const CompressOptions& o);
+/// Refuses a level count that the chosen transform cannot take at the chosen
+/// patch size (--levels with --patch; the pair is checked once both are set).
+void check_levels(const CompressOptions& o);
 /// `v` as the shortest decimal text that reads back as `v` ("0.5", "2", "1e-05").
 std::string number_text(double v);
 /// `v` as one word of a POSIX shell: as it is when it holds only safe characters,

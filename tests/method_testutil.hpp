@@ -89,6 +89,50 @@ inline unsigned record_method(const std::vector<uint8_t>& p) {
     return static_cast<unsigned>(deltacodec::read_prefix(r).method);
 }
 
+/// Makes tensor `name` claim `shape` (same ndim) in the HEADER and in its record's
+/// prefix, the rest of its record unchanged (a hostile file: the record does not hold
+/// what the shape says); returns the record's section index.
+inline size_t claim_shape(Sections& secs, const std::string& name, const deltacodec::Shape& shape) {
+    size_t at = secs.size();
+    for (size_t i = 0; i < secs.size(); ++i) {
+        std::vector<uint8_t>& p = secs[i].second;
+        if (secs[i].first == deltacodec::SectionType::HEADER) {
+            deltacodec::DcxHeader h = deltacodec::header_from_bytes(p.data(), p.size(), "test");
+            for (deltacodec::ShardSpec& s : h.shards)
+                for (deltacodec::TensorSpec& t : s.tensors)
+                    if (t.name == name) t.shape = shape;
+            p = deltacodec::header_to_bytes(h);
+        } else if (secs[i].first == deltacodec::SectionType::TENSOR) {
+            deltacodec::ByteReader r(p.data(), p.size(), "test");
+            deltacodec::TensorPrefix pre = deltacodec::read_prefix(r);
+            if (pre.name != name) continue;
+            const size_t body = p.size() - r.remaining();
+            pre.shape = shape;
+            deltacodec::ByteWriter w;
+            deltacodec::write_prefix(w, pre);
+            w.bytes(p.data() + body, p.size() - body);
+            p = w.buf;
+            at = i;
+        }
+    }
+    EXPECT_LT(at, secs.size()) << name << ": no such record";
+    return at;
+}
+
+/// info() on `dcx` throws a one-line deltacodec::Error that names `tensor` and says
+/// `expect` (anything else, std::bad_alloc included, fails the test).
+inline void expect_info_refuses(const std::string& dcx, const std::string& tensor, const std::string& expect) {
+    try {
+        deltacodec::info(dcx);
+        ADD_FAILURE() << dcx << ": accepted by info";
+    } catch (const deltacodec::Error& e) {
+        const std::string m = e.what();
+        EXPECT_NE(m.find("tensor '" + tensor + "'"), std::string::npos) << m;
+        EXPECT_NE(m.find(expect), std::string::npos) << m;
+        EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    }
+}
+
 struct HostileCase {
     std::string what, expect;  ///< the edit; what the Error must say
     std::vector<uint8_t> payload;
@@ -161,6 +205,17 @@ int mutants_refused(const Sections& good, unsigned method, BodyOf&& body_of, int
         }
     }
     return refused;
+}
+
+/// `make(path, options)` at 1 and at 4 threads writes the same bytes.
+template <typename Make>
+void expect_same_bytes_at_1_and_4_threads(Make&& make, const TempDir& dir) {
+    deltacodec::CompressOptions o;
+    o.threads = 1;
+    make(dir / "1.dcx", o);
+    o.threads = 4;
+    make(dir / "4.dcx", o);
+    EXPECT_EQ(read_bytes(dir / "1.dcx"), read_bytes(dir / "4.dcx"));
 }
 
 using PairShape = std::tuple<std::string, deltacodec::DType, deltacodec::DType, uint64_t, uint64_t>;

@@ -108,3 +108,53 @@ TEST(CliBench, BadListsAreUsageErrorsAndOutputsAreNotReplacedWithoutForce) {
     EXPECT_NE(r.err.find("is an input"), std::string::npos) << r.err;
     EXPECT_EQ(read_text(p.base), before);
 }
+
+// --patch and --levels are compress's own option rows: each run takes those that apply
+// to its method (the same bytes as that compress), a bad value or combination is a usage
+// error, and a value that applies to none of the methods benchmarked is refused.
+TEST(CliBench, PatchAndLevelsAreCompressOptions) {
+    TempDir dir, tmp;
+    const ModelPair p = bench_pair(dir);
+    const std::string js = dir / "rd.json";
+    RunResult r = run_bench(
+        tmp.path(),
+        {p.base, p.ft, "--methods", "db4,bitdelta", "--bpp", "3", "--patch", "32", "--levels", "2", "--json", js},
+        dir.path());
+    ASSERT_EQ(r.rc, 0) << r.err;
+    const json j = json::parse(read_text(js));
+    ASSERT_EQ(j["rows"].size(), 2u);
+    for (const json& row : j["rows"]) {
+        const std::string m = row["method"].get<std::string>();
+        CompressOptions o;
+        if (m == "db4")
+            set_options(o, {{find_option_by_keyword("method"), m},
+                            {find_option_by_keyword("patch"), "32"},
+                            {find_option_by_keyword("levels"), "2"}});
+        else
+            set_options(o, {{find_option_by_keyword("method"), m}});
+        o.bpp = 3;
+        const CompressReport rep = compress(p.base, p.ft, dir / "check.dcx", o);
+        EXPECT_EQ(row["dcx_bytes"].get<uint64_t>(), rep.dcx_bytes) << row.dump();
+        int coded = 0;
+        for (const DcxTensor& t : info(dir / "check.dcx").tensors)
+            if (!t.transform.empty()) {
+                EXPECT_EQ(t.transform, "db4");
+                EXPECT_EQ(t.patch, 32);
+                EXPECT_EQ(t.levels, 2);
+                ++coded;
+            }
+        EXPECT_EQ(coded > 0, m == "db4") << row.dump();
+        fs::remove(dir / "check.dcx");
+    }
+    for (const auto& [bad, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+             {{"--methods", "dct", "--patch", "12"}, "--patch '12'"},
+             {{"--methods", "db2", "--patch", "8", "--levels", "3"}, "does not fit patch size 8"},
+             {{"--methods", "dct,bitdelta", "--levels", "2"}, "--levels 2 applies to"}}) {
+        std::vector<std::string> a = {p.base, p.ft, "--bpp", "3"};
+        a.insert(a.end(), bad.begin(), bad.end());
+        r = run_bench(tmp.path(), a, dir.path());
+        EXPECT_EQ(r.rc, 2) << says << ": " << r.err;
+        EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+        EXPECT_EQ(r.out, "") << "no run may start on a usage error";
+    }
+}

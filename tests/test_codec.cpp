@@ -7,8 +7,10 @@
 
 #include "codec/codec.hpp"
 #include "format/container.hpp"
+#include "testutil.hpp"
 
 using namespace deltacodec;
+using testutil::codec_params;
 
 namespace {
 
@@ -47,15 +49,6 @@ double true_rel_error(const Pair& p, const CodedTensor& ct, ThreadPool& pool) {
     return std::sqrt(e / r);
 }
 
-CodecParams params(TransformId t, int p, const char* bits, Bands b = Bands::ALL) {
-    CodecParams c;
-    c.transform = t;
-    c.patch = p;
-    c.bits = BitSpec::parse(bits);
-    c.bands = b;
-    return c;
-}
-
 }  // namespace
 
 TEST(Codec, EightBitsEverywhereIsNearlyLossless) {
@@ -63,7 +56,7 @@ TEST(Codec, EightBitsEverywhereIsNearlyLossless) {
     ThreadPool pool(2);
     for (TransformId t : {TransformId::DCT, TransformId::HAAR}) {
         TensorStats st;
-        auto ct = encode_tensor(p.view(), params(t, 16, "8:1"), pool, st);
+        auto ct = encode_tensor(p.view(), codec_params(t, 16, "8:1"), pool, st);
         ASSERT_TRUE(ct);
         const double err = true_rel_error(p, *ct, pool);
         EXPECT_LT(err, 0.01);
@@ -81,7 +74,7 @@ TEST(Codec, ReportedErrorMatchesDecodedErrorForEveryConfiguration) {
                 for (Bands b : {Bands::ALL, Bands::LL_LH_HL, Bands::LL_ONLY}) {
                     if (t == TransformId::DCT && b != Bands::ALL) continue;
                     for (int variant = 0; variant < (t == TransformId::DCT ? 3 : 1); ++variant) {
-                        CodecParams c = params(t, ps, s, b);
+                        CodecParams c = codec_params(t, ps, s, b);
                         c.jpeg_table = variant == 1;
                         c.post_importance = variant == 2;
                         TensorStats st;
@@ -108,7 +101,7 @@ TEST(Codec, MoreBitsMeansLessError) {
     double prev = 2;
     for (const char* s : {"1:0.5,0:0.5", "2:0.5,0:0.5", "4:0.5,0:0.5", "4:1", "8:1"}) {
         TensorStats st;
-        auto ct = encode_tensor(p.view(), params(TransformId::DCT, 32, s), pool, st);
+        auto ct = encode_tensor(p.view(), codec_params(TransformId::DCT, 32, s), pool, st);
         const double err = true_rel_error(p, *ct, pool);
         EXPECT_LT(err, prev) << s;
         prev = err;
@@ -119,7 +112,7 @@ TEST(Codec, ZeroBitPatchesAreZeroAndCostNothing) {
     const Pair p = make_pair(64, 64, 4);
     ThreadPool pool(1);
     TensorStats st;
-    auto ct = encode_tensor(p.view(), params(TransformId::HAAR, 16, "0:1"), pool, st);
+    auto ct = encode_tensor(p.view(), codec_params(TransformId::HAAR, 16, "0:1"), pool, st);
     ASSERT_TRUE(ct);
     EXPECT_TRUE(ct->codes.empty());
     EXPECT_TRUE(ct->meta.empty());
@@ -133,7 +126,7 @@ TEST(Codec, ConstantDeltaPatchRebuildsExactly) {
     Pair p{std::vector<float>(32 * 32, 0.f), std::vector<float>(32 * 32, 0.125f), 32, 32};
     ThreadPool pool(1);
     TensorStats st;
-    auto ct = encode_tensor(p.view(), params(TransformId::DCT, 32, "8:1"), pool, st);
+    auto ct = encode_tensor(p.view(), codec_params(TransformId::DCT, 32, "8:1"), pool, st);
     EXPECT_LT(true_rel_error(p, *ct, pool), 1e-3);
 }
 
@@ -141,11 +134,11 @@ TEST(Codec, CodesAreBitPackedAtTheirWidth) {
     const Pair p = make_pair(128, 128, 5);
     ThreadPool pool(1);
     TensorStats st;
-    auto ct = encode_tensor(p.view(), params(TransformId::HAAR, 32, "2:0.5,0:0.5", Bands::LL_LH_HL), pool, st);
+    auto ct = encode_tensor(p.view(), codec_params(TransformId::HAAR, 32, "2:0.5,0:0.5", Bands::LL_LH_HL), pool, st);
     // 16 patches, 8 coded, each 3/4·1024 coefficients at 2 bits.
     EXPECT_EQ(ct->codes.size(), 8u * 768 * 2 / 8);
     EXPECT_EQ(ct->meta.size(), 8u * 4);  // f16 lo/hi
-    CodecParams c = params(TransformId::HAAR, 32, "2:0.5,0:0.5", Bands::LL_LH_HL);
+    CodecParams c = codec_params(TransformId::HAAR, 32, "2:0.5,0:0.5", Bands::LL_LH_HL);
     c.meta_f32 = true;
     auto ct32 = encode_tensor(p.view(), c, pool, st);
     EXPECT_EQ(ct32->meta.size(), 8u * 8);
@@ -157,7 +150,7 @@ TEST(Codec, OutputIdenticalForAnyThreadCount) {
     for (unsigned th : {1u, 4u}) {
         ThreadPool pool(th);
         TensorStats st;
-        auto ct = encode_tensor(p.view(), params(TransformId::DCT, 16, "4:0.34,2:0.33,0:0.33"), pool, st);
+        auto ct = encode_tensor(p.view(), codec_params(TransformId::DCT, 16, "4:0.34,2:0.33,0:0.33"), pool, st);
         write_coded_body(th == 1 ? w1 : w4, *ct, true);
     }
     EXPECT_EQ(w1.buf, w4.buf);
@@ -167,7 +160,8 @@ TEST(Codec, SerializationRoundTrip) {
     const Pair p = make_pair(72, 40, 7);
     ThreadPool pool(1);
     TensorStats st;
-    auto ct = encode_tensor(p.view(), params(TransformId::HAAR, 16, "4:0.34,2:0.33,0:0.33", Bands::LL_ONLY), pool, st);
+    auto ct =
+        encode_tensor(p.view(), codec_params(TransformId::HAAR, 16, "4:0.34,2:0.33,0:0.33", Bands::LL_ONLY), pool, st);
     ByteWriter w;
     write_coded_body(w, *ct, true);
     ByteReader r(w.buf.data(), w.buf.size(), "test");
@@ -184,7 +178,7 @@ TEST(Codec, NonFiniteDeltaIsRefused) {
     p.ft[17] = INFINITY;
     ThreadPool pool(1);
     TensorStats st;
-    EXPECT_FALSE(encode_tensor(p.view(), params(TransformId::DCT, 16, "2:1"), pool, st));
+    EXPECT_FALSE(encode_tensor(p.view(), codec_params(TransformId::DCT, 16, "2:1"), pool, st));
 }
 
 TEST(Codec, F16AndBf16Inputs) {
@@ -198,6 +192,6 @@ TEST(Codec, F16AndBf16Inputs) {
     EXPECT_FLOAT_EQ(row[5], f16_to_f32(f16[3 * 64 + 5]) - bf16_to_f32(b16[3 * 64 + 5]));
     ThreadPool pool(1);
     TensorStats st;
-    EXPECT_TRUE(encode_tensor(dv, params(TransformId::HAAR, 32, "4:1"), pool, st));
+    EXPECT_TRUE(encode_tensor(dv, codec_params(TransformId::HAAR, 32, "4:1"), pool, st));
     EXPECT_GT(st.ref2, 0);
 }

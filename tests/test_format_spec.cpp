@@ -69,6 +69,7 @@ TEST(FormatSpec, CodeTablesMatchTheSpecHeader) {
     expect_codes(t, "PATCH transforms", kTransformCodes);
     expect_codes(t, "PATCH bands", kBandsCodes);
     expect_codes(t, "PATCH flag bits", kPatchFlagBits);
+    expect_codes(t, "LOSSLESS plane codecs", kLosslessCodecCodes);
 }
 
 // The method code table is the registry: FORMAT.md's "Method ids" lists every
@@ -141,7 +142,8 @@ TEST(FormatSpec, LimitsTableMatchesTheSpecHeader) {
                                                   {"kMinPatch", static_cast<uint64_t>(kMinPatch)},
                                                   {"kMaxPatch", static_cast<uint64_t>(kMaxPatch)},
                                                   {"kMaxCodeWidth", kMaxCodeWidth},
-                                                  {"kMaxWidths", kMaxWidths}};
+                                                  {"kMaxWidths", kMaxWidths},
+                                                  {"kMaxLosslessChunk", kMaxLosslessChunk}};
     std::map<std::string, uint64_t> doc;
     for (const auto& row : t.at("Fixed layouts and limits")) doc[row.at(0)] = std::stoull(row.at(1), nullptr, 0);
     EXPECT_EQ(doc, spec);

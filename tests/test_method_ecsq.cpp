@@ -194,12 +194,7 @@ TEST_F(Ecsq, RecordsAndRebuildMatchThePlainReference) {
 
 // The same bytes at 1 and 4 threads; --entropy none changes nothing (the streams are stored).
 TEST_F(Ecsq, OutputDoesNotDependOnThreads) {
-    CompressOptions o;
-    o.threads = 1;
-    make(dir / "1.dcx", o);
-    o.threads = 4;
-    make(dir / "4.dcx", o);
-    EXPECT_EQ(read_bytes(dir / "1.dcx"), read_bytes(dir / "4.dcx"));
+    expect_same_bytes_at_1_and_4_threads([&](const std::string& out, const CompressOptions& o) { make(out, o); }, dir);
 }
 
 // Under a rate target, analyse() gives a ladder of increasing bytes whose sizes are the
@@ -389,6 +384,18 @@ TEST_F(Ecsq, CorruptRecordsAreRefused) {
     });
     add("compressed blob", "corrupt zstd blob", [&](std::vector<uint8_t>& p) { p[rec.blob_at] = 1; });
     expect_refused(good, at, cases, dir, base_path, "f.wide");
+}
+
+// A record whose HEADER and prefix claim 2^40 columns (its streams hold 3000 a row):
+// info refuses it with an Error once the streams run out, never allocating a claimed
+// row (rows are decoded a slice at a time); apply refuses it against the real base.
+TEST_F(Ecsq, ClaimedHugeShapeIsRefusedWithoutAllocatingIt) {
+    make(dir / "e.dcx");
+    Sections s = read_sections(dir / "e.dcx");
+    const size_t at = claim_shape(s, "f.wide", {200, uint64_t{1} << 40});
+    write_sections(dir / "huge.dcx", s);
+    expect_info_refuses(dir / "huge.dcx", "f.wide", "corrupt");
+    expect_refused(s, at, {{"2^40 columns", "", s[at].second}}, dir, base_path, "f.wide");
 }
 
 // Random damage to ecsq records (checksums repaired): every mutant decodes or is

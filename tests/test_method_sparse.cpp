@@ -436,6 +436,23 @@ TEST_F(Sparse, CorruptRecordsAreRefused) {
     }
 }
 
+// A record of one row a chunk whose HEADER and prefix claim 2^40 columns: info refuses
+// it with an Error once the streams run out, never allocating a claimed chunk (it is
+// decoded a slice at a time); apply refuses it against the real base.
+TEST_F(Sparse, ClaimedHugeShapeIsRefusedWithoutAllocatingIt) {
+    const uint64_t cols = (uint64_t{1} << 17) + 8;  // over 2^17 columns: one row a chunk
+    const std::vector<double> v = gaussian(2 * cols, 0.05, 5);
+    write_safetensors(base_path, {make_tensor("g.long", DType::F32, {2, cols}, v)});
+    write_safetensors(ft_path, {make_tensor("g.long", DType::F32, {2, cols}, perturb(v, 2, cols, 0.004, 6))});
+    make(dir / "s.dcx");
+    Sections s = read_sections(dir / "s.dcx");
+    const size_t at = claim_shape(s, "g.long", {2, uint64_t{1} << 40});
+    ASSERT_EQ(split(read_sections(dir / "s.dcx")[at].second).rpc, 1u);
+    write_sections(dir / "huge.dcx", s);
+    expect_info_refuses(dir / "huge.dcx", "g.long", "corrupt");
+    expect_refused(s, at, {{"2^40 columns", "", s[at].second}}, dir, base_path, "g.long");
+}
+
 // Random damage to sparse records (checksums repaired): every mutant decodes or is refused
 // with an Error; nothing else.
 TEST_F(Sparse, MutatedRecordsDecodeOrAreRefused) {

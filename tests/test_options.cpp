@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "codec/transform.hpp"
 #include "deltacodec/deltacodec.hpp"
 #include "options_json.hpp"
 #include "testutil.hpp"
@@ -119,7 +120,7 @@ TEST(Options, CliBadValueOfEveryRowIsAUsageError) {
     const RunResult b =
         run_cli({"compress", kBase, kFt, "-o", dir / "x.dcx", "--method", "dct", "--bands", "all"}, dir.path());
     EXPECT_EQ(b.rc, 2) << b.err;
-    EXPECT_NE(b.err.find("--bands all applies to --method dwt only"), std::string::npos) << b.err;
+    EXPECT_NE(b.err.find("--bands all applies to --method dwt|db2|db4|cdf97 only"), std::string::npos) << b.err;
 }
 
 // Caught on the old code: messages named only the CLI's flags. set_options() words
@@ -148,8 +149,9 @@ TEST(Options, BadValueOfEveryRowIsWordedForCliAndApi) {
                                     {deltacodec::find_option_by_keyword("bands"), "all"}});
         ADD_FAILURE() << "bands with dct";
     } catch (const deltacodec::Error& e) {
-        EXPECT_STREQ(e.what(), "--bands all applies to --method dwt only");
-        EXPECT_STREQ(e.api_message(), "bands='all' applies to method='dwt' only");
+        EXPECT_STREQ(e.what(), "--bands all applies to --method dwt|db2|db4|cdf97 only");
+        EXPECT_STREQ(e.api_message(),
+                     "bands='all' applies to method='dwt' or method='db2' or method='db4' or method='cdf97' only");
     }
 }
 
@@ -197,7 +199,11 @@ TEST(Options, DescribeShowsEveryNonDefaultRow) {
         for (const std::string& v : r.choices.empty() ? std::vector<std::string>{free} : r.choices) {
             if (v == r.default_text()) continue;
             CompressOptions c;
-            if (r.applies) c.codec.transform = deltacodec::TransformId::DCT;             // quant-table: dct only
+            if (r.applies)  // quant-table: dct only; levels: the multi-level wavelets
+                for (const deltacodec::TransformEntry& e : deltacodec::transform_table()) {
+                    c.codec.transform = e.id;
+                    if (r.applies(c)) break;
+                }
             if (r.method != "patch") c.method = r.method.substr(0, r.method.find('|'));  // another method's row
             std::string w = v;
             try {

@@ -5,28 +5,13 @@
 #include <random>
 
 #include "codec/transform.hpp"
+#include "testutil.hpp"
 
 using namespace deltacodec;
 
-namespace {
-std::vector<float> random_patch(int p, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0.f, 1.f);
-    std::vector<float> x(static_cast<size_t>(p) * p);
-    for (float& v : x) v = nd(rng);
-    return x;
-}
-double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-    double m = 0;
-    for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
-    return m;
-}
-double energy(const std::vector<float>& a) {
-    double s = 0;
-    for (float v : a) s += double(v) * v;
-    return s;
-}
-}  // namespace
+using testutil::energy;
+using testutil::max_abs_diff;
+using testutil::random_patch;
 
 class TransformSizes : public ::testing::TestWithParam<int> {};
 
@@ -92,15 +77,15 @@ TEST(Transform, HaarBandLayout) {
 TEST(Transform, KeptMasks) {
     const int p = 16;
     auto count = [](const std::vector<uint8_t>& m) { return std::count(m.begin(), m.end(), 1); };
-    EXPECT_EQ(count(kept_mask(TransformId::DCT, Bands::ALL, p)), p * p);
-    EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::ALL, p)), p * p);
-    EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::LL_LH_HL, p)), 3 * p * p / 4);
-    EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::LL_ONLY, p)), p * p / 4);
-    const auto ll = kept_mask(TransformId::HAAR, Bands::LL_ONLY, p);
+    EXPECT_EQ(count(kept_mask(TransformId::DCT, Bands::ALL, p, 0)), p * p);
+    EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::ALL, p, 1)), p * p);
+    EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::LL_LH_HL, p, 1)), 3 * p * p / 4);
+    EXPECT_EQ(count(kept_mask(TransformId::HAAR, Bands::LL_ONLY, p, 1)), p * p / 4);
+    const auto ll = kept_mask(TransformId::HAAR, Bands::LL_ONLY, p, 1);
     EXPECT_EQ(ll[0], 1);
     EXPECT_EQ(ll[p / 2], 0);        // LH
     EXPECT_EQ(ll[(p / 2) * p], 0);  // HL
-    const auto three = kept_mask(TransformId::HAAR, Bands::LL_LH_HL, p);
+    const auto three = kept_mask(TransformId::HAAR, Bands::LL_LH_HL, p, 1);
     EXPECT_EQ(three[(p - 1) * p + p - 1], 0);  // HH dropped
     EXPECT_EQ(three[p - 1], 1);
 }

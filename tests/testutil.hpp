@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "codec/rans.hpp"
+#include "deltacodec/types.hpp"
 #include "io/dtype.hpp"
 #include "io/io.hpp"
 #include "io/safetensors.hpp"
@@ -346,6 +348,38 @@ inline std::vector<int64_t> ref_ecsq_symbols(const deltacodec::rans::Table& tabl
         p = e;
     }
     return q;
+}
+
+// ---- transforms and the patch coder ---------------------------------------------
+
+/// A p×p patch of standard normal values.
+inline std::vector<float> random_patch(int p, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<float> x(static_cast<size_t>(p) * p);
+    for (float& v : x) v = nd(rng);
+    return x;
+}
+inline double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+    double m = 0;
+    for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(double(a[i]) - b[i]));
+    return m;
+}
+inline double energy(const std::vector<float>& a) {
+    double s = 0;
+    for (float v : a) s += double(v) * v;
+    return s;
+}
+/// The patch coder's parameters: transform, patch size, bit spec, bands, levels.
+inline deltacodec::CodecParams codec_params(deltacodec::TransformId t, int p, const char* bits,
+                                            deltacodec::Bands b = deltacodec::Bands::ALL, int levels = 1) {
+    deltacodec::CodecParams c;
+    c.transform = t;
+    c.patch = p;
+    c.levels = levels;
+    c.bits = deltacodec::BitSpec::parse(bits);
+    c.bands = b;
+    return c;
 }
 
 }  // namespace testutil

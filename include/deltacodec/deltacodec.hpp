@@ -96,6 +96,9 @@ struct CompressOptions {
     /// Recorded in the .dcx as its base's name (info shows it); empty: none. UTF-8,
     /// at most kMaxBaseName bytes.
     std::string base_name;
+    /// `--lossless-coder rans`: tensors kept exactly are method 9 (lossless: chunked byte
+    /// planes, rANS/zstd per plane; smaller, slower today) instead of method 1 (exact_delta).
+    bool lossless_rans = false;
     bool entropy = true;           ///< zstd on each stored blob when it is smaller
     unsigned threads = 0;          ///< 0 = every core; output bytes do not depend on it
     bool overwrite = false;        ///< replace an existing regular file (never a link, device or input)
@@ -249,6 +252,7 @@ struct DcxTensor {
     // coded only:
     std::string transform, bands;
     int patch = 0;
+    int levels = 0;  ///< decomposition levels of db2, db4, cdf97 (0 for dct and dwt)
     std::vector<int> widths;
     std::vector<uint64_t> patches_per_width;
 };

@@ -50,8 +50,9 @@ struct TensorView {
     uint64_t nbytes = 0;
 };
 
-/// .dcx transform codes (FORMAT.md).
-enum class TransformId : uint8_t { DCT = 0, HAAR = 1 };
+/// .dcx transform codes (FORMAT.md): the seed's DCT and one-level Haar, and
+/// multi-level wavelets by lifting (Daubechies 4- and 8-tap, CDF 9/7).
+enum class TransformId : uint8_t { DCT = 0, HAAR = 1, DB2 = 2, DB4 = 3, CDF97 = 4 };
 /// Which Haar sub-bands are kept (the seed's `all`, `ll_lh_hl`, `ll_only`).
 enum class Bands : uint8_t { ALL = 0, LL_LH_HL = 1, LL_ONLY = 2 };
 
@@ -82,6 +83,7 @@ struct CodecParams {
     TransformId transform = TransformId::HAAR;
     Bands bands = Bands::LL_LH_HL;
     int patch = 64;
+    int levels = 1;  ///< decomposition levels of db2, db4, cdf97 (1..7, p / 2^levels ≥ 2)
     BitSpec bits = BitSpec::parse("2:0.5,0:0.5");
     bool jpeg_table = false;       ///< divide DCT coefficients by the resized JPEG table
     bool post_importance = false;  ///< rank patches by low-frequency energy after the transform

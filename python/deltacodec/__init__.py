@@ -384,7 +384,7 @@ def info(dcx) -> Dict[str, Any]:
         (one dict each: ``name``, ``dtype``, ``shape``, ``kind`` --
         ``'coded'``, ``'exact'`` or ``'whole'`` --, ``stored_bytes``,
         ``bits_per_param``; coded ones also ``transform``, ``patch``,
-        ``bands``, ``widths``, ``patches_per_width``), ``summary`` (``ratio``,
+        ``levels`` (db2, db4, cdf97), ``bands``, ``widths``, ``patches_per_width``), ``summary`` (``ratio``,
         ``bits_per_param``, ``bits_per_param_all``, ``delta_bytes``,
         ``tensors``), ``end`` (what compress recorded, e.g.
         ``end['stats']['rel_error']``; informative) and

@@ -17,7 +17,7 @@ namespace deltacodec {
 
 bool patch_size_ok(int p) { return p >= kMinPatch && p <= kMaxPatch && p % 8 == 0; }
 
-uint64_t CodedTensor::kept_per_patch() const { return kept_count(transform, bands, patch); }
+uint64_t CodedTensor::kept_per_patch() const { return kept_count(transform, bands, patch, levels); }
 
 namespace {
 // The stages a record uses. Today every PATCH record uses "minmax" and
@@ -65,28 +65,26 @@ struct Plan {
     std::unique_ptr<Transform> tr;
     const TransformEntry* te;
     // Error accounting from the band gains. unit_gain: every band's gain is 1
-    // (orthonormal: Parseval holds, the coefficient error is the patch error).
+    // (orthonormal: Parseval holds, the coefficient error is the patch error);
+    // otherwise the encoder measures each patch's error by its inverse transform.
     bool unit_gain = true;
     std::vector<double> kw;  // per kept coefficient: JPEG entry × band gain (empty: all 1)
-    std::vector<double> g2;  // per position: gain² (only when !unit_gain)
 
-    Plan(uint64_t rows, uint64_t cols, int patch, TransformId id, Bands bands, bool jpeg)
+    Plan(uint64_t rows, uint64_t cols, int patch, TransformId id, int levels, Bands bands, bool jpeg)
         : p(patch), te(find_transform(id)) {
         p2 = static_cast<uint64_t>(p) * p;
         nr = (rows + p - 1) / p;
         nc = (cols + p - 1) / p;
         n = nr * nc;
-        kept_m = kept_mask(id, bands, p);
+        kept_m = kept_mask(id, bands, p, levels);
         for (uint32_t i = 0; i < p2; ++i)
             if (kept_m[i]) kept.push_back(i);
         k = kept.size();
         low = lowfreq_mask(id, p);
         if (jpeg) qn = jpeg_table(p);
-        tr = te->make(p);
-        const std::vector<double> g = gain_map(id, p);
+        tr = te->make(p, levels);
+        const std::vector<double> g = gain_map(id, p, levels);
         for (double x : g) unit_gain = unit_gain && x == 1.0;
-        if (!unit_gain)
-            for (double x : g) g2.push_back(x * x);
         if (jpeg || !unit_gain) {
             kw.resize(k);
             for (uint64_t i = 0; i < k; ++i) kw[i] = (jpeg ? static_cast<double>(qn[kept[i]]) : 1.0) * g[kept[i]];
@@ -145,7 +143,13 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
                                          TensorStats& stats, ProgressMeter* progress) {
     if (!patch_size_ok(prm.patch))
         throw Error("patch size " + std::to_string(prm.patch) + " is not a multiple of 8 in 8..256");
-    const Plan pl(dv.rows, dv.cols, prm.patch, prm.transform, prm.bands, prm.jpeg_table);
+    const TransformEntry* te = find_transform(prm.transform);
+    if (!te) throw Error("unknown transform code " + std::to_string(static_cast<int>(prm.transform)));
+    const int levels = levels_of(prm.transform, prm.levels);
+    if (!levels_ok(prm.transform, prm.patch, levels))
+        throw Error(std::string(te->name) + ": " + std::to_string(levels) + " levels do not fit patch size " +
+                    std::to_string(prm.patch));
+    const Plan pl(dv.rows, dv.cols, prm.patch, prm.transform, levels, prm.bands, prm.jpeg_table);
     const int p = pl.p;
     const uint64_t cols = dv.cols;
     check_alloc(pl.n, 64, "patch count");
@@ -199,6 +203,7 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
     ct.cols = dv.cols;
     ct.patch = p;
     ct.transform = prm.transform;
+    ct.levels = levels;
     ct.bands = bands_offered(prm.transform, prm.bands) ? prm.bands : Bands::ALL;
     ct.flags = static_cast<uint8_t>((prm.jpeg_table ? kFlagJpeg : 0) | (prm.meta_f32 ? kFlagMetaF32 : 0));
     uint8_t present[9] = {};
@@ -289,12 +294,9 @@ std::optional<CodedTensor> encode_tensor(const DeltaView& dv, const CodecParams&
                 double e = e_patch[id] - kn.sum_sq(vals, pl.k);
                 e = std::max(e, 0.0) + kn.sq_diff_sum(vals, vhat, pl.k);
                 err += e;
-            } else if (interior && pl.qn.empty()) {
-                // Band gains: every coefficient's error (a dropped one's is its value) times gain².
-                std::fill(rec, rec + pl.p2, 0.f);
-                for (uint64_t i = 0; i < pl.k; ++i) rec[pl.kept[i]] = vhat[i];
-                err += gain_weighted_error(c, rec, pl.g2.data(), pl.p2);
             } else {
+                // Not Parseval (edge patch, JPEG table, or a basis that is not
+                // orthonormal): the rebuilt patch against the delta.
                 std::fill(c, c + pl.p2, 0.f);
                 for (uint64_t i = 0; i < pl.k; ++i) c[pl.kept[i]] = vhat[i];
                 if (!pl.qn.empty())
@@ -326,6 +328,9 @@ void validate_coded_header(const CodedTensor& ct) {
     require(patch_size_ok(ct.patch), "corrupt record: bad patch size " + std::to_string(ct.patch));
     require(ct.rows > 0 && ct.cols > 0, "corrupt record: empty coded tensor");
     require(find_transform(ct.transform) != nullptr, "corrupt record: unknown transform");
+    require(levels_ok(ct.transform, ct.patch, ct.levels),
+            "corrupt record: " + std::to_string(ct.levels) + " levels do not fit transform " +
+                std::string(find_transform(ct.transform)->name) + " at patch size " + std::to_string(ct.patch));
     require(bands_offered(ct.transform, ct.bands), "corrupt record: band choice not offered by the transform");
     require((ct.flags & ~kKnownPatchFlags) == 0, "corrupt record: unknown flags");
     require(!(ct.flags & kFlagJpeg) || ct.transform == TransformId::DCT,
@@ -377,7 +382,7 @@ struct TensorDecoder::Impl {
     std::vector<uint64_t> code_row, meta_row;
     Impl(const CodedTensor& c)
         : ct(c),
-          pl(c.rows, c.cols, c.patch, c.transform, c.bands, c.flags & kFlagJpeg),
+          pl(c.rows, c.cols, c.patch, c.transform, c.levels, c.bands, c.flags & kFlagJpeg),
           quant(quantizer_of(c).make(pl.quantizer_config(c, RangeRule::MINMAX))),
           coder(symbol_coder_of(c)),
           code_row(pl.nr + 1, 0),

@@ -46,6 +46,7 @@ struct CodedTensor {
     int patch = 0;
     TransformId transform = TransformId::HAAR;
     Bands bands = Bands::ALL;
+    int levels = 1;  ///< decomposition levels (levels_of(transform, …): 0 for dct, 1 for haar)
     uint8_t flags = 0;
     float scale = 0;
     std::vector<uint8_t> widths;  ///< distinct widths, increasing
@@ -81,7 +82,7 @@ struct TensorStats {
 std::optional<CodedTensor> encode_tensor(const DeltaView& delta, const CodecParams& params, ThreadPool& pool,
                                          TensorStats& stats, ProgressMeter* progress = nullptr);
 
-/// Checks a CodedTensor's fixed fields (patch, transform, bands, flags, scale,
+/// Checks a CodedTensor's fixed fields (patch, transform, levels, bands, flags, scale,
 /// widths, shape bound), not its selectors, metadata or codes; throws Error.
 void validate_coded_header(const CodedTensor& ct);
 /// True when the patch range at `m` (4 bytes of f16 or 8 of f32) is finite.

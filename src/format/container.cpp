@@ -34,13 +34,19 @@ void ByteWriter::str16(const std::string& s) {
     bytes(s.data(), s.size());
 }
 
+size_t zstd_compress(const uint8_t* data, size_t n, Scratch& out) {
+    thread_local std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+    const size_t bound = ZSTD_compressBound(n);
+    const size_t zn = ZSTD_compressCCtx(cctx.get(), out.get(bound), bound, data, n, kZstdLevel);
+    if (ZSTD_isError(zn)) throw Error(std::string("zstd: ") + ZSTD_getErrorName(zn));
+    return zn;
+}
+
 void ByteWriter::blob(const uint8_t* data, size_t n, bool entropy) {
     if (entropy && n >= 64) {
         thread_local Scratch z;
-        const size_t bound = ZSTD_compressBound(n);
-        uint8_t* zp = z.get(bound);
-        const size_t zn = ZSTD_compress(zp, bound, data, n, kZstdLevel);
-        if (ZSTD_isError(zn)) throw Error(std::string("zstd: ") + ZSTD_getErrorName(zn));
+        const size_t zn = zstd_compress(data, n, z);
+        const uint8_t* zp = z.get(0);
         if (zn < n) {
             u8(kZstd);
             u64(n);
@@ -104,15 +110,19 @@ BlobRef ByteReader::blob_ref() {
         return b;
     }
     if (b.codec != kZstd) fail("unknown blob codec " + std::to_string(b.codec));
+    if (!zstd_frame_ok(b.src, b.stored, b.raw)) fail("corrupt zstd blob");
+    return b;
+}
+
+bool zstd_frame_ok(const uint8_t* src, uint64_t stored, uint64_t raw) {
     // One frame, declaring its content size, a bounded window and a possible ratio.
     ZSTD_frameHeader zfh;
-    if (ZSTD_getFrameHeader(&zfh, b.src, b.stored) != 0 || zfh.frameType != ZSTD_frame ||
-        zfh.frameContentSize != b.raw || zfh.windowSize > kMaxZstdWindow)
-        fail("corrupt zstd blob");
-    if (b.raw / kZstdMaxRatio > b.stored) fail("corrupt zstd blob");
-    const size_t fsz = ZSTD_findFrameCompressedSize(b.src, b.stored);
-    if (ZSTD_isError(fsz) || fsz != b.stored) fail("corrupt zstd blob");
-    return b;
+    if (ZSTD_getFrameHeader(&zfh, src, stored) != 0 || zfh.frameType != ZSTD_frame || zfh.frameContentSize != raw ||
+        zfh.windowSize > kMaxZstdWindow)
+        return false;
+    if (raw / kZstdMaxRatio > stored) return false;
+    const size_t fsz = ZSTD_findFrameCompressedSize(src, stored);
+    return !ZSTD_isError(fsz) && fsz == stored;
 }
 
 void decode_blob(const BlobRef& b, uint8_t* out, const std::string& ctx) {
@@ -284,6 +294,7 @@ void write_coded_body(ByteWriter& w, const CodedTensor& ct, bool entropy) {
     w.u16(static_cast<uint16_t>(ct.patch));
     w.u8(static_cast<uint8_t>(ct.transform));
     w.u8(static_cast<uint8_t>(ct.bands));
+    if (find_transform(ct.transform)->max_levels) w.u8(static_cast<uint8_t>(ct.levels));  // multi-level wavelets only
     w.u8(ct.flags);
     w.f32(ct.scale);
     w.u8(static_cast<uint8_t>(ct.widths.size()));
@@ -310,6 +321,9 @@ CodedBody parse_coded_body(ByteReader& r, uint64_t rows, uint64_t cols) {
     if (tr >= std::size(kTransformCodes) || bands >= std::size(kBandsCodes)) r.fail("unknown transform or bands");
     ct.transform = static_cast<TransformId>(tr);
     ct.bands = static_cast<Bands>(bands);
+    const TransformEntry* te = find_transform(ct.transform);
+    if (!te) r.fail("unknown transform or bands");
+    ct.levels = te->max_levels ? r.u8() : te->levels;  // checked by validate_coded_header below
     ct.flags = r.u8();
     ct.scale = r.f32();
     const uint8_t nw = r.u8();

@@ -44,6 +44,14 @@ struct BlobRef {
     const uint8_t* src = nullptr;
 };
 
+/// Whether [src, src + stored) is exactly one zstd frame that declares `raw` bytes, a
+/// window of at most kMaxZstdWindow and a ratio of at most kZstdMaxRatio (what
+/// blob_ref() checks of a zstd blob, from the frame header only).
+bool zstd_frame_ok(const uint8_t* src, uint64_t stored, uint64_t raw);
+/// Compresses [data, data + n) as one zstd frame at the level blobs use, into `out`;
+/// returns its size. Thread-safe (a context per thread).
+size_t zstd_compress(const uint8_t* data, size_t n, Scratch& out);
+
 /// Decodes a checked blob into `out` (blob.raw bytes); throws Error("<ctx>: corrupt ...").
 void decode_blob(const BlobRef& blob, uint8_t* out, const std::string& ctx);
 /// Decodes a checked blob into `out` (blob.raw bytes) as decode_blob does, calling

@@ -70,6 +70,11 @@ enum class BlobCodec : uint8_t { STORED = 0, ZSTD = 1 };
 /// A blob's header: codec u8, raw_len u64, stored_len u64.
 inline constexpr size_t kBlobHeaderBytes = 17;
 
+/// LOSSLESS records (method 9): how one byte plane of one chunk is coded.
+enum class LosslessCodec : uint8_t { RAW = 0, FILL = 1, RANS = 2, ZSTD = 3 };
+/// LOSSLESS records: the most elements a chunk may have (bounds a decoder's buffers).
+inline constexpr uint64_t kMaxLosslessChunk = uint64_t{1} << 24;
+
 /// PATCH records: flag bits (kFlagJpeg, kFlagMetaF32: src/codec/codec.hpp).
 inline constexpr uint8_t kKnownPatchFlags = kFlagJpeg | kFlagMetaF32;
 static_assert(kFlagJpeg == 1 && kFlagMetaF32 == 2);
@@ -105,14 +110,16 @@ inline constexpr CodeName kSectionTypeCodes[] = {{1, "HEADER"}, {2, "FILE"}, {3,
 // Method ids: the registry (method_table(), src/methods/registry.cpp).
 inline constexpr CodeName kBlobCodecCodes[] = {{0, "stored"}, {1, "zstd"}};
 inline constexpr CodeName kWholeReasonCodes[] = {{0, "new"}, {1, "reshaped"}, {2, "dtype"}, {3, "not-float"}};
-inline constexpr CodeName kTransformCodes[] = {{0, "dct"}, {1, "haar"}};
+inline constexpr CodeName kTransformCodes[] = {{0, "dct"}, {1, "haar"}, {2, "db2"}, {3, "db4"}, {4, "cdf97"}};
 inline constexpr CodeName kBandsCodes[] = {{0, "all"}, {1, "ll_lh_hl"}, {2, "ll_only"}};
+inline constexpr CodeName kLosslessCodecCodes[] = {{0, "raw"}, {1, "fill"}, {2, "rans"}, {3, "zstd"}};
 inline constexpr CodeName kPatchFlagBits[] = {{kFlagJpeg, "jpeg"}, {kFlagMetaF32, "meta_f32"}};
 
 static_assert(static_cast<uint32_t>(SectionType::END) == kSectionTypeCodes[3].code);
 static_assert(static_cast<uint8_t>(MethodId::PATCH) == 0 && static_cast<uint8_t>(MethodId::EXACT_DELTA) == 1 &&
               static_cast<uint8_t>(MethodId::WHOLE) == 2);
-static_assert(static_cast<uint8_t>(TransformId::DCT) == 0 && static_cast<uint8_t>(TransformId::HAAR) == 1);
+static_assert(static_cast<uint8_t>(TransformId::DCT) == 0 && static_cast<uint8_t>(TransformId::HAAR) == 1 &&
+              static_cast<uint8_t>(TransformId::CDF97) == 4);
 static_assert(static_cast<uint8_t>(Bands::LL_ONLY) == 2);
 static_assert(static_cast<uint8_t>(DType::F16) == 5 && static_cast<uint8_t>(DType::BF16) == 6 &&
               static_cast<uint8_t>(DType::F32) == 9 && static_cast<uint8_t>(DType::F8_E4M3) == 14);

@@ -578,7 +578,7 @@ void Residual::verify(const std::string& ctx) const {
     const rans::Decoder dec(table);
     float lut[rans::kEscape];
     lut_of(lut);
-    for (uint64_t c = 0; c < chunks; ++c) chunk(dec, lut, c, ctx, [](uint64_t, const float*) {});
+    for (uint64_t c = 0; c < chunks; ++c) decode_chunk(dec, lut, c, ctx, nullptr, [](uint64_t, const float*) {});
 }
 
 void Residual::read(ByteReader& r, uint64_t rows_, uint64_t cols_, const char* method_) {

@@ -83,35 +83,54 @@ struct Residual {
     void lut_of(float* lut) const;
     /// Decodes chunk c, handing each row's values to row(r, float* values); checks the chunk's end.
     template <typename Row>
-    void chunk(const rans::Decoder& dec, const float* lut, uint64_t c, const std::string& ctx, Row&& row) const;
-    /// Decodes every chunk (checks the streams; bounded memory).
+    void chunk(const rans::Decoder& dec, const float* lut, uint64_t c, const std::string& ctx, Row&& row) const {
+        thread_local std::vector<float> delta;
+        delta.resize(cols);
+        decode_chunk(dec, lut, c, ctx, delta.data(), row);
+    }
+    /// Decodes every chunk (checks the streams). Its memory does not depend on the
+    /// shape the record claims: a row is decoded kSlice symbols at a time.
     void verify(const std::string& ctx) const;
+
+private:
+    static constexpr uint64_t kSlice = 1 << 14;
+    /// chunk(), each row decoded kSlice symbols at a time into `delta` (cols floats,
+    /// then row() is called), or with `delta` null into a slice buffer (row() is not).
+    template <typename Row>
+    void decode_chunk(const rans::Decoder& dec, const float* lut, uint64_t c, const std::string& ctx, float* delta,
+                      Row&& row) const;
 };
 
 template <typename Row>
-void Residual::chunk(const rans::Decoder& dec, const float* lut, uint64_t c, const std::string& ctx, Row&& row) const {
+void Residual::decode_chunk(const rans::Decoder& dec, const float* lut, uint64_t c, const std::string& ctx,
+                            float* delta, Row&& row) const {
     thread_local std::vector<uint8_t> syms;
-    thread_local std::vector<float> delta;
-    syms.resize(cols);
-    delta.resize(cols);
+    thread_local std::vector<float> slice;
+    syms.resize(std::min(cols, kSlice));
+    if (!delta) slice.resize(std::min(cols, kSlice));
     const uint8_t* p = stream.src + at[c];
     rans::Decoder::Stream st(dec, p, lens[2 * c], ctx);
     const uint8_t* e = p + lens[2 * c];
     const uint8_t* e_end = e + lens[2 * c + 1];
     for (uint64_t r = c * rpc; r < std::min(rows, (c + 1) * rpc); ++r) {
-        st.get(syms.data(), cols);
-        for (uint64_t j = 0; j < cols; ++j) {
-            const uint8_t s = syms[j];
-            if (s < rans::kEscape) {
-                delta[j] = lut[s];
-                continue;
+        for (uint64_t j0 = 0; j0 < cols; j0 += kSlice) {
+            const uint64_t n = std::min(kSlice, cols - j0);
+            float* out = delta ? delta + j0 : slice.data();
+            st.get(syms.data(), n);
+            for (uint64_t j = 0; j < n; ++j) {
+                const uint8_t s = syms[j];
+                if (s < rans::kEscape) {
+                    out[j] = lut[s];
+                    continue;
+                }
+                uint64_t v = 0;
+                if (!rans::get_varint(e, e_end, 5, v) || v > rans::zigzag(int64_t{1} << 30) - rans::kEscape)
+                    throw Error(ctx + ": corrupt " + method + " record (bad escape in chunk " + std::to_string(c) +
+                                ")");
+                out[j] = value(rans::unzigzag(v + rans::kEscape));
             }
-            uint64_t v = 0;
-            if (!rans::get_varint(e, e_end, 5, v) || v > rans::zigzag(int64_t{1} << 30) - rans::kEscape)
-                throw Error(ctx + ": corrupt " + method + " record (bad escape in chunk " + std::to_string(c) + ")");
-            delta[j] = value(rans::unzigzag(v + rans::kEscape));
         }
-        row(r, delta.data());
+        if (delta) row(r, delta);
     }
     st.finish();
     if (e != e_end)

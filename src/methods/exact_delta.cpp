@@ -100,10 +100,23 @@ std::unique_ptr<const RecordBody> exact_parse(ByteReader& r, const TensorSpec& s
     return b;
 }
 
+// The default coder of tensors kept exactly (`--lossless-coder zstd`; rans: method 9).
+std::string exact_chosen(const CompressOptions& o) { return o.lossless_rans ? "" : "zstd"; }
+
 }  // namespace
 
-extern const MethodTraits kExactDeltaMethod{
-    MethodId::EXACT_DELTA, "exact_delta", "exact",      MethodRole::LOSSLESS, "",
-    exact_applicable,      exact_analyse, exact_encode, exact_parse, nullptr, nullptr, nullptr, one_row};
+extern const MethodTraits kExactDeltaMethod{MethodId::EXACT_DELTA,
+                                            "exact_delta",
+                                            "exact",
+                                            MethodRole::LOSSLESS,
+                                            "",
+                                            exact_applicable,
+                                            exact_analyse,
+                                            exact_encode,
+                                            exact_parse,
+                                            nullptr,
+                                            nullptr,
+                                            exact_chosen,
+                                            one_row};
 
 }  // namespace deltacodec

@@ -51,6 +51,8 @@ std::string method_chosen(const MethodTraits& m, const CompressOptions& o) {
     return method_listed(o, m.name) || (o.method.empty() && rate_controlled(o)) ? std::string(m.name) : std::string();
 }
 
+bool lossless_offered(const MethodTraits& m, const CompressOptions& o) { return !m.chosen || !m.chosen(o).empty(); }
+
 std::vector<std::string> all_method_values() {
     std::vector<std::string> out;
     for (const MethodTraits* m : method_table())
@@ -85,7 +87,8 @@ void choose_method(CompressOptions& o, std::string_view value) {
             throw option_error(*find_option_by_keyword("method"), value,
                                "names the method '" + std::string(m->name) + "' twice");
         if (m->choose) m->choose(o, item);
-        names += (names.empty() ? "" : ",") + std::string(m->name);
+        if (!names.empty()) names += ',';  // (not "" + …: GCC 12 warns -Wrestrict on that)
+        names += m->name;
         if (comma == std::string_view::npos) break;
         rest = rest.substr(comma + 1);
     }

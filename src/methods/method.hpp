@@ -165,6 +165,9 @@ struct MethodTraits {
     bool lossy() const { return role == MethodRole::LOSSY; }
 };
 
+/// A LOSSLESS method: whether `o` offers it (its `chosen` hook says a value; none: always).
+bool lossless_offered(const MethodTraits& m, const CompressOptions& o);
+
 /// Every registered method, in id order: the method code table (registry.cpp).
 const std::vector<const MethodTraits*>& method_table();
 /// The method with this id; nullptr when unknown.

@@ -84,6 +84,7 @@ RdCurve patch_analyse(const TensorInput& in, const CompressOptions& opt) {
     shape.cols = fi.shape[1];
     shape.patch = cp.patch;
     shape.transform = cp.transform;
+    shape.levels = levels_of(cp.transform, cp.levels);
     shape.bands = bands_offered(cp.transform, cp.bands) ? cp.bands : Bands::ALL;
     shape.flags = cp.meta_f32 ? kFlagMetaF32 : 0;
     const uint64_t n = shape.num_patches();
@@ -160,6 +161,7 @@ struct PatchBody final : RecordBody {
         const CodedTensor& ct = coded.ct;
         t.transform = std::string(find_transform(ct.transform)->name);
         t.patch = ct.patch;
+        if (find_transform(ct.transform)->max_levels) t.levels = ct.levels;
         if (find_transform(ct.transform)->has_bands) t.bands = std::string(bands_name(ct.bands));
         t.widths.assign(ct.widths.begin(), ct.widths.end());
     }
@@ -173,7 +175,7 @@ std::unique_ptr<const RecordBody> patch_parse(ByteReader& r, const TensorSpec& s
     return b;
 }
 
-// `--method dct|dwt`: the transform's name chooses the patch coder (and its
+// `--method dct|dwt|db2|db4|cdf97`: the transform's name chooses the patch coder (and its
 // transform), which is also the default (CompressOptions::method empty; under a
 // rate target, with every other lossy method).
 std::vector<std::string> patch_values() {
@@ -192,18 +194,19 @@ std::string patch_chosen(const CompressOptions& o) {
 
 }  // namespace
 
-extern const MethodTraits kPatchMethod{MethodId::PATCH,
-                                       "patch",
-                                       "coded",
-                                       MethodRole::LOSSY,
-                                       "the patch transform coder with DCT or one-level Haar",
-                                       is_2d_float_delta,
-                                       patch_analyse,
-                                       patch_encode,
-                                       patch_parse,
-                                       patch_values,
-                                       patch_choose,
-                                       patch_chosen,
-                                       patch_sample_rows};
+extern const MethodTraits kPatchMethod{
+    MethodId::PATCH,
+    "patch",
+    "coded",
+    MethodRole::LOSSY,
+    "the patch transform coder with DCT, one-level Haar, or multi-level db2, db4 or CDF 9/7 by lifting",
+    is_2d_float_delta,
+    patch_analyse,
+    patch_encode,
+    patch_parse,
+    patch_values,
+    patch_choose,
+    patch_chosen,
+    patch_sample_rows};
 
 }  // namespace deltacodec

@@ -18,6 +18,7 @@ extern const MethodTraits kLowRankMethod;     // methods/lowrank.cpp
 extern const MethodTraits kSparseMethod;      // methods/sparse.cpp
 extern const MethodTraits kSvdMixMethod;      // methods/svdmix.cpp
 extern const MethodTraits kHybridMethod;      // methods/hybrid.cpp
+extern const MethodTraits kLosslessMethod;    // methods/lossless.cpp
 
 const std::vector<const MethodTraits*>& method_table() {
     static const std::vector<const MethodTraits*> table = {
@@ -30,6 +31,7 @@ const std::vector<const MethodTraits*>& method_table() {
         &kSparseMethod,      // id 6: kept entries, bitmap + rANS       added after 0.1.0
         &kSvdMixMethod,      // id 7: SVD, bits per direction by RD     added after 0.1.0
         &kHybridMethod,      // id 8: SVD + ecsq-coded residual         added after 0.1.0
+        &kLosslessMethod,    // id 9: chunked byte planes, rANS/zstd    added after 0.1.0
         // retired ids (never reuse): none yet
     };
     return table;

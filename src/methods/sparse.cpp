@@ -29,6 +29,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <optional>
 
 #include "codec/kernels.hpp"
 #include "codec/rans.hpp"
@@ -535,44 +536,54 @@ struct SparseBody final : RecordBody {
         throw Error(ctx + ": corrupt sparse record (" + why + " in chunk " + std::to_string(c) + ")");
     }
 
-    // Decodes chunk c into delta (its rows × cols, row-major): zeros but the kept entries.
+    // Decodes chunk c into delta (its rows × cols, row-major): zeros but the kept entries;
+    // with delta null, only checks it. Either way kSlice elements at a time, so that what
+    // it allocates does not depend on the shape the record claims.
     void chunk(const rans::Decoder* pdec, const rans::Decoder& vdec, const float* lut, uint64_t c,
                const std::string& ctx, float* delta) const {
+        constexpr uint64_t kSlice = 1 << 14;  // a multiple of 8: whole bitmap bytes
         thread_local std::vector<uint8_t> bm, syms;
+        thread_local std::vector<float> slice;
         const uint64_t first = c * rpc * cols, len = (std::min(rows, (c + 1) * rpc) - c * rpc) * cols;
         const uint8_t* p = stream.src + at[c];
-        uint64_t kept = 0;
-        if (!random) {
-            bm.resize((len + 7) / 8);
-            rans::Decoder::Stream st(*pdec, p, lens[3 * c], ctx);
-            st.get(bm.data(), bm.size());
-            st.finish();
-            if (len % 8 && bm.back() >> (len % 8)) corrupt(ctx, c, "bitmap padding bits set");
-            for (uint8_t b : bm) kept += static_cast<uint64_t>(std::popcount(b));
-        } else {
-            for (uint64_t i = 0; i < len; ++i) kept += random_kept(seed, thr, first + i);
-        }
+        std::optional<rans::Decoder::Stream> ps;
+        if (!random) ps.emplace(*pdec, p, lens[3 * c], ctx);
         p += lens[3 * c];
-        syms.resize(kept);
         rans::Decoder::Stream vs(vdec, p, lens[3 * c + 1], ctx);
-        vs.get(syms.data(), kept);
-        vs.finish();
         const uint8_t* e = p + lens[3 * c + 1];
         const uint8_t* e_end = e + lens[3 * c + 2];
-        std::fill(delta, delta + len, 0.0f);
-        uint64_t s = 0;
-        for (uint64_t i = 0; i < len; ++i) {
-            if (random ? !random_kept(seed, thr, first + i) : !(bm[i / 8] >> (i % 8) & 1)) continue;
-            const uint8_t z = syms[s++];
-            if (z < rans::kEscape) {
-                delta[i] = lut[z];
-                continue;
+        if (!delta) slice.resize(std::min(kSlice, len));
+        for (uint64_t off = 0; off < len; off += kSlice) {
+            const uint64_t n = std::min(kSlice, len - off);
+            uint64_t kept = 0;
+            if (!random) {
+                bm.resize((n + 7) / 8);
+                ps->get(bm.data(), bm.size());
+                if (n % 8 && bm.back() >> (n % 8)) corrupt(ctx, c, "bitmap padding bits set");
+                for (uint8_t b : bm) kept += static_cast<uint64_t>(std::popcount(b));
+            } else {
+                for (uint64_t i = 0; i < n; ++i) kept += random_kept(seed, thr, first + off + i);
             }
-            uint64_t v = 0;
-            if (!rans::get_varint(e, e_end, 5, v) || v > 2 * static_cast<uint64_t>(kMaxQ) + 1 - rans::kEscape)
-                corrupt(ctx, c, "bad escape");
-            delta[i] = value(v + rans::kEscape);
+            syms.resize(kept);
+            vs.get(syms.data(), kept);
+            float* out = delta ? delta + off : slice.data();
+            std::fill(out, out + n, 0.0f);
+            uint64_t s = 0;
+            for (uint64_t i = 0; i < n; ++i) {
+                if (random ? !random_kept(seed, thr, first + off + i) : !(bm[i / 8] >> (i % 8) & 1)) continue;
+                const uint8_t z = syms[s++];
+                if (z < rans::kEscape) {
+                    out[i] = lut[z];
+                    continue;
+                }
+                uint64_t v = 0;
+                if (!rans::get_varint(e, e_end, 5, v) || v > 2 * static_cast<uint64_t>(kMaxQ) + 1 - rans::kEscape)
+                    corrupt(ctx, c, "bad escape");
+                out[i] = value(v + rans::kEscape);
+            }
         }
+        if (ps) ps->finish();
+        vs.finish();
         if (e != e_end) corrupt(ctx, c, "escape bytes left over");
     }
 
@@ -604,8 +615,7 @@ struct SparseBody final : RecordBody {
         const rans::Decoder vdec(val_table);
         float lut[rans::kEscape];
         lut_of(lut);
-        std::vector<float> delta(rpc * cols);
-        for (uint64_t c = 0; c < chunks; ++c) chunk(pdec ? &*pdec : nullptr, vdec, lut, c, ctx, delta.data());
+        for (uint64_t c = 0; c < chunks; ++c) chunk(pdec ? &*pdec : nullptr, vdec, lut, c, ctx, nullptr);
     }
 };
 

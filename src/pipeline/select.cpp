@@ -25,7 +25,7 @@ Selector::Selector(const CompressOptions& opt)
       exclude_(make_regex(opt.exclude.empty() ? "." : opt.exclude, "exclude")) {
     for (const MethodTraits* m : method_table()) {
         if (m->role == MethodRole::LOSSY && !method_chosen(*m, opt).empty()) lossy_.push_back(m);
-        if (m->role == MethodRole::LOSSLESS) lossless_.push_back(m);
+        if (m->role == MethodRole::LOSSLESS && lossless_offered(*m, opt)) lossless_.push_back(m);
         if (m->role == MethodRole::WHOLE) whole_.push_back(m);
     }
     if (lossy_.empty()) refuse_method(opt.method);

@@ -59,6 +59,16 @@ def test_compress_report_info_and_cli_agree(tmp_path, dcx):
     assert r["tensors"] == len(info["tensors"]) and (tmp_path / "r.safetensors").exists()
 
 
+def test_wavelet_levels_are_an_option_and_reach_info(tmp_path):
+    out = tmp_path / "w.dcx"
+    rep = deltacodec.compress(BASE, FT, out, method="db4", levels=2, patch=32, bits="2:1")
+    assert rep["options"]["method"] == "db4" and rep["options"]["levels"] == 2
+    coded = [t for t in deltacodec.info(out)["tensors"] if t["kind"] == "coded"]
+    assert coded and all(t["transform"] == "db4" and t["levels"] == 2 for t in coded)
+    with pytest.raises(deltacodec.OptionError, match=r"^levels=5 does not fit patch size 32"):
+        deltacodec.compress(BASE, FT, tmp_path / "x.dcx", method="db4", levels=5, patch=32)
+
+
 # ---- paths ----------------------------------------------------------------------------------------
 
 
@@ -261,7 +271,10 @@ def test_exception_classes_and_their_words(tmp_path, dcx):
         deltacodec.compress(BASE, FT, tmp_path / "x.dcx", patch=12)
     assert isinstance(e.value, ValueError)
     assert str(e.value) == "patch=12 is not a multiple of 8 between 8 and 256"
-    with pytest.raises(deltacodec.OptionError, match=r"^bands='ll_only' applies to method='dwt' only$"):
+    with pytest.raises(
+        deltacodec.OptionError,
+        match=r"^bands='ll_only' applies to method='dwt' or method='db2' or method='db4' or method='cdf97' only$",
+    ):
         deltacodec.compress(BASE, FT, tmp_path / "x.dcx", method="dct", bands="ll_only")
     with pytest.raises(deltacodec.OptionError, match=r"^bits='2:0.5,0:0.6' is not a valid allocation spec"):
         deltacodec.compress(BASE, FT, tmp_path / "x.dcx", bits="2:0.5,0:0.6")
